@@ -1,0 +1,100 @@
+//! Command line of `pedia`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// pedia imports a fleet of Kubernetes clusters, keeps their resources in one SQL store and lets
+/// you search all of them with kubectl. It is compatible with Clusterpedia's APIs and manifests.
+#[derive(Debug, Parser)]
+#[command(name = "pedia", version, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive); RUST_LOG overrides it.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions (PediaCluster, ClusterSyncResources, ClusterImportPolicy,
+    /// PediaClusterLifecycle) as YAML, or write one file per CRD.
+    ///
+    /// Example: `pedia crds | kubectl apply --server-side -f -`
+    Crds(CrdsArgs),
+
+    /// Check manifests (files, directories, or `-` for stdin) against pedia's CRDs the way the
+    /// apiserver would: unknown fields, types, required values, object names. Objects of other
+    /// kinds are listed as skipped. Exits 1 when any object is invalid.
+    ///
+    /// Example: `pedia validate clusters/ policies/karmada.yaml`
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Manifest files or directories (`*.yaml`, `*.yml`, `*.json`); `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CrdsArgs {
+    /// Write `<group>_<plural>.yaml` files into this directory instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Errors of the command line itself.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("serializing the CRDs to YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error(transparent)]
+    Validate(#[from] crate::validate::ValidateError),
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Runs one command; the exit code tells scripts whether it succeeded.
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Crds(args) => crds(args),
+        Command::Validate(args) => validate(args),
+    }
+}
+
+fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
+    use crate::validate::Outcome;
+    let reports = crate::validate::validate_paths(&args.paths)?;
+    let mut invalid = 0;
+    for r in &reports {
+        match &r.outcome {
+            Outcome::Valid => println!("valid    {}: {} {}", r.source, r.kind, r.name),
+            Outcome::Skipped => println!("skipped  {}: {} {} (not a pedia kind)", r.source, r.kind, r.name),
+            Outcome::Invalid(why) => {
+                invalid += 1;
+                println!("INVALID  {}: {why}", r.source);
+            }
+        }
+    }
+    println!("{} objects, {invalid} invalid", reports.len());
+    Ok(if invalid == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn crds(args: CrdsArgs) -> Result<ExitCode, CliError> {
+    use api_types::crd;
+    let Some(dir) = args.out_dir else {
+        print!("{}", crd::pedia_crds_yaml()?);
+        return Ok(ExitCode::SUCCESS);
+    };
+    std::fs::create_dir_all(&dir).map_err(|source| CliError::Write { path: dir.clone(), source })?;
+    for c in crd::pedia_crds() {
+        let path = dir.join(crd::file_name(&c));
+        std::fs::write(&path, crd::to_yaml(&c)?).map_err(|source| CliError::Write { path, source })?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,61 @@
+//! The `pedia` binary as users run it.
+#![allow(clippy::unwrap_used)] // test code may panic
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn pedia() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pedia"))
+}
+
+#[test]
+fn crds_prints_every_crd_as_yaml() {
+    let out = pedia().arg("crds").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, api_types::crd::pedia_crds_yaml().unwrap());
+    assert_eq!(text.matches("kind: CustomResourceDefinition").count(), 4);
+}
+
+#[test]
+fn crds_out_dir_writes_one_file_per_crd() {
+    let dir = std::env::temp_dir().join(format!("pedia-crds-{}", std::process::id()));
+    let status = pedia().args(["crds", "--out-dir"]).arg(&dir).status().unwrap();
+    assert!(status.success());
+    let mut names: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names.len(), 4);
+    assert!(names.contains(&"cluster.clusterpedia.io_pediaclusters.yaml".to_owned()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn validate_exit_codes_and_messages() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
+    let out = pedia().arg("validate").arg(&docs).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "docs/examples must stay valid:\n{text}");
+    assert!(text.contains(", 0 invalid"), "{text}");
+
+    let mut child = pedia().args(["validate", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"apiVersion: cluster.clusterpedia.io/v1alpha2\nkind: PediaCluster\nmetadata: {name: x}\nspec: {syncResources: pods}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("INVALID") && text.contains("spec.syncResources"), "{text}");
+}
+
+#[test]
+fn unreadable_input_is_a_clear_error() {
+    let out = pedia().args(["validate", "/nonexistent/x.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/x.yaml"), "{err}");
+}
