@@ -107,9 +107,15 @@ impl SchemaValidator {
         self.kinds.iter().any(|k| k.api_version == api_version && k.kind == kind)
     }
 
-    /// Checks one object; on success returns it with `null`s of non-nullable fields pruned, which
-    /// is what the apiserver would store.
+    /// Checks one object strictly (unknown fields are errors, as with kubectl's default
+    /// `--validate=strict`); on success returns it with `null`s of non-nullable fields pruned,
+    /// which is what the apiserver would store.
     pub fn validate(&self, object: &Value) -> Result<Value, ValidationError> {
+        self.validate_with(object, UnknownFields::Reject)
+    }
+
+    /// Like [`validate`](Self::validate), choosing what unknown fields do.
+    pub fn validate_with(&self, object: &Value, unknown: UnknownFields) -> Result<Value, ValidationError> {
         let map = object.as_object().ok_or(ValidationError::NotAnObject)?;
         let api_version =
             map.get("apiVersion").and_then(Value::as_str).ok_or(ValidationError::MissingTypeMeta("apiVersion"))?;
@@ -125,7 +131,10 @@ impl SchemaValidator {
 
         let mut errors = Vec::new();
         check_metadata(&pruned, &mut errors);
-        unknown_fields(&pruned, &schema.openapi, &mut Vec::new(), true, &mut errors);
+        match unknown {
+            UnknownFields::Reject => unknown_fields(&pruned, &schema.openapi, &mut Vec::new(), true, &mut errors),
+            UnknownFields::Prune => prune_unknown(&mut pruned, &schema.openapi, true),
+        }
         errors.extend(schema.compiled.iter_errors(&pruned).map(|e| field_error(&e)));
 
         if errors.is_empty() {
@@ -135,6 +144,16 @@ impl SchemaValidator {
             Err(ValidationError::Invalid { kind: kind.into(), name: name.into(), errors })
         }
     }
+}
+
+/// What validation does with fields the schema does not declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownFields {
+    /// Report them (`fieldValidation=Strict`, kubectl's default).
+    Reject,
+    /// Drop them silently, as the apiserver stores objects from clients that do not ask for
+    /// strict validation.
+    Prune,
 }
 
 /// Go's `[]byte` JSON encoding: standard base64 with padding.
@@ -258,6 +277,33 @@ fn unknown_fields(value: &Value, schema: &Value, path: &mut Vec<String>, root: b
     }
 }
 
+/// Removes undeclared fields, as the apiserver's pruning does.
+fn prune_unknown(value: &mut Value, schema: &Value, root: bool) {
+    match value {
+        Value::Object(map) => {
+            if preserves_unknown(schema) && schema.get("properties").is_none() {
+                return;
+            }
+            let open = preserves_unknown(schema) || schema.get("additionalProperties").is_some();
+            map.retain(|key, _| open || (root && key == "metadata") || property_schema(schema, key).is_some());
+            for (key, v) in map.iter_mut() {
+                if root && key == "metadata" {
+                    continue;
+                }
+                if let Some(s) = property_schema(schema, key) {
+                    prune_unknown(v, s, false);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                items.iter_mut().for_each(|v| prune_unknown(v, s, false));
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The parts of ObjectMeta validation that matter for manifests: a valid name.
 fn check_metadata(object: &Value, errors: &mut Vec<FieldError>) {
     let meta = object.get("metadata");
@@ -353,6 +399,25 @@ mod tests {
         assert!(!is_dns_subdomain("Cluster"));
         assert!(!is_dns_subdomain("-a"));
         assert!(!is_dns_subdomain("a..b"));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_or_pruned() {
+        let schema = serde_json::json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {"a": {"type": "string"}}},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+        let mut obj = serde_json::json!({"metadata": {"name": "x", "labels": {"l": "v"}},
+            "spec": {"a": "1", "b": 2}, "status": {"free": true}, "extra": 1});
+        let mut errors = Vec::new();
+        unknown_fields(&obj, &schema, &mut Vec::new(), true, &mut errors);
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["extra", "spec.b"]);
+        prune_unknown(&mut obj, &schema, true);
+        assert_eq!(
+            obj,
+            serde_json::json!({"metadata": {"name": "x", "labels": {"l": "v"}},
+            "spec": {"a": "1"}, "status": {"free": true}})
+        );
     }
 
     #[test]

@@ -1,0 +1,256 @@
+//! `meta.k8s.io/v1` `Table` responses, as `kubectl get` asks for them: column definitions and
+//! one row per object. Column sets follow kube-apiserver: custom resources use their
+//! `additionalPrinterColumns`, other kinds a name-and-age default (built-in printers extend
+//! [`columns_for_kind`]).
+
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Value, json};
+
+/// One column of a table.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    /// `string`, `integer`, `number`, `boolean` or `date`.
+    pub type_: String,
+    pub format: String,
+    pub description: String,
+    /// Shown only with `-o wide` when above 0.
+    pub priority: i64,
+    /// How to get the cell from the object.
+    pub source: CellSource,
+}
+
+/// Where a cell's value comes from.
+#[derive(Debug, Clone)]
+pub enum CellSource {
+    /// `metadata.name`.
+    Name,
+    /// Age since `metadata.creationTimestamp` (`5m`, `3d`...).
+    Age,
+    /// A JSONPath (`.status.phase`, `.status.conditions[?(@.type=='Ready')].status`).
+    JsonPath(String),
+    /// A fixed value supplied by the caller per row (e.g. the cluster of a search result).
+    Given,
+    /// Computed from the object, as kube-apiserver's built-in printers do.
+    Func(fn(&Value) -> Value),
+}
+
+impl Column {
+    pub fn new(name: &str, type_: &str, source: CellSource) -> Self {
+        Self {
+            name: name.to_owned(),
+            type_: type_.to_owned(),
+            format: if matches!(source, CellSource::Name) { "name".into() } else { String::new() },
+            description: String::new(),
+            priority: 0,
+            source,
+        }
+    }
+
+    pub fn priority(mut self, p: i64) -> Self {
+        self.priority = p;
+        self
+    }
+
+    pub fn describe(mut self, d: &str) -> Self {
+        self.description = d.to_owned();
+        self
+    }
+}
+
+/// Columns for custom resources: Name, the printer columns (age columns are typed `date`), and
+/// Age last, as kube-apiserver does when the CRD has no `.metadata.creationTimestamp` column.
+pub fn custom_resource_columns(printer_columns: &[Column]) -> Vec<Column> {
+    let mut cols =
+        vec![Column::new("Name", "string", CellSource::Name).describe("Name must be unique within a namespace.")];
+    cols.extend(printer_columns.iter().cloned());
+    if !printer_columns
+        .iter()
+        .any(|c| matches!(&c.source, CellSource::JsonPath(p) if p == ".metadata.creationTimestamp"))
+    {
+        cols.push(Column::new("Age", "date", CellSource::Age));
+    }
+    cols
+}
+
+/// The columns kube-apiserver prints for a built-in kind (Name and Age for kinds without a
+/// dedicated printer).
+pub fn columns_for_kind(kind: &str) -> Vec<Column> {
+    crate::printers::columns(kind)
+}
+
+/// Builds a Table from objects. `given` supplies the cells of [`CellSource::Given`] columns per
+/// row. With `include_object` the row carries the object's metadata (kubectl reads the namespace
+/// from it); rows always do, as PartialObjectMetadata.
+pub fn build(columns: &[Column], objects: &[Value], given: &[Vec<Value>], list_meta: Value, now: Timestamp) -> Value {
+    let defs: Vec<Value> = columns
+        .iter()
+        .map(|c| {
+            json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
+        })
+        .collect();
+    let rows: Vec<Value> = objects.iter().enumerate().map(|(i, o)| row(columns, o, given.get(i), now)).collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "columnDefinitions": defs, "rows": rows})
+}
+
+/// One row.
+pub fn row(columns: &[Column], object: &Value, given: Option<&Vec<Value>>, now: Timestamp) -> Value {
+    let mut given = given.map(|g| g.iter()).into_iter().flatten();
+    let cells: Vec<Value> = columns
+        .iter()
+        .map(|c| match &c.source {
+            CellSource::Name => object.pointer("/metadata/name").cloned().unwrap_or(json!("")),
+            CellSource::Age => json!(age(object.pointer("/metadata/creationTimestamp").and_then(Value::as_str), now)),
+            CellSource::JsonPath(p) => cell(&c.type_, &jsonpath(object, p), now),
+            CellSource::Given => given.next().cloned().unwrap_or(Value::Null),
+            CellSource::Func(f) => f(object),
+        })
+        .collect();
+    json!({
+        "cells": cells,
+        "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object.get("metadata").cloned().unwrap_or(json!({}))}
+    })
+}
+
+fn cell(type_: &str, values: &[Value], now: Timestamp) -> Value {
+    let Some(first) = values.first() else { return Value::Null };
+    match type_ {
+        "date" => json!(age(first.as_str(), now)),
+        "integer" | "number" | "boolean" if values.len() == 1 => first.clone(),
+        _ => json!(
+            values
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
+/// kubectl's short human duration (`45s`, `12m`, `5h`, `3d`, `2y`), `<unknown>` without a time.
+pub fn age(timestamp: Option<&str>, now: Timestamp) -> String {
+    let Some(t) = timestamp.and_then(|t| t.parse::<Timestamp>().ok()) else { return "<unknown>".into() };
+    let secs = now.as_second().saturating_sub(t.as_second()).max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 600 => format!("{}m{}s", s / 60, s % 60).replace("m0s", "m"),
+        s if s < 3 * 3600 => format!("{}m", s / 60),
+        s if s < 8 * 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60).replace("h0m", "h"),
+        s if s < 2 * 86400 => format!("{}h", s / 3600),
+        s if s < 8 * 86400 => format!("{}d{}h", s / 86400, (s % 86400) / 3600).replace("d0h", "d"),
+        s if s < 2 * 365 * 86400 => format!("{}d", s / 86400),
+        s => format!("{}y", s / (365 * 86400)),
+    }
+}
+
+/// A JSONPath subset enough for printer columns: `.a.b`, `.a[0]`, `.a[*].b`, and filters
+/// `[?(@.k == 'v')]`. Returns every match.
+pub fn jsonpath(object: &Value, path: &str) -> Vec<Value> {
+    let path = path.trim().trim_start_matches('{').trim_end_matches('}').trim_start_matches('$');
+    let mut current = vec![object.clone()];
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let field = &r[..end];
+            current = current.iter().filter_map(|v| v.get(field).cloned()).collect();
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let Some(end) = r.find(']') else { return Vec::new() };
+            let inner = r[..end].trim();
+            current = select(&current, inner);
+            rest = &r[end + 1..];
+        } else {
+            return Vec::new();
+        }
+    }
+    current.into_iter().filter(|v| !v.is_null()).collect()
+}
+
+fn select(current: &[Value], inner: &str) -> Vec<Value> {
+    if inner == "*" {
+        return current.iter().flat_map(|v| v.as_array().cloned().unwrap_or_default()).collect();
+    }
+    if let Ok(i) = inner.parse::<usize>() {
+        return current.iter().filter_map(|v| v.get(i).cloned()).collect();
+    }
+    let Some(filter) = inner.strip_prefix("?(").and_then(|f| f.strip_suffix(')')) else { return Vec::new() };
+    let (lhs, rhs, negate) = match (filter.split_once("=="), filter.split_once("!=")) {
+        (_, Some((l, r))) => (l, r, true),
+        (Some((l, r)), None) => (l, r, false),
+        _ => return Vec::new(),
+    };
+    let field = lhs.trim().trim_start_matches('@');
+    let want = rhs.trim().trim_matches(|c| c == '\'' || c == '"');
+    current
+        .iter()
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .filter(|item| {
+            let got = jsonpath(item, field);
+            let eq = got.first().is_some_and(|g| match g.as_str() {
+                Some(s) => s == want,
+                None => {
+                    let text = g.to_string();
+                    text == want
+                }
+            });
+            eq != negate
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pc() -> Value {
+        json!({"metadata": {"name": "c1", "creationTimestamp": "2026-01-01T00:00:00Z"},
+               "status": {"version": "v1.33.1", "conditions": [{"type": "Validated", "status": "True", "reason": "Validated"},
+                                                                {"type": "Ready", "status": "False", "reason": "NotReady"}],
+                          "n": 3}})
+    }
+
+    #[test]
+    fn jsonpath_subset() {
+        let o = pc();
+        assert_eq!(jsonpath(&o, ".status.version"), [json!("v1.33.1")]);
+        assert_eq!(jsonpath(&o, ".status.conditions[?(@.type == 'Ready')].status"), [json!("False")]);
+        assert_eq!(jsonpath(&o, ".status.conditions[?(@.type=='Validated')].reason"), [json!("Validated")]);
+        assert_eq!(jsonpath(&o, ".status.conditions[*].type").len(), 2);
+        assert_eq!(jsonpath(&o, ".status.conditions[1].reason"), [json!("NotReady")]);
+        assert!(jsonpath(&o, ".status.missing").is_empty());
+        assert!(jsonpath(&o, "status[").is_empty());
+    }
+
+    #[test]
+    fn ages_like_kubectl() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let ago = |s: i64| Timestamp::from_second(now.as_second() - s).unwrap().to_string();
+        assert_eq!(age(Some(&ago(30)), now), "30s");
+        assert_eq!(age(Some(&ago(150)), now), "2m30s");
+        assert_eq!(age(Some(&ago(3600)), now), "60m");
+        assert_eq!(age(Some(&ago(5 * 3600 + 60)), now), "5h1m");
+        assert_eq!(age(Some(&ago(3 * 86400)), now), "3d");
+        assert_eq!(age(Some(&ago(800 * 86400)), now), "2y");
+        assert_eq!(age(None, now), "<unknown>");
+    }
+
+    #[test]
+    fn builds_rows_with_given_and_path_cells() {
+        let cols = vec![
+            Column::new("Cluster", "string", CellSource::Given),
+            Column::new("Name", "string", CellSource::Name),
+            Column::new(
+                "Ready",
+                "string",
+                CellSource::JsonPath(".status.conditions[?(@.type == 'Ready')].status".into()),
+            ),
+            Column::new("N", "integer", CellSource::JsonPath(".status.n".into())),
+        ];
+        let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
+        let t = build(&cols, &[pc()], &[vec![json!("member-1")]], json!({"resourceVersion": "5"}), now);
+        assert_eq!(t["rows"][0]["cells"], json!(["member-1", "c1", "False", 3]));
+        assert_eq!(t["columnDefinitions"][1]["format"], "name");
+        assert_eq!(t["rows"][0]["object"]["metadata"]["name"], "c1");
+    }
+}

@@ -1,0 +1,437 @@
+//! One simulated cluster: its state, the HTTP entry point (auth, faults, admin API), serving on
+//! a socket, and a library API for tests.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use api_types::status::StatusError;
+use api_types::validation::SchemaValidator;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State as AxState};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::api::{self, Request, error_response, json_response, query_map};
+use crate::auth::Auth;
+use crate::meta;
+use crate::registry::Registry;
+use crate::store::{GroupResource, Store};
+
+/// How a simulated cluster behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Name used in logs and kubeconfigs.
+    pub name: String,
+    /// `gitVersion` reported by `/version`.
+    pub git_version: String,
+    /// Events kept per group-resource for watch resumption; older resumes get 410.
+    pub history_limit: usize,
+    /// Default length of a watch without `timeoutSeconds`.
+    pub watch_timeout: Duration,
+    /// How often watches with `allowWatchBookmarks` get a bookmark.
+    pub bookmark_interval: Duration,
+    pub auth: Auth,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            name: "kubesim".into(),
+            git_version: "v1.33.1".into(),
+            history_limit: 10_000,
+            watch_timeout: Duration::from_secs(1800),
+            bookmark_interval: Duration::from_secs(5),
+            auth: Auth::open(),
+        }
+    }
+}
+
+/// Injected faults.
+#[derive(Debug, Default)]
+pub struct Faults {
+    fail_next: AtomicU32,
+    fail_code: AtomicU16,
+    latency_ms: AtomicU64,
+    not_ready: AtomicBool,
+    unreachable: watch::Sender<bool>,
+}
+
+impl Faults {
+    /// The next `count` API requests fail with `code` (a Status body, reason `InternalError`
+    /// for 5xx, `TooManyRequests` for 429).
+    pub fn fail_next(&self, count: u32, code: u16) {
+        self.fail_code.store(code, Ordering::SeqCst);
+        self.fail_next.store(count, Ordering::SeqCst);
+    }
+
+    /// Every request waits this long first.
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_ms.store(latency.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// `/readyz` (and `/healthz`) answer 500 while not ready.
+    pub fn set_ready(&self, ready: bool) {
+        self.not_ready.store(!ready, Ordering::SeqCst);
+    }
+
+    /// While unreachable, the listening socket is closed (connections are refused) and open
+    /// connections are cut.
+    pub fn set_unreachable(&self, unreachable: bool) {
+        self.unreachable.send_replace(unreachable);
+    }
+
+    fn take_failure(&self) -> Option<u16> {
+        self.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).ok()?;
+        Some(self.fail_code.load(Ordering::SeqCst))
+    }
+}
+
+/// Shared state of one simulated cluster.
+pub struct State {
+    pub store: Store,
+    registry: RwLock<Registry>,
+    validators: RwLock<HashMap<GroupResource, SchemaValidator>>,
+    pub config: Config,
+    pub auth: Auth,
+    pub faults: Faults,
+}
+
+impl State {
+    pub fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn validators(&self) -> RwLockReadGuard<'_, HashMap<GroupResource, SchemaValidator>> {
+        self.validators.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Serves a CRD's resources (after it is stored or updated).
+    pub fn register_crd(&self, crd: &Value) {
+        self.registry.write().unwrap_or_else(|e| e.into_inner()).register_crd(crd);
+        let gr = (
+            crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        );
+        let mut validators = self.validators.write().unwrap_or_else(|e| e.into_inner());
+        match api::crd_validator(crd) {
+            Some(v) => {
+                validators.insert(gr, v);
+            }
+            None => {
+                tracing::warn!(crd = ?meta::meta_str(crd, "name"), "CRD schema does not compile; its objects are not validated");
+                validators.remove(&gr);
+            }
+        }
+    }
+
+    /// Stops serving a deleted CRD's resources and deletes their objects.
+    pub fn unregister_crd(&self, crd: &Value) {
+        let Some(name) = meta::meta_str(crd, "name") else { return };
+        self.registry.write().unwrap_or_else(|e| e.into_inner()).unregister_crd(name);
+        let gr = (
+            crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        );
+        self.validators.write().unwrap_or_else(|e| e.into_inner()).remove(&gr);
+        for key in self.store.keys(&gr, None) {
+            let _ = self.store.delete(&gr, &key, crate::store::Propagation::Background, None);
+        }
+    }
+
+    pub fn version_info(&self) -> Value {
+        let v = self.config.git_version.trim_start_matches('v');
+        let mut parts = v.split('.');
+        json!({
+            "major": parts.next().unwrap_or("1"),
+            "minor": parts.next().unwrap_or("33"),
+            "gitVersion": self.config.git_version,
+            "gitCommit": "kubesim",
+            "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "go1.24",
+            "compiler": "gc",
+            "platform": "linux/amd64",
+        })
+    }
+}
+
+/// Who a connection authenticated as at the TLS layer (client certificate CN and O).
+#[derive(Debug, Clone)]
+pub struct PeerIdentity {
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
+/// A simulated cluster.
+#[derive(Clone)]
+pub struct KubeSim {
+    state: Arc<State>,
+}
+
+impl KubeSim {
+    /// A cluster with the built-in resources and the initial namespaces.
+    pub fn new(config: Config) -> Self {
+        let state = Arc::new(State {
+            store: Store::new(config.history_limit),
+            registry: RwLock::new(Registry::new()),
+            validators: RwLock::new(HashMap::new()),
+            auth: config.auth.clone(),
+            config,
+            faults: Faults::default(),
+        });
+        let sim = Self { state };
+        for ns in api::INITIAL_NAMESPACES {
+            let mut o = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            o["status"] = json!({"phase": "Active"});
+            let _ = sim.create_sync(o);
+        }
+        sim
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
+    }
+
+    /// Closes every open watch.
+    pub fn drop_watches(&self) {
+        self.state.store.drop_watches();
+    }
+
+    /// Forgets event history: resuming any watch from before now answers 410 Gone.
+    pub fn compact(&self) {
+        self.state.store.compact();
+    }
+
+    /// The HTTP API as a tower Service (for `kube::Client::new(router, ns)` in-process).
+    pub fn router(&self) -> Router {
+        Router::new().fallback(entry).with_state(self.state.clone()).layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+    }
+
+    /// A kube client talking to this cluster in-process, as `system:admin`.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::new(self.router(), "default")
+    }
+
+    /// Performs an API request as `system:admin`, bypassing auth and faults.
+    pub async fn request(&self, method: Method, path_and_query: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        let req = Request {
+            method,
+            path: path.to_owned(),
+            query: query_map(Some(query)),
+            headers,
+            body: body.map(|b| Bytes::from(serde_json::to_vec(b).unwrap_or_default())).unwrap_or_default(),
+            user: "system:admin".into(),
+        };
+        let resp = api::handle(self.state.clone(), req).await;
+        let code = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap_or_default();
+        (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// The collection path of an object (`/api/v1/namespaces/ns/pods`), from its apiVersion and kind.
+    pub fn collection_path(&self, object: &Value) -> Result<String, StatusError> {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let registry = self.state.registry();
+        let info = registry
+            .find_kind(group, version, kind)
+            .ok_or_else(|| StatusError::bad_request(format!("no resource serves {kind} in {api_version}")))?;
+        let prefix = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+        Ok(if info.namespaced {
+            let ns = meta::meta_str(object, "namespace").unwrap_or("default");
+            format!("{prefix}/namespaces/{ns}/{}", info.resource)
+        } else {
+            format!("{prefix}/{}", info.resource)
+        })
+    }
+
+    /// Creates an object; when it carries a `status` and the resource has a status
+    /// subresource, the status is written too (as a controller would).
+    pub async fn create(&self, object: Value) -> Result<Value, StatusError> {
+        let path = self.collection_path(&object)?;
+        let (code, created) = self.request(Method::POST, &path, Some(&object)).await;
+        if !code.is_success() {
+            return Err(status_from(code, &created));
+        }
+        match object.get("status") {
+            Some(status) if created.get("status") != Some(status) => {
+                let name = meta::meta_str(&created, "name").unwrap_or_default();
+                let mut with_status = created.clone();
+                with_status["status"] = status.clone();
+                let (code, updated) =
+                    self.request(Method::PUT, &format!("{path}/{name}/status"), Some(&with_status)).await;
+                if code.is_success() { Ok(updated) } else { Ok(created) }
+            }
+            _ => Ok(created),
+        }
+    }
+
+    fn create_sync(&self, object: Value) -> Result<Value, StatusError> {
+        let gr = (String::new(), "namespaces".to_owned());
+        let name = meta::meta_str(&object, "name").unwrap_or_default().to_owned();
+        let mut object = object;
+        {
+            let m = meta::meta_mut(&mut object);
+            m.insert("uid".into(), json!(meta::new_uid()));
+            m.insert("creationTimestamp".into(), json!(meta::now()));
+        }
+        self.state.store.create(&gr, (String::new(), name), object)
+    }
+
+    /// Serves over plain HTTP on `addr` (port 0 picks a free port).
+    pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<crate::serve::Server> {
+        crate::serve::start(self.clone(), addr, None).await
+    }
+
+    /// Serves over HTTPS with a generated CA (client certificates accepted when signed by it).
+    pub async fn serve_tls(&self, addr: SocketAddr, tls: crate::tls::Tls) -> std::io::Result<crate::serve::Server> {
+        crate::serve::start(self.clone(), addr, Some(tls)).await
+    }
+}
+
+fn status_from(code: StatusCode, body: &Value) -> StatusError {
+    StatusError::custom(code.as_u16(), "Failure", body["message"].as_str().unwrap_or("request failed").to_owned())
+}
+
+/// Every HTTP request enters here: admin API, faults, authentication, authorization.
+async fn entry(
+    AxState(state): AxState<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<PeerIdentity>>,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    if let Some(admin) = path.strip_prefix("/kubesim/") {
+        return admin_request(&state, &method, admin, uri.query());
+    }
+    let latency = state.faults.latency_ms.load(Ordering::SeqCst);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    if matches!(path.as_str(), "/readyz" | "/healthz" | "/livez") || path.starts_with("/readyz/") {
+        return if state.faults.not_ready.load(Ordering::SeqCst) {
+            (StatusCode::INTERNAL_SERVER_ERROR, "[-]kubesim failed: not ready (fault injected)\nreadyz check failed")
+                .into_response()
+        } else {
+            (StatusCode::OK, "ok").into_response()
+        };
+    }
+    if let Some(code) = state.faults.take_failure() {
+        let reason = if code == 429 { "TooManyRequests" } else { "InternalError" };
+        return error_response(&StatusError::custom(code, reason, format!("fault injected by kubesim ({code})")));
+    }
+    let (user, groups) = match authenticate(&state, &headers, peer.map(|p| p.0)) {
+        Ok(u) => u,
+        Err(e) => return error_response(&e),
+    };
+    let query = query_map(uri.query());
+    if let Some(e) = authorize(&state, &user, &groups, &method, &path, &query) {
+        return error_response(&e);
+    }
+    api::handle(state, Request { method, path, query, headers, body, user }).await
+}
+
+fn authenticate(
+    state: &State,
+    headers: &HeaderMap,
+    peer: Option<PeerIdentity>,
+) -> Result<(String, Vec<String>), StatusError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    if let Some(token) = bearer {
+        return state
+            .auth
+            .user_for_token(token.trim())
+            .map(|u| (u.name, u.groups))
+            .ok_or_else(StatusError::unauthorized);
+    }
+    if let Some(p) = peer {
+        return Ok((p.user, p.groups));
+    }
+    if state.auth.anonymous {
+        return Ok(("system:anonymous".into(), vec!["system:unauthenticated".into()]));
+    }
+    Err(StatusError::unauthorized())
+}
+
+fn authorize(
+    state: &State,
+    user: &str,
+    groups: &[String],
+    method: &Method,
+    path: &str,
+    query: &HashMap<String, String>,
+) -> Option<StatusError> {
+    state.auth.rules.as_ref()?;
+    let verb = match *method {
+        Method::GET if query.get("watch").is_some_and(|w| w == "true" || w == "1") => "watch",
+        Method::GET => "get",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        _ => "",
+    };
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let resource = match segments.as_slice() {
+        ["api", _, "namespaces", _, r, ..] | ["apis", _, _, "namespaces", _, r, ..] => *r,
+        ["api", _, r, ..] | ["apis", _, _, r, ..] => *r,
+        _ => return None, // discovery and health are open to authenticated users
+    };
+    let (allowed, reason) = state.auth.authorize(user, groups, verb, resource);
+    (!allowed).then(|| {
+        StatusError::forbidden(format!(
+            "{resource} is forbidden: User {user:?} cannot {verb} resource {resource:?}: {reason}"
+        ))
+    })
+}
+
+/// `/kubesim/...`: fault injection over HTTP (no auth; kubesim is a test tool).
+fn admin_request(state: &Arc<State>, method: &Method, path: &str, query: Option<&str>) -> Response {
+    if *method != Method::POST {
+        return error_response(&StatusError::method_not_allowed("kubesim admin endpoints take POST"));
+    }
+    let q = query_map(query);
+    let num = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok());
+    match path {
+        "drop-watches" => state.store.drop_watches(),
+        "compact" => state.store.compact(),
+        "fail" => state.faults.fail_next(num("count").unwrap_or(1) as u32, num("code").unwrap_or(500) as u16),
+        "latency" => state.faults.set_latency(Duration::from_millis(num("ms").unwrap_or(0))),
+        "ready" => state.faults.set_ready(q.get("value").is_none_or(|v| v != "false")),
+        "unreachable" => {
+            let seconds = num("seconds").unwrap_or(5);
+            state.faults.set_unreachable(true);
+            let state = state.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(seconds)).await;
+                state.faults.set_unreachable(false);
+            });
+        }
+        other => return error_response(&StatusError::bad_request(format!("unknown kubesim admin endpoint {other:?}"))),
+    }
+    json_response(StatusCode::OK, &json!({"ok": true}))
+}
+
+/// Subscribes to reachability changes (used by the socket server).
+pub fn reachability(state: &State) -> watch::Receiver<bool> {
+    state.faults.unreachable.subscribe()
+}
