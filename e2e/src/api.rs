@@ -59,6 +59,7 @@ pub struct Request {
     pub body: Bytes,
     /// The authenticated user (for reviews and managedFields).
     pub user: String,
+    pub groups: Vec<String>,
 }
 
 impl Request {
@@ -106,10 +107,12 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
         Route::Version => Ok(json_response(StatusCode::OK, &state.version_info())),
         Route::Health(_) => Ok((StatusCode::OK, "ok").into_response()),
         Route::CoreVersions => Ok(json_response(StatusCode::OK, &state.registry().core_versions())),
-        Route::Groups => Ok(json_response(StatusCode::OK, &state.registry().group_list())),
-        Route::Group(g) => {
-            state.registry().group(&g).map(|v| json_response(StatusCode::OK, &v)).ok_or_else(StatusError::no_route)
-        }
+        Route::Groups => Ok(json_response(StatusCode::OK, &state.registry().group_list_with(&aggregated(&state)))),
+        Route::Group(g) => state
+            .registry()
+            .group_with(&g, &aggregated(&state))
+            .map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(StatusError::no_route),
         Route::Resources { group, version } => state
             .registry()
             .resource_list(&group, &version)
@@ -124,6 +127,36 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
         Route::NotFound => Err(StatusError::no_route()),
     };
     result.unwrap_or_else(|e| error_response(&e))
+}
+
+fn aggregated(state: &State) -> Vec<(String, String)> {
+    state.aggregator.as_ref().map(|a| a.group_versions()).unwrap_or_default()
+}
+
+/// Requests under an aggregated group-version go to its backend (None: not aggregated).
+pub async fn proxy_aggregated(
+    state: &Arc<State>,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    user: &str,
+    groups: &[String],
+) -> Option<Response> {
+    let agg = state.aggregator.as_ref()?;
+    let mut segs = uri.path().split('/').filter(|s| !s.is_empty());
+    let (Some("apis"), Some(group), Some(version)) = (segs.next(), segs.next(), segs.next()) else { return None };
+    let target = agg.target(group, version)?;
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let mut groups = groups.to_vec();
+    if !groups.iter().any(|g| g == "system:authenticated") && user != "system:anonymous" {
+        groups.push("system:authenticated".into());
+    }
+    let identity = crate::sim::PeerIdentity { user: user.to_owned(), groups };
+    Some(match agg.proxy(&target, method.clone(), path_and_query, headers, body.clone(), &identity).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(&e),
+    })
 }
 
 async fn object_request(state: &Arc<State>, r: &ObjectRoute, req: &Request) -> Reply {
@@ -211,6 +244,10 @@ impl Ctx<'_> {
             .find_any_version(&self.info.group, &self.info.resource)
             .map(ResourceInfo::api_version)
             .unwrap_or_else(|| self.info.api_version())
+    }
+
+    fn is_apiservice(&self) -> bool {
+        self.info.group == "apiregistration.k8s.io" && self.info.resource == "apiservices"
     }
 
     fn is_status(&self) -> bool {
@@ -448,6 +485,9 @@ impl Ctx<'_> {
         if self.info.group == "apiextensions.k8s.io" && self.info.resource == "customresourcedefinitions" {
             self.state.register_crd(&created);
         }
+        if self.is_apiservice() {
+            self.state.sync_apiservice(&created, false);
+        }
         Ok(self.render_one(&created, StatusCode::CREATED))
     }
 
@@ -471,6 +511,9 @@ impl Ctx<'_> {
         match (self.info.group.as_str(), self.info.resource.as_str()) {
             ("", "namespaces") => object["status"] = json!({"phase": "Active"}),
             ("", "pods") => object["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"}),
+            ("apiregistration.k8s.io", "apiservices") => {
+                object["status"] = crate::aggregate::apiservice_status(object);
+            }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let storage: Vec<Value> = object["spec"]["versions"]
                     .as_array()
@@ -628,6 +671,9 @@ impl Ctx<'_> {
         if self.info.resource == "customresourcedefinitions" && self.info.group == "apiextensions.k8s.io" {
             self.state.register_crd(&stored);
         }
+        if self.is_apiservice() {
+            self.state.sync_apiservice(&stored, false);
+        }
         Ok(self.render_one(&stored, StatusCode::OK))
     }
 
@@ -671,6 +717,7 @@ impl Ctx<'_> {
             },
             body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
             user: self.req.user.clone(),
+            groups: self.req.groups.clone(),
         };
         let route = ObjectRoute { name: None, subresource: None, ..self.route.clone() };
         Ctx { state: self.state, info: self.info, route: &route, req: &req }.create()
@@ -710,6 +757,9 @@ impl Ctx<'_> {
             && meta::meta_str(&deleted, "deletionTimestamp").is_none()
         {
             self.state.unregister_crd(&deleted);
+        }
+        if self.is_apiservice() && meta::meta_str(&deleted, "deletionTimestamp").is_none() {
+            self.state.sync_apiservice(&deleted, true);
         }
         Ok(self.render_one(&deleted, StatusCode::OK))
     }

@@ -4,6 +4,7 @@
 //! fault injection. Usable in-process ([`KubeSim::router`], [`KubeSim::client`]) or on a socket.
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod api;
 pub mod auth;
 pub mod builtin;

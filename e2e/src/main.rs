@@ -53,6 +53,10 @@ struct ServeArgs {
     /// Write a kubeconfig for this server (first token, or none).
     #[arg(long, value_name = "FILE")]
     kubeconfig_out: Option<PathBuf>,
+    /// Proxy an aggregated API to a backend, like an APIService: `v1beta1.clusterpedia.io=https://127.0.0.1:8443`
+    /// (front-proxy client certificate, X-Remote-User/X-Remote-Group headers); repeatable.
+    #[arg(long = "aggregate", value_name = "VERSION.GROUP=URL")]
+    aggregate: Vec<String>,
     /// Events kept per resource for watch resumption; older resumes get 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     history: usize,
@@ -103,6 +107,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         auth.anonymous = false;
     }
     let sim = KubeSim::new(Config { auth, history_limit: args.history, ..Config::default() });
+    for spec in &args.aggregate {
+        let (name, url) =
+            spec.split_once('=').ok_or_else(|| format!("--aggregate {spec:?}: expected VERSION.GROUP=URL"))?;
+        let (version, group) =
+            name.split_once('.').ok_or_else(|| format!("--aggregate {spec:?}: expected VERSION.GROUP=URL"))?;
+        sim.aggregate(group, version, url).await.map_err(|e| format!("--aggregate {spec:?}: {e}"))?;
+    }
     let server = if args.tls {
         let tls = Tls::generate("kubesim", &[]).map_err(|e| e.to_string())?;
         sim.serve_tls(args.addr, tls).await

@@ -195,14 +195,40 @@ impl Registry {
 
     /// `GET /apis`.
     pub fn group_list(&self) -> Value {
-        let groups: Vec<Value> =
-            self.groups().iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| Self::group_json(g, v)).collect();
+        self.group_list_with(&[])
+    }
+
+    fn groups_with(&self, aggregated: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+        let mut groups = self.groups();
+        for (g, v) in aggregated {
+            match groups.iter_mut().find(|(name, _)| name == g) {
+                Some((_, versions)) if !versions.contains(v) => versions.push(v.clone()),
+                Some(_) => {}
+                None => groups.push((g.clone(), vec![v.clone()])),
+            }
+        }
+        groups
+    }
+
+    /// `GET /apis`, including aggregated group-versions.
+    pub fn group_list_with(&self, aggregated: &[(String, String)]) -> Value {
+        let groups: Vec<Value> = self
+            .groups_with(aggregated)
+            .iter()
+            .filter(|(g, _)| !g.is_empty())
+            .map(|(g, v)| Self::group_json(g, v))
+            .collect();
         json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
     }
 
     /// `GET /apis/<group>`.
     pub fn group(&self, group: &str) -> Option<Value> {
-        let (g, versions) = self.groups().into_iter().find(|(g, _)| g == group && !g.is_empty())?;
+        self.group_with(group, &[])
+    }
+
+    /// `GET /apis/<group>`, including aggregated group-versions.
+    pub fn group_with(&self, group: &str, aggregated: &[(String, String)]) -> Option<Value> {
+        let (g, versions) = self.groups_with(aggregated).into_iter().find(|(g, _)| g == group && !g.is_empty())?;
         let mut v = Self::group_json(&g, &versions);
         v["kind"] = json!("APIGroup");
         v["apiVersion"] = json!("v1");

@@ -95,6 +95,8 @@ impl Faults {
 /// Shared state of one simulated cluster.
 pub struct State {
     pub store: Store,
+    /// Aggregated APIs (None only if generating the front-proxy certificates failed).
+    pub aggregator: Option<crate::aggregate::Aggregator>,
     registry: RwLock<Registry>,
     validators: RwLock<HashMap<GroupResource, SchemaValidator>>,
     pub config: Config,
@@ -144,6 +146,22 @@ impl State {
         }
     }
 
+    /// Routes (or stops routing) an APIService's group-version to the URL in its annotation.
+    pub fn sync_apiservice(&self, apiservice: &Value, deleted: bool) {
+        let Some(agg) = &self.aggregator else { return };
+        let group = apiservice.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+        let version = apiservice.pointer("/spec/version").and_then(Value::as_str).unwrap_or_default();
+        let url = apiservice
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(crate::aggregate::URL_ANNOTATION))
+            .and_then(Value::as_str);
+        let has_service = apiservice.pointer("/spec/service").is_some_and(|s| !s.is_null());
+        if group.is_empty() || version.is_empty() {
+            return;
+        }
+        agg.set(group, version, if deleted || !has_service { None } else { url });
+    }
+
     pub fn version_info(&self) -> Value {
         let v = self.config.git_version.trim_start_matches('v');
         let mut parts = v.split('.');
@@ -177,8 +195,14 @@ pub struct KubeSim {
 impl KubeSim {
     /// A cluster with the built-in resources and the initial namespaces.
     pub fn new(config: Config) -> Self {
+        let aggregator = crate::aggregate::Aggregator::new()
+            .map_err(
+                |e| tracing::error!(error = %e, "front-proxy certificates could not be generated; aggregation is off"),
+            )
+            .ok();
         let state = Arc::new(State {
             store: Store::new(config.history_limit),
+            aggregator,
             registry: RwLock::new(Registry::new()),
             validators: RwLock::new(HashMap::new()),
             auth: config.auth.clone(),
@@ -191,7 +215,52 @@ impl KubeSim {
             o["status"] = json!({"phase": "Active"});
             let _ = sim.create_sync(o);
         }
+        sim.publish_authentication_config(None);
         sim
+    }
+
+    /// `kube-system/extension-apiserver-authentication`, as kube-apiserver publishes it for
+    /// aggregated API servers: the client CA and the front-proxy (requestheader) settings.
+    fn publish_authentication_config(&self, client_ca: Option<&str>) {
+        let mut data = json!({
+            "requestheader-allowed-names": json!([crate::aggregate::FRONT_PROXY_USER]).to_string(),
+            "requestheader-username-headers": "[\"X-Remote-User\"]",
+            "requestheader-group-headers": "[\"X-Remote-Group\"]",
+            "requestheader-extra-headers-prefix": "[\"X-Remote-Extra-\"]",
+        });
+        if let Some(agg) = &self.state.aggregator {
+            data["requestheader-client-ca-file"] = json!(agg.front_proxy_ca_pem());
+        }
+        if let Some(ca) = client_ca {
+            data["client-ca-file"] = json!(ca);
+        }
+        let gr = (String::new(), "configmaps".to_owned());
+        let key = ("kube-system".to_owned(), "extension-apiserver-authentication".to_owned());
+        let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": key.1, "namespace": key.0, "uid": meta::new_uid(), "creationTimestamp": meta::now()},
+            "data": data});
+        match self.state.store.get(&gr, &key) {
+            Some(current) => {
+                cm["metadata"] = current["metadata"].clone();
+                let _ = self.state.store.replace(&gr, &key, cm, None);
+            }
+            None => {
+                let _ = self.state.store.create(&gr, key, cm);
+            }
+        }
+    }
+
+    /// Proxies `group/version` to an aggregated API server at `url` (what an APIService with a
+    /// reachable Service does); creates the APIService object `<version>.<group>`.
+    pub async fn aggregate(&self, group: &str, version: &str, url: &str) -> Result<Value, StatusError> {
+        self.create(json!({
+            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+            "metadata": {"name": format!("{version}.{group}"), "annotations": {crate::aggregate::URL_ANNOTATION: url}},
+            "spec": {"group": group, "version": version, "insecureSkipTLSVerify": true,
+                     "groupPriorityMinimum": 1000, "versionPriority": 100,
+                     "service": {"namespace": "default", "name": format!("{}-apiserver", group.split('.').next().unwrap_or(group)), "port": 443}}
+        }))
+        .await
     }
 
     pub fn state(&self) -> &Arc<State> {
@@ -234,6 +303,7 @@ impl KubeSim {
             headers,
             body: body.map(|b| Bytes::from(serde_json::to_vec(b).unwrap_or_default())).unwrap_or_default(),
             user: "system:admin".into(),
+            groups: vec!["system:masters".into()],
         };
         let resp = api::handle(self.state.clone(), req).await;
         let code = resp.status();
@@ -299,6 +369,7 @@ impl KubeSim {
 
     /// Serves over HTTPS with a generated CA (client certificates accepted when signed by it).
     pub async fn serve_tls(&self, addr: SocketAddr, tls: crate::tls::Tls) -> std::io::Result<crate::serve::Server> {
+        self.publish_authentication_config(Some(tls.ca_pem()));
         crate::serve::start(self.clone(), addr, Some(tls)).await
     }
 }
@@ -344,7 +415,10 @@ async fn entry(
     if let Some(e) = authorize(&state, &user, &groups, &method, &path, &query) {
         return error_response(&e);
     }
-    api::handle(state, Request { method, path, query, headers, body, user }).await
+    if let Some(resp) = crate::api::proxy_aggregated(&state, &method, &uri, &headers, &body, &user, &groups).await {
+        return resp;
+    }
+    api::handle(state, Request { method, path, query, headers, body, user, groups }).await
 }
 
 fn authenticate(
