@@ -1,6 +1,8 @@
 //! OpenAPI v3 documents, enough for `kubectl explain` and for kubectl to find server-side field
 //! validation: custom resources carry their CRD schema; built-in kinds a minimal object schema.
 
+use k8s_openapi::api;
+use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
 use crate::builtin::ResourceInfo;
@@ -39,10 +41,88 @@ fn registry_gvs(registry: &Registry) -> Vec<(String, String)> {
     out
 }
 
+macro_rules! builtin_kinds {
+    ($($gv:literal $kind:literal => $ty:ty),* $(,)?) => {
+        /// The schema of a built-in kind, from k8s-openapi's types (definitions go into `generator`).
+        fn builtin_schema(generator: &mut SchemaGenerator, api_version: &str, kind: &str) -> Option<Value> {
+            match (api_version, kind) {
+                $(($gv, $kind) => Some(generator.subschema_for::<$ty>().to_value()),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+builtin_kinds! {
+    "v1" "Binding" => api::core::v1::Binding,
+    "v1" "ComponentStatus" => api::core::v1::ComponentStatus,
+    "v1" "ConfigMap" => api::core::v1::ConfigMap,
+    "v1" "Endpoints" => api::core::v1::Endpoints,
+    "v1" "Event" => api::core::v1::Event,
+    "v1" "LimitRange" => api::core::v1::LimitRange,
+    "v1" "Namespace" => api::core::v1::Namespace,
+    "v1" "Node" => api::core::v1::Node,
+    "v1" "PersistentVolumeClaim" => api::core::v1::PersistentVolumeClaim,
+    "v1" "PersistentVolume" => api::core::v1::PersistentVolume,
+    "v1" "Pod" => api::core::v1::Pod,
+    "v1" "PodTemplate" => api::core::v1::PodTemplate,
+    "v1" "ReplicationController" => api::core::v1::ReplicationController,
+    "v1" "ResourceQuota" => api::core::v1::ResourceQuota,
+    "v1" "Secret" => api::core::v1::Secret,
+    "v1" "ServiceAccount" => api::core::v1::ServiceAccount,
+    "v1" "Service" => api::core::v1::Service,
+    "admissionregistration.k8s.io/v1" "MutatingWebhookConfiguration" => api::admissionregistration::v1::MutatingWebhookConfiguration,
+    "admissionregistration.k8s.io/v1" "ValidatingAdmissionPolicy" => api::admissionregistration::v1::ValidatingAdmissionPolicy,
+    "admissionregistration.k8s.io/v1" "ValidatingAdmissionPolicyBinding" => api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
+    "admissionregistration.k8s.io/v1" "ValidatingWebhookConfiguration" => api::admissionregistration::v1::ValidatingWebhookConfiguration,
+    "apiextensions.k8s.io/v1" "CustomResourceDefinition" => k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    "apiregistration.k8s.io/v1" "APIService" => k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
+    "apps/v1" "ControllerRevision" => api::apps::v1::ControllerRevision,
+    "apps/v1" "DaemonSet" => api::apps::v1::DaemonSet,
+    "apps/v1" "Deployment" => api::apps::v1::Deployment,
+    "apps/v1" "ReplicaSet" => api::apps::v1::ReplicaSet,
+    "apps/v1" "StatefulSet" => api::apps::v1::StatefulSet,
+    "authentication.k8s.io/v1" "SelfSubjectReview" => api::authentication::v1::SelfSubjectReview,
+    "authentication.k8s.io/v1" "TokenReview" => api::authentication::v1::TokenReview,
+    "authorization.k8s.io/v1" "LocalSubjectAccessReview" => api::authorization::v1::LocalSubjectAccessReview,
+    "authorization.k8s.io/v1" "SelfSubjectAccessReview" => api::authorization::v1::SelfSubjectAccessReview,
+    "authorization.k8s.io/v1" "SelfSubjectRulesReview" => api::authorization::v1::SelfSubjectRulesReview,
+    "authorization.k8s.io/v1" "SubjectAccessReview" => api::authorization::v1::SubjectAccessReview,
+    "autoscaling/v1" "HorizontalPodAutoscaler" => api::autoscaling::v1::HorizontalPodAutoscaler,
+    "autoscaling/v2" "HorizontalPodAutoscaler" => api::autoscaling::v2::HorizontalPodAutoscaler,
+    "batch/v1" "CronJob" => api::batch::v1::CronJob,
+    "batch/v1" "Job" => api::batch::v1::Job,
+    "certificates.k8s.io/v1" "CertificateSigningRequest" => api::certificates::v1::CertificateSigningRequest,
+    "coordination.k8s.io/v1" "Lease" => api::coordination::v1::Lease,
+    "discovery.k8s.io/v1" "EndpointSlice" => api::discovery::v1::EndpointSlice,
+    "events.k8s.io/v1" "Event" => api::events::v1::Event,
+    "flowcontrol.apiserver.k8s.io/v1" "FlowSchema" => api::flowcontrol::v1::FlowSchema,
+    "flowcontrol.apiserver.k8s.io/v1" "PriorityLevelConfiguration" => api::flowcontrol::v1::PriorityLevelConfiguration,
+    "networking.k8s.io/v1" "IngressClass" => api::networking::v1::IngressClass,
+    "networking.k8s.io/v1" "Ingress" => api::networking::v1::Ingress,
+    "networking.k8s.io/v1" "IPAddress" => api::networking::v1::IPAddress,
+    "networking.k8s.io/v1" "NetworkPolicy" => api::networking::v1::NetworkPolicy,
+    "networking.k8s.io/v1" "ServiceCIDR" => api::networking::v1::ServiceCIDR,
+    "node.k8s.io/v1" "RuntimeClass" => api::node::v1::RuntimeClass,
+    "policy/v1" "PodDisruptionBudget" => api::policy::v1::PodDisruptionBudget,
+    "rbac.authorization.k8s.io/v1" "ClusterRoleBinding" => api::rbac::v1::ClusterRoleBinding,
+    "rbac.authorization.k8s.io/v1" "ClusterRole" => api::rbac::v1::ClusterRole,
+    "rbac.authorization.k8s.io/v1" "RoleBinding" => api::rbac::v1::RoleBinding,
+    "rbac.authorization.k8s.io/v1" "Role" => api::rbac::v1::Role,
+    "scheduling.k8s.io/v1" "PriorityClass" => api::scheduling::v1::PriorityClass,
+    "storage.k8s.io/v1" "CSIDriver" => api::storage::v1::CSIDriver,
+    "storage.k8s.io/v1" "CSINode" => api::storage::v1::CSINode,
+    "storage.k8s.io/v1" "CSIStorageCapacity" => api::storage::v1::CSIStorageCapacity,
+    "storage.k8s.io/v1" "StorageClass" => api::storage::v1::StorageClass,
+    "storage.k8s.io/v1" "VolumeAttachment" => api::storage::v1::VolumeAttachment,
+}
+
 /// `GET /openapi/v3/apis/<group>/<version>`.
 pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<Value> {
     let list = registry.resource_list(group, version)?;
+    let mut generator = SchemaSettings::openapi3().into_generator();
     let mut schemas = Map::new();
+    let mut gvks: Vec<(String, Value)> = Vec::new();
     let mut paths = Map::new();
     for r in list["resources"].as_array().into_iter().flatten() {
         let name = r["name"].as_str().unwrap_or_default();
@@ -50,14 +130,27 @@ pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<
             continue;
         }
         let Some(info) = registry.find(group, version, name) else { continue };
-        let schema_name = schema_name(info);
         let gvk = json!([{"group": group, "version": version, "kind": info.kind}]);
-        let mut schema = registry
-            .custom_schema(group, version, name)
-            .cloned()
-            .unwrap_or_else(|| json!({"type": "object", "description": format!("{} (kubesim keeps no schema for built-in kinds)", info.kind), "x-kubernetes-preserve-unknown-fields": true}));
-        schema["x-kubernetes-group-version-kind"] = gvk.clone();
-        schemas.insert(schema_name.clone(), schema);
+        let builtin = match registry.custom_schema(group, version, name) {
+            Some(_) => None,
+            None => builtin_schema(&mut generator, &info.api_version(), &info.kind),
+        };
+        let schema_name = match builtin.as_ref().and_then(|r| r["$ref"].as_str()) {
+            // Built-in kinds keep k8s-openapi's (= Kubernetes') definition names.
+            Some(r) => r.trim_start_matches("#/components/schemas/").to_owned(),
+            None => {
+                let mut schema = registry.custom_schema(group, version, name).cloned().unwrap_or_else(
+                    || json!({"type": "object", "description": info.kind.clone(), "x-kubernetes-preserve-unknown-fields": true}),
+                );
+                schema["x-kubernetes-group-version-kind"] = gvk.clone();
+                let schema_name = schema_name(info);
+                schemas.insert(schema_name.clone(), schema);
+                schema_name
+            }
+        };
+        if builtin.is_some() {
+            gvks.push((schema_name.clone(), gvk.clone()));
+        }
         let item = if info.namespaced {
             format!("/{}/namespaces/{{namespace}}/{name}/{{name}}", gv_path(group, version))
         } else {
@@ -73,6 +166,12 @@ pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<
             })
         };
         paths.insert(item, json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
+    }
+    for (name, mut schema) in generator.take_definitions(true) {
+        if let Some((_, gvk)) = gvks.iter().find(|(n, _)| *n == name) {
+            schema["x-kubernetes-group-version-kind"] = gvk.clone();
+        }
+        schemas.insert(name, schema);
     }
     Some(json!({
         "openapi": "3.0.0",

@@ -35,20 +35,33 @@ async fn watch_sends_bookmarks_and_ends_at_its_timeout() {
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "default"}});
     sim.create(cm).await.unwrap();
     let started = Instant::now();
-    let (code, text) =
-        call(server.addr, "GET", "/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&timeoutSeconds=1", None, None).await;
+    let (code, text) = call(
+        server.addr,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&timeoutSeconds=1",
+        None,
+        None,
+    )
+    .await;
     let took = started.elapsed();
     assert_eq!(code, 200);
     assert!(text.contains(r#""type":"ADDED""#), "initial events: {text}");
     assert!(text.contains(r#""type":"BOOKMARK""#), "bookmarks: {text}");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "the watch ended at its timeout ({took:?})");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "the watch ended at its timeout ({took:?})"
+    );
     // Without allowWatchBookmarks there are none.
-    let (_, text) = call(server.addr, "GET", "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1", None, None).await;
+    let (_, text) =
+        call(server.addr, "GET", "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1", None, None).await;
     assert!(!text.contains("BOOKMARK"), "{text}");
     // A resume from a compacted version is a 200 stream with one 410 ERROR event.
-    sim.create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": "default"}})).await.unwrap();
+    sim.create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": "default"}}))
+        .await
+        .unwrap();
     sim.compact();
-    let (code, text) = call(server.addr, "GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1", None, None).await;
+    let (code, text) =
+        call(server.addr, "GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1", None, None).await;
     assert_eq!(code, 200);
     assert!(text.contains(r#""type":"ERROR""#) && text.contains(r#""code":410"#) && text.contains("Expired"), "{text}");
     server.shutdown().await;
@@ -74,12 +87,14 @@ async fn policy_rules_reviews_and_unauthorized_bodies() {
     assert_eq!(call(a, "GET", "/api/v1/namespaces/default/secrets", Some("admin"), None).await.0, 200);
 
     let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": "dev"}});
-    let (code, text) = call(a, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", Some("admin"), Some(&review)).await;
+    let (code, text) =
+        call(a, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", Some("admin"), Some(&review)).await;
     assert_eq!(code, 201);
     assert!(text.contains(r#""authenticated":true"#) && text.contains(r#""username":"dana""#), "{text}");
     let sar = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": "dana", "groups": ["dev"], "resourceAttributes": {"verb": "delete", "resource": "pods"}}});
-    let (_, text) = call(a, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", Some("admin"), Some(&sar)).await;
+    let (_, text) =
+        call(a, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", Some("admin"), Some(&sar)).await;
     assert!(text.contains(r#""allowed":false"#), "{text}");
     server.shutdown().await;
 }
@@ -103,7 +118,9 @@ async fn admin_api_latency_and_restart_with_data_kept() {
     call(addr, "POST", "/kubesim/ready?value=true", None, None).await;
     assert_eq!(call(addr, "POST", "/kubesim/nonsense", None, None).await.0, 400);
 
-    sim.create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept", "namespace": "default"}})).await.unwrap();
+    sim.create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept", "namespace": "default"}}))
+        .await
+        .unwrap();
     server.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "stopped");
     let server = sim.serve(addr).await.unwrap();

@@ -269,6 +269,10 @@ async fn script(bin: PathBuf) {
     assert!(strict.stderr.contains("apiServer"), "unknown fields are reported: {}", strict.stderr);
     let explain = k.ok(&["explain", "pediaclusters.spec.syncResources"]).await;
     assert!(explain.contains("resources") && explain.contains("-required-"), "{explain}");
+    let explain = k.ok(&["explain", "pods.spec.containers.image"]).await;
+    assert!(explain.contains("Container image name"), "built-in kinds have their schemas: {explain}");
+    let explain = k.ok(&["explain", "deployments.spec.replicas"]).await;
+    assert!(explain.contains("GROUP:      apps") && explain.contains("integer"), "{explain}");
 
     // Tables for custom resources use their printer columns.
     let widgets = k.ok(&["get", "widgets", "-A"]).await;
