@@ -32,6 +32,32 @@ pub enum Command {
     ///
     /// Example: `pedia validate clusters/ policies/karmada.yaml`
     Validate(ValidateArgs),
+
+    /// Manage the SQL store: `migrate` applies the schema, `stats` prints rows per cluster and
+    /// resource and the database size.
+    ///
+    /// Example: `pedia storage stats --storage postgres://pedia@db/pedia`
+    #[command(subcommand)]
+    Storage(StorageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Apply pending schema migrations and exit (refuses a schema newer than this pedia).
+    Migrate(StorageArgs),
+    /// Print rows per cluster and resource, the number of stored events, and the database size.
+    Stats(StorageArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StorageArgs {
+    /// `sqlite://PATH` (the default: sqlite://pedia.db), `postgres://USER:PASS@HOST/DB`,
+    /// or `mysql://USER:PASS@HOST/DB` (MySQL 8, MariaDB 10.11).
+    #[arg(long, env = "PEDIA_STORAGE", default_value = "sqlite://pedia.db")]
+    pub storage: String,
+    /// How many times to try connecting (with backoff) before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub connect_attempts: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +81,10 @@ pub enum CliError {
     Yaml(#[from] serde_yaml::Error),
     #[error(transparent)]
     Validate(#[from] crate::validate::ValidateError),
+    #[error(transparent)]
+    Storage(#[from] pedia_storage::StorageError),
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
 }
@@ -64,7 +94,44 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Crds(args) => crds(args),
         Command::Validate(args) => validate(args),
+        Command::Storage(cmd) => storage(cmd),
     }
+}
+
+fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let args = match &cmd {
+            StorageCommand::Migrate(a) | StorageCommand::Stats(a) => a,
+        };
+        let config = pedia_storage::StorageConfig::from_url(&args.storage)?;
+        let store = pedia_storage::Storage::connect(&config, args.connect_attempts).await?;
+        match cmd {
+            StorageCommand::Migrate(_) => {
+                let applied = store.migrate().await?;
+                if applied.is_empty() {
+                    println!("{}: schema is up to date", config.redacted());
+                } else {
+                    println!("{}: applied {}", config.redacted(), applied.join(", "));
+                }
+            }
+            StorageCommand::Stats(_) => {
+                store.migrate().await?;
+                let stats = store.stats().await?;
+                println!("{:<24} {:<40} {:>10}", "CLUSTER", "RESOURCE", "ROWS");
+                for (cluster, gvr, n) in &stats.rows {
+                    println!("{cluster:<24} {:<40} {n:>10}", gvr.to_string());
+                }
+                let total: i64 = stats.rows.iter().map(|r| r.2).sum();
+                println!("{total} objects in {} cluster-resources, {} events", stats.rows.len(), stats.events);
+                match stats.size_bytes {
+                    Some(b) => println!("database size: {:.1} MiB ({b} bytes)", b as f64 / 1048576.0),
+                    None => println!("database size: unknown"),
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {

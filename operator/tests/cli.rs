@@ -59,3 +59,34 @@ fn unreadable_input_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/x.yaml"), "{err}");
 }
+
+#[test]
+fn storage_migrate_and_stats_on_sqlite() {
+    let db = std::env::temp_dir().join(format!("pedia-cli-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", db.display());
+    let out = pedia().args(["storage", "migrate", "--storage", &url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
+    let again = pedia().args(["storage", "migrate", "--storage", &url]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
+    let stats = pedia().args(["storage", "stats", "--storage", &url]).output().unwrap();
+    let text = String::from_utf8_lossy(&stats.stdout);
+    assert!(stats.status.success() && text.contains("0 objects") && text.contains("database size"), "{text}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+#[test]
+fn storage_errors_are_clear() {
+    let out = pedia().args(["storage", "stats", "--storage", "redis://x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scheme"));
+    let out = pedia()
+        .args(["storage", "stats", "--storage", "sqlite:///nonexistent-dir/x.db", "--connect-attempts", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nonexistent-dir") && err.contains("Unable to open"), "{err}");
+}

@@ -1,0 +1,198 @@
+//! Connection pools for the three backends and the dispatch that runs one piece of code on
+//! whichever backend is configured (diesel-async has no async MultiConnection).
+
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel::deserialize::QueryableByName;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel_async::pooled_connection::bb8::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::FutureExt;
+
+use crate::config::{Backend, StorageConfig};
+use crate::error::StorageError;
+use crate::sql::{Bind, Sql};
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// The pools of the configured backend.
+pub enum Pools {
+    /// SQLite allows one writer at a time: writes go through a pool of one connection so they
+    /// queue in pedia instead of failing with "database is locked".
+    Sqlite {
+        read: Pool<SqliteConn>,
+        write: Pool<SqliteConn>,
+    },
+    Postgres(Pool<AsyncPgConnection>),
+    Mysql(Pool<AsyncMysqlConnection>),
+}
+
+/// SQLite settings every connection gets: WAL (readers do not block the writer), a busy timeout,
+/// and fsync at checkpoints only.
+const SQLITE_SETUP: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+/// Builds a bb8 pool (a macro: the manager's trait bounds differ per connection type).
+macro_rules! build_pool {
+    ($manager:expr, $size:expr, $target:expr) => {
+        Pool::builder()
+            .max_size($size)
+            .connection_timeout(Duration::from_secs(10))
+            .build($manager)
+            .await
+            .map_err(|e| StorageError::Connect { target: $target.to_owned(), message: e.to_string() })
+    };
+}
+
+async fn sqlite_pool(path: &str, size: u32) -> Result<Pool<SqliteConn>, StorageError> {
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    config.custom_setup = Box::new(|url| {
+        let url = url.to_owned();
+        async move {
+            let mut conn = SqliteConn::establish(&url).await?;
+            conn.batch_execute(SQLITE_SETUP).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+    build_pool!(manager, size, path)
+}
+
+impl Pools {
+    /// Opens the pools and checks that a connection can be made.
+    pub async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
+        // One direct connection first: a pool only reports "timed out", the driver says why.
+        let probe = match config.backend {
+            Backend::Sqlite => SqliteConn::establish(&config.target).await.map(drop),
+            Backend::Postgres => AsyncPgConnection::establish(&config.target).await.map(drop),
+            Backend::Mysql => AsyncMysqlConnection::establish(&config.target).await.map(drop),
+        };
+        probe.map_err(|e| connect_err(config, e))?;
+        let pools = match config.backend {
+            Backend::Sqlite => {
+                let write = sqlite_pool(&config.target, 1).await?;
+                // The writer creates the file and switches it to WAL before readers open it.
+                let _ = write.get().await.map_err(|e| connect_err(config, e))?;
+                Pools::Sqlite { read: sqlite_pool(&config.target, config.max_connections.max(1)).await?, write }
+            }
+            Backend::Postgres => {
+                let m = AsyncDieselConnectionManager::<AsyncPgConnection>::new(&config.target);
+                Pools::Postgres(build_pool!(m, config.max_connections, config.redacted())?)
+            }
+            Backend::Mysql => {
+                let m = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(&config.target);
+                Pools::Mysql(build_pool!(m, config.max_connections, config.redacted())?)
+            }
+        };
+        pools.ping(config).await?;
+        Ok(pools)
+    }
+
+    async fn ping(&self, config: &StorageConfig) -> Result<(), StorageError> {
+        match self {
+            Pools::Sqlite { read, .. } => drop(read.get().await.map_err(|e| connect_err(config, e))?),
+            Pools::Postgres(p) => drop(p.get().await.map_err(|e| connect_err(config, e))?),
+            Pools::Mysql(p) => drop(p.get().await.map_err(|e| connect_err(config, e))?),
+        }
+        Ok(())
+    }
+}
+
+fn connect_err(config: &StorageConfig, e: impl std::error::Error) -> StorageError {
+    // Drivers put the useful part ("Connection refused") in the source chain.
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    StorageError::Connect { target: config.redacted(), message }
+}
+
+pub(crate) fn pool_err(
+    operation: &'static str,
+) -> impl FnOnce(bb8::RunError<diesel_async::pooled_connection::PoolError>) -> StorageError {
+    move |e| StorageError::Pool { operation, message: e.to_string() }
+}
+
+/// Runs `$body` with `$conn` bound to a connection of the configured backend. `write` takes
+/// SQLite's single writer.
+macro_rules! with_conn {
+    ($pools:expr, $mode:ident, $op:expr, |$conn:ident| $body:expr) => {
+        match $pools {
+            $crate::db::Pools::Sqlite { read, write } => {
+                let _ = (&read, &write);
+                let pool = $crate::db::with_conn!(@pick $mode, read, write);
+                let mut guard = pool.get().await.map_err($crate::db::pool_err($op))?;
+                let $conn = &mut *guard;
+                $body
+            }
+            $crate::db::Pools::Postgres(pool) => {
+                let mut guard = pool.get().await.map_err($crate::db::pool_err($op))?;
+                let $conn = &mut *guard;
+                $body
+            }
+            $crate::db::Pools::Mysql(pool) => {
+                let mut guard = pool.get().await.map_err($crate::db::pool_err($op))?;
+                let $conn = &mut *guard;
+                $body
+            }
+        }
+    };
+    (@pick read, $read:ident, $write:ident) => { $read };
+    (@pick write, $read:ident, $write:ident) => { $write };
+}
+pub(crate) use with_conn;
+
+/// The boxed diesel query of a [`Sql`], with its binds.
+pub fn boxed<'f, DB>(sql: &Sql) -> BoxedSqlQuery<'f, DB, SqlQuery>
+where
+    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+    Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, DB>,
+{
+    let mut q = diesel::sql_query(sql.text.clone()).into_boxed::<DB>();
+    for b in &sql.binds {
+        q = match b.clone() {
+            Bind::Text(s) => q.bind::<Text, _>(s),
+            Bind::Int(i) => q.bind::<BigInt, _>(i),
+            Bind::OptInt(o) => q.bind::<Nullable<BigInt>, _>(o),
+        };
+    }
+    q
+}
+
+/// Executes a statement; returns the affected row count.
+pub async fn execute<C>(conn: &mut C, sql: &Sql, op: &'static str) -> Result<usize, StorageError>
+where
+    C: AsyncConnection,
+    C::Backend: diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
+    String: diesel::serialize::ToSql<Text, C::Backend>,
+    i64: diesel::serialize::ToSql<BigInt, C::Backend>,
+    Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, C::Backend>,
+    for<'f> BoxedSqlQuery<'f, C::Backend, SqlQuery>:
+        diesel::query_builder::QueryFragment<C::Backend> + diesel::query_builder::QueryId + Send,
+{
+    boxed::<C::Backend>(sql).execute(conn).await.map_err(StorageError::query(op))
+}
+
+/// Loads rows of a statement.
+pub async fn load<C, R>(conn: &mut C, sql: &Sql, op: &'static str) -> Result<Vec<R>, StorageError>
+where
+    C: AsyncConnection,
+    C::Backend: diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
+    String: diesel::serialize::ToSql<Text, C::Backend>,
+    i64: diesel::serialize::ToSql<BigInt, C::Backend>,
+    Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, C::Backend>,
+    R: QueryableByName<C::Backend> + Send + 'static,
+    for<'f> BoxedSqlQuery<'f, C::Backend, SqlQuery>: diesel_async::methods::LoadQuery<'f, C, R> + Send,
+{
+    boxed::<C::Backend>(sql).load::<R>(conn).await.map_err(StorageError::query(op))
+}

@@ -1,0 +1,19 @@
+//! pedia's store: the only state that outlives a process. Sync workers write member-cluster
+//! objects into it, the search apiserver reads from it. SQLite is the embedded default,
+//! PostgreSQL (JSONB) and MySQL/MariaDB (JSON) serve production. Every statement is
+//! parameterised: values from requests travel as binds only.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod object;
+pub mod query;
+pub mod sql;
+pub mod store;
+
+pub use config::{Backend, StorageConfig};
+pub use error::StorageError;
+pub use object::Gvr;
+pub use query::{Item, ListRequest, Page};
+pub use store::Storage;

@@ -1,0 +1,81 @@
+//! Parameterised SQL text with its binds, built per backend. Values from requests only ever
+//! travel as binds; the text holds only fragments written in this crate.
+
+use crate::config::Backend;
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Text(String),
+    Int(i64),
+    OptInt(Option<i64>),
+}
+
+/// SQL text plus binds, with the backend's placeholder syntax (`$1` for PostgreSQL, `?` else).
+#[derive(Debug, Clone)]
+pub struct Sql {
+    pub backend: Backend,
+    pub text: String,
+    pub binds: Vec<Bind>,
+}
+
+impl Sql {
+    pub fn new(backend: Backend) -> Self {
+        Self { backend, text: String::new(), binds: Vec::new() }
+    }
+
+    /// Appends trusted SQL text.
+    pub fn push(&mut self, fragment: &str) -> &mut Self {
+        self.text.push_str(fragment);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: Bind) -> &mut Self {
+        self.binds.push(value);
+        match self.backend {
+            Backend::Postgres => {
+                let n = self.binds.len();
+                self.text.push_str(&format!("${n}"));
+            }
+            _ => self.text.push('?'),
+        }
+        self
+    }
+
+    pub fn text(&mut self, value: impl Into<String>) -> &mut Self {
+        self.bind(Bind::Text(value.into()))
+    }
+
+    pub fn int(&mut self, value: i64) -> &mut Self {
+        self.bind(Bind::Int(value))
+    }
+
+    /// `(?, ?, ?)` for a list of texts (at least one item).
+    pub fn text_list<'a>(&mut self, values: impl IntoIterator<Item = &'a String>) -> &mut Self {
+        self.push("(");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.text(v.clone());
+        }
+        self.push(")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_per_backend() {
+        let mut pg = Sql::new(Backend::Postgres);
+        pg.push("a = ").text("x").push(" AND b IN ").text_list(&["1".to_owned(), "2".to_owned()]);
+        assert_eq!(pg.text, "a = $1 AND b IN ($2, $3)");
+        let mut my = Sql::new(Backend::Mysql);
+        my.push("a = ").int(3);
+        assert_eq!(my.text, "a = ?");
+        assert_eq!(my.binds, [Bind::Int(3)]);
+    }
+}

@@ -1,0 +1,397 @@
+//! The storage API: migrations, the write API of the sync engine, and reads.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection, AsyncPgConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use serde_json::Value;
+
+use crate::config::{Backend, StorageConfig};
+use crate::db::{self, Pools, SqliteConn, with_conn};
+use crate::error::StorageError;
+use crate::object::{self, Gvr, Row};
+use crate::sql::{Bind, Sql};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+
+/// Rows per INSERT statement (14 binds each, well under every backend's bind limit).
+const BATCH: usize = 500;
+
+const COLUMNS: &str = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, deleted_at, object";
+
+/// The store.
+pub struct Storage {
+    config: StorageConfig,
+    pools: Pools,
+}
+
+/// Rows per cluster and resource, and the database size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub rows: Vec<(String, Gvr, i64)>,
+    pub events: i64,
+    /// Bytes on disk where the backend can tell.
+    pub size_bytes: Option<i64>,
+}
+
+/// What a relist changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplaceOutcome {
+    pub upserted: usize,
+    pub deleted: usize,
+}
+
+#[derive(QueryableByName)]
+struct RvRow {
+    #[diesel(sql_type = Text)]
+    api_group: String,
+    #[diesel(sql_type = Text)]
+    version: String,
+    #[diesel(sql_type = Text)]
+    resource: String,
+    #[diesel(sql_type = Text)]
+    namespace: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    resource_version: String,
+}
+
+#[derive(QueryableByName)]
+struct KeyRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    namespace: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = Text)]
+    cluster: String,
+    #[diesel(sql_type = Text)]
+    api_group: String,
+    #[diesel(sql_type = Text)]
+    version: String,
+    #[diesel(sql_type = Text)]
+    resource: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Keys of a (cluster, resource): `(namespace, name)`.
+pub type ResourceVersions = HashMap<(Gvr, String, String), String>;
+
+impl Storage {
+    /// Connects, retrying with exponential backoff (each failure logged) for `attempts` tries.
+    pub async fn connect(config: &StorageConfig, attempts: u32) -> Result<Self, StorageError> {
+        let mut delay = Duration::from_millis(200);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Pools::open(config).await {
+                Ok(pools) => return Ok(Self { config: config.clone(), pools }),
+                Err(e) if tries < attempts.max(1) => {
+                    tracing::warn!(storage = %config.redacted(), attempt = tries, error = %e, retry_in = ?delay, "storage not reachable yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.config.backend
+    }
+
+    /// Applies pending migrations; a database migrated by a newer pedia is refused.
+    /// Returns the versions applied now.
+    pub async fn migrate(&self) -> Result<Vec<String>, StorageError> {
+        let target = self.config.target.clone();
+        let connect_err = |e: diesel::ConnectionError| StorageError::Connect {
+            target: self.config.redacted(),
+            message: e.to_string(),
+        };
+        match self.config.backend {
+            Backend::Sqlite => {
+                run_migrations(SqliteConn::establish(&target).await.map_err(connect_err)?, SQLITE_MIGRATIONS)
+            }
+            Backend::Postgres => {
+                run_migrations(AsyncPgConnection::establish(&target).await.map_err(connect_err)?, POSTGRES_MIGRATIONS)
+            }
+            Backend::Mysql => {
+                run_migrations(AsyncMysqlConnection::establish(&target).await.map_err(connect_err)?, MYSQL_MIGRATIONS)
+            }
+        }
+    }
+
+    /// Inserts or updates objects of one resource of one cluster (batched, one transaction).
+    pub async fn upsert(&self, cluster: &str, gvr: &Gvr, objects: &[Value]) -> Result<usize, StorageError> {
+        let rows = objects.iter().map(|o| object::prepare(cluster, o)).collect::<Result<Vec<_>, _>>()?;
+        let statements = self.upsert_statements(cluster, gvr, &rows);
+        with_conn!(&self.pools, write, "upsert", |conn| {
+            conn.transaction::<_, StorageError, _>(async |conn| {
+                for s in &statements {
+                    db::execute(&mut *conn, s, "upsert").await?;
+                }
+                Ok(())
+            })
+            .await?;
+        });
+        Ok(rows.len())
+    }
+
+    fn upsert_statements(&self, cluster: &str, gvr: &Gvr, rows: &[Row]) -> Vec<Sql> {
+        let now = object::now_ms();
+        rows.chunks(BATCH)
+            .map(|chunk| {
+                let mut s = Sql::new(self.backend());
+                s.push(&format!("INSERT INTO resources ({COLUMNS}) VALUES "));
+                for (i, r) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        s.push(", ");
+                    }
+                    s.push("(").text(cluster).push(", ").text(&gvr.group).push(", ").text(&gvr.version).push(", ");
+                    s.text(&gvr.resource).push(", ").text(&r.kind).push(", ").text(&r.namespace).push(", ");
+                    s.text(&r.name).push(", ").text(&r.uid).push(", ").text(&r.owner_uid).push(", ");
+                    s.text(&r.resource_version).push(", ").int(r.created_at).push(", ").int(now).push(", ");
+                    s.bind(Bind::OptInt(None)).push(", ").text(&r.object);
+                    if self.backend() == Backend::Postgres {
+                        s.push("::jsonb");
+                    }
+                    s.push(")");
+                }
+                let updated =
+                    ["kind", "uid", "owner_uid", "resource_version", "created_at", "synced_at", "deleted_at", "object"];
+                match self.backend() {
+                    Backend::Mysql => {
+                        s.push(" ON DUPLICATE KEY UPDATE ");
+                        s.push(&updated.iter().map(|c| format!("{c} = VALUES({c})")).collect::<Vec<_>>().join(", "));
+                    }
+                    _ => {
+                        s.push(" ON CONFLICT (cluster, api_group, version, resource, namespace, name) DO UPDATE SET ");
+                        s.push(&updated.iter().map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", "));
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    fn key_filter(&self, s: &mut Sql, cluster: &str, gvr: &Gvr) {
+        s.push(" WHERE cluster = ").text(cluster).push(" AND api_group = ").text(&gvr.group);
+        s.push(" AND version = ").text(&gvr.version).push(" AND resource = ").text(&gvr.resource);
+    }
+
+    /// Deletes one object; returns whether it existed.
+    pub async fn delete(&self, cluster: &str, gvr: &Gvr, namespace: &str, name: &str) -> Result<bool, StorageError> {
+        let mut s = Sql::new(self.backend());
+        s.push("DELETE FROM resources");
+        self.key_filter(&mut s, cluster, gvr);
+        s.push(" AND namespace = ").text(namespace).push(" AND name = ").text(name);
+        let n = with_conn!(&self.pools, write, "delete", |conn| db::execute(conn, &s, "delete").await?);
+        Ok(n > 0)
+    }
+
+    /// After a relist: stores `objects` and deletes every other row of this (cluster, resource),
+    /// all in one transaction.
+    pub async fn replace_all(
+        &self,
+        cluster: &str,
+        gvr: &Gvr,
+        objects: &[Value],
+    ) -> Result<ReplaceOutcome, StorageError> {
+        let rows = objects.iter().map(|o| object::prepare(cluster, o)).collect::<Result<Vec<_>, _>>()?;
+        let keep: HashSet<(&str, &str)> = rows.iter().map(|r| (r.namespace.as_str(), r.name.as_str())).collect();
+        let statements = self.upsert_statements(cluster, gvr, &rows);
+        let mut keys = Sql::new(self.backend());
+        keys.push("SELECT id, namespace, name FROM resources");
+        self.key_filter(&mut keys, cluster, gvr);
+        let backend = self.backend();
+        let deleted = with_conn!(&self.pools, write, "replace_all", |conn| {
+            // Only this (cluster, resource)'s sync worker writes these rows, so reading the keys
+            // just before the transaction is safe.
+            let existing: Vec<KeyRow> = db::load(&mut *conn, &keys, "replace_all: reading keys").await?;
+            conn.transaction::<_, StorageError, _>(async |conn| {
+                for s in &statements {
+                    db::execute(&mut *conn, s, "replace_all: upsert").await?;
+                }
+                let stale: Vec<i64> = existing
+                    .iter()
+                    .filter(|k| !keep.contains(&(k.namespace.as_str(), k.name.as_str())))
+                    .map(|k| k.id)
+                    .collect();
+                for chunk in stale.chunks(BATCH) {
+                    let mut d = Sql::new(backend);
+                    d.push("DELETE FROM resources WHERE id IN (");
+                    for (i, id) in chunk.iter().enumerate() {
+                        if i > 0 {
+                            d.push(", ");
+                        }
+                        d.int(*id);
+                    }
+                    d.push(")");
+                    db::execute(&mut *conn, &d, "replace_all: delete stale").await?;
+                }
+                Ok(stale.len())
+            })
+            .await?
+        });
+        Ok(ReplaceOutcome { upserted: rows.len(), deleted })
+    }
+
+    /// `(resource, namespace, name) -> resourceVersion` of a cluster, so a restarted sync worker
+    /// does not rewrite unchanged rows.
+    pub async fn resource_versions(&self, cluster: &str) -> Result<ResourceVersions, StorageError> {
+        let mut s = Sql::new(self.backend());
+        s.push(
+            "SELECT api_group, version, resource, namespace, name, resource_version FROM resources WHERE cluster = ",
+        )
+        .text(cluster);
+        let rows: Vec<RvRow> =
+            with_conn!(&self.pools, read, "resource_versions", |conn| db::load(conn, &s, "resource_versions").await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    (Gvr { group: r.api_group, version: r.version, resource: r.resource }, r.namespace, r.name),
+                    r.resource_version,
+                )
+            })
+            .collect())
+    }
+
+    /// Deletes every row of a cluster (PediaCluster deletion); returns how many.
+    pub async fn clean_cluster(&self, cluster: &str) -> Result<usize, StorageError> {
+        let mut s = Sql::new(self.backend());
+        s.push("DELETE FROM resources WHERE cluster = ").text(cluster);
+        let mut e = Sql::new(self.backend());
+        e.push("DELETE FROM events WHERE cluster = ").text(cluster);
+        with_conn!(&self.pools, write, "clean_cluster", |conn| {
+            let n = db::execute(&mut *conn, &s, "clean_cluster").await?;
+            db::execute(&mut *conn, &e, "clean_cluster: events").await?;
+            Ok(n)
+        })
+    }
+
+    /// Deletes every row of one resource of a cluster (a resource no longer synced).
+    pub async fn clean_resource(&self, cluster: &str, gvr: &Gvr) -> Result<usize, StorageError> {
+        let mut s = Sql::new(self.backend());
+        s.push("DELETE FROM resources");
+        self.key_filter(&mut s, cluster, gvr);
+        with_conn!(&self.pools, write, "clean_resource", |conn| db::execute(conn, &s, "clean_resource").await)
+    }
+
+    /// Stores events of synced objects (keyed by cluster, involved object uid, event uid).
+    pub async fn record_events(&self, cluster: &str, events: &[Value]) -> Result<usize, StorageError> {
+        let now = object::now_ms();
+        let mut statements = Vec::new();
+        for chunk in events.chunks(BATCH) {
+            let mut s = Sql::new(self.backend());
+            s.push(
+                "INSERT INTO events (cluster, involved_uid, event_uid, resource_version, synced_at, object) VALUES ",
+            );
+            for (i, e) in chunk.iter().enumerate() {
+                let field = |p: &str| e.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+                if i > 0 {
+                    s.push(", ");
+                }
+                s.push("(").text(cluster).push(", ").text(field("/involvedObject/uid")).push(", ");
+                s.text(field("/metadata/uid"))
+                    .push(", ")
+                    .text(field("/metadata/resourceVersion"))
+                    .push(", ")
+                    .int(now)
+                    .push(", ");
+                s.text(
+                    serde_json::to_string(e)
+                        .map_err(|err| StorageError::BadObject(field("/metadata/name"), err.to_string()))?,
+                );
+                if self.backend() == Backend::Postgres {
+                    s.push("::jsonb");
+                }
+                s.push(")");
+            }
+            match self.backend() {
+                Backend::Mysql => s.push(" ON DUPLICATE KEY UPDATE resource_version = VALUES(resource_version), synced_at = VALUES(synced_at), object = VALUES(object)"),
+                _ => s.push(" ON CONFLICT (cluster, involved_uid, event_uid) DO UPDATE SET resource_version = excluded.resource_version, synced_at = excluded.synced_at, object = excluded.object"),
+            };
+            statements.push(s);
+        }
+        with_conn!(&self.pools, write, "record_events", |conn| {
+            for s in &statements {
+                db::execute(&mut *conn, s, "record_events").await?;
+            }
+        });
+        Ok(events.len())
+    }
+
+    /// Rows per cluster and resource, events, and the database size.
+    pub async fn stats(&self) -> Result<Stats, StorageError> {
+        let mut s = Sql::new(self.backend());
+        s.push("SELECT cluster, api_group, version, resource, COUNT(*) AS n FROM resources GROUP BY cluster, api_group, version, resource ORDER BY cluster, api_group, version, resource");
+        let mut e = Sql::new(self.backend());
+        e.push("SELECT COUNT(*) AS n FROM events");
+        let mut size = Sql::new(self.backend());
+        size.push(match self.backend() {
+            Backend::Sqlite => "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()",
+            Backend::Postgres => "SELECT pg_database_size(current_database()) AS n",
+            Backend::Mysql => "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS SIGNED) AS n FROM information_schema.tables WHERE table_schema = DATABASE()",
+        });
+        let (rows, events, size): (Vec<CountRow>, Vec<Number>, Vec<Number>) =
+            with_conn!(&self.pools, read, "stats", |conn| (
+                db::load(&mut *conn, &s, "stats: rows").await?,
+                db::load(&mut *conn, &e, "stats: events").await?,
+                db::load(&mut *conn, &size, "stats: size").await?,
+            ));
+        Ok(Stats {
+            rows: rows
+                .into_iter()
+                .map(|r| (r.cluster, Gvr { group: r.api_group, version: r.version, resource: r.resource }, r.n))
+                .collect(),
+            events: events.first().map_or(0, |n| n.n),
+            size_bytes: size.first().map(|n| n.n),
+        })
+    }
+
+    pub(crate) fn pools(&self) -> &Pools {
+        &self.pools
+    }
+}
+
+fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> Result<Vec<String>, StorageError>
+where
+    C: AsyncConnection + 'static,
+    AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
+{
+    let schema = |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Schema(e.to_string());
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let known: Vec<String> = diesel::migration::MigrationSource::<C::Backend>::migrations(&migrations)
+        .map_err(schema)?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    let applied: Vec<String> = harness.applied_migrations().map_err(schema)?.iter().map(ToString::to_string).collect();
+    if let Some(newer) = applied.iter().find(|v| !known.contains(v)) {
+        return Err(StorageError::Schema(format!(
+            "the database has schema version {newer}, which this pedia does not know (it knows up to {}); upgrade pedia",
+            known.last().map_or("none", String::as_str)
+        )));
+    }
+    let ran = harness.run_pending_migrations(migrations).map_err(schema)?;
+    Ok(ran.iter().map(ToString::to_string).collect())
+}
