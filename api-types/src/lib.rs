@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod conditions;
 pub mod crd;
+pub mod fields;
 pub mod manifest;
 pub mod multicluster;
 pub mod policy;

@@ -89,7 +89,17 @@ impl fmt::Display for LabelSelector {
 impl LabelSelector {
     /// Parses `a=b,c!=d,e in (f,g),!h,i,j>3`. The empty string selects everything.
     pub fn parse(selector: &str) -> Result<Self, SelectorError> {
-        Parser { tokens: lex(selector), pos: 0, input: selector }.parse()
+        Self::parse_with(selector, validate_key, validate_value)
+    }
+
+    /// The same grammar with other rules for keys and values (Clusterpedia's field selectors
+    /// reuse the label-selector lexer and parser with field-path keys).
+    pub fn parse_with(
+        selector: &str,
+        key: fn(&str) -> Result<(), String>,
+        value: fn(&str) -> Result<(), String>,
+    ) -> Result<Self, SelectorError> {
+        Parser { tokens: lex(selector), pos: 0, input: selector, check_key: key, check_value: value }.parse()
     }
 
     /// Whether a label set satisfies every requirement.
@@ -168,6 +178,8 @@ struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
     input: &'a str,
+    check_key: fn(&str) -> Result<(), String>,
+    check_value: fn(&str) -> Result<(), String>,
 }
 
 impl Parser<'_> {
@@ -238,7 +250,7 @@ impl Parser<'_> {
     fn key(&mut self) -> Result<String, SelectorError> {
         match self.next() {
             Some(Token::Ident(k)) => {
-                validate_key(&k).map_err(|r| self.err(r))?;
+                (self.check_key)(&k).map_err(|r| self.err(r))?;
                 Ok(k)
             }
             Some(t) => Err(self.err(format!("found {t:?}, expected a key"))),
@@ -252,7 +264,7 @@ impl Parser<'_> {
             None | Some(Token::Comma) => Ok(String::new()),
             Some(Token::Ident(v)) => {
                 self.next();
-                validate_value(&v).map_err(|r| self.err(r))?;
+                (self.check_value)(&v).map_err(|r| self.err(r))?;
                 Ok(v)
             }
             Some(t) => Err(self.err(format!("found {t:?}, expected a value"))),
@@ -278,7 +290,7 @@ impl Parser<'_> {
             }
             match self.next() {
                 Some(Token::Ident(v)) => {
-                    validate_value(&v).map_err(|r| self.err(r))?;
+                    (self.check_value)(&v).map_err(|r| self.err(r))?;
                     values.push(v);
                 }
                 Some(Token::Comma) => {

@@ -1,7 +1,10 @@
-//! Reads for the search apiserver: a search request compiled into parameterised SQL per
-//! backend, keyset pagination with opaque continue tokens, and single-object gets.
+//! Reads for the search apiserver: a [`SearchQuery`] compiled into parameterised SQL per
+//! backend, keyset pagination with opaque continue tokens, remaining counts, metadata-only
+//! reads, and single-object gets.
 
-use api_types::selector::{LabelSelector, Operator, Requirement};
+use api_types::fields::{FieldPathSelector, Segment};
+use api_types::search::{OrderBy, SearchQuery};
+use api_types::selector::{Operator, Requirement};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use serde_json::{Value, json};
@@ -13,17 +16,11 @@ use crate::object::Gvr;
 use crate::sql::Sql;
 use crate::store::Storage;
 
-/// What to list.
+/// What to list: one resource (or every resource, for collections) and the search.
 #[derive(Debug, Clone, Default)]
 pub struct ListRequest {
     pub gvr: Option<Gvr>,
-    pub clusters: Vec<String>,
-    pub namespaces: Vec<String>,
-    pub names: Vec<String>,
-    pub labels: LabelSelector,
-    /// Page size; `None` lists everything.
-    pub limit: Option<usize>,
-    pub continue_token: Option<String>,
+    pub query: SearchQuery,
 }
 
 /// One stored object and the cluster it comes from.
@@ -39,6 +36,8 @@ pub struct Page {
     pub items: Vec<Item>,
     /// Present when more items follow.
     pub continue_token: Option<String>,
+    /// Items after this page, when asked for (`withRemainingCount`).
+    pub remaining: Option<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -48,125 +47,211 @@ struct ObjectRow {
     #[diesel(sql_type = Text)]
     cluster: String,
     #[diesel(sql_type = Text)]
+    api_group: String,
+    #[diesel(sql_type = Text)]
+    version: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
     namespace: String,
     #[diesel(sql_type = Text)]
     name: String,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
+    #[diesel(sql_type = Text)]
+    resource_version: String,
     #[diesel(sql_type = Text)]
     object: String,
 }
 
-/// The position after which the next page starts (the default order's key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Cursor {
-    cluster: String,
-    namespace: String,
-    name: String,
-    id: i64,
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// One term of the sort key: an SQL expression over trusted columns, its direction, and how to
+/// read the row's value of it.
+#[derive(Clone)]
+struct Term {
+    sql: &'static str,
+    desc: bool,
+    value: fn(&ObjectRow) -> Value,
+}
+
+fn order_terms(order: &[OrderBy]) -> Result<Vec<Term>, StorageError> {
+    let t = |sql, desc, value| Term { sql, desc, value };
+    let mut terms = Vec::new();
+    let default = [
+        OrderBy { field: "cluster".into(), desc: false },
+        OrderBy { field: "namespace".into(), desc: false },
+        OrderBy { field: "name".into(), desc: false },
+    ];
+    for o in if order.is_empty() { &default[..] } else { order } {
+        match o.field.as_str() {
+            "cluster" => terms.push(t("cluster", o.desc, |r: &ObjectRow| json!(r.cluster))),
+            "namespace" => terms.push(t("namespace", o.desc, |r: &ObjectRow| json!(r.namespace))),
+            "name" => terms.push(t("name", o.desc, |r: &ObjectRow| json!(r.name))),
+            "created_at" => terms.push(t("created_at", o.desc, |r: &ObjectRow| json!(r.created_at))),
+            // resourceVersions are decimal strings: length first gives numeric order without a cast.
+            "resource_version" => {
+                terms.push(t("LENGTH(resource_version)", o.desc, |r: &ObjectRow| json!(r.resource_version.len())));
+                terms.push(t("resource_version", o.desc, |r: &ObjectRow| json!(r.resource_version)));
+            }
+            other => {
+                return Err(StorageError::InvalidQuery {
+                    param: "orderby",
+                    message: format!(
+                        "cannot order by {other:?}: use cluster, namespace, name, created_at or resource_version"
+                    ),
+                });
+            }
+        }
+    }
+    // A unique tiebreaker makes every order total, so keyset pages never skip or repeat rows.
+    terms.push(t("id", false, |r: &ObjectRow| json!(r.id)));
+    Ok(terms)
 }
 
 fn fnv(data: &[u8]) -> u32 {
     data.iter().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
 }
 
-impl Cursor {
-    /// Opaque to clients: hex of the key with a checksum, so a modified token is refused.
-    fn encode(&self) -> String {
-        let raw = json!([self.cluster, self.namespace, self.name, self.id]).to_string();
-        let body: String = raw.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("{body}{:08x}", fnv(raw.as_bytes()))
-    }
+fn order_signature(order: &[OrderBy]) -> String {
+    order.iter().map(|o| format!("{}:{}", o.field, if o.desc { "d" } else { "a" })).collect::<Vec<_>>().join(",")
+}
 
-    fn decode(token: &str) -> Result<Self, StorageError> {
-        let bad = || StorageError::InvalidQuery {
-            param: "continue",
-            message: "the continue token is not valid (was it modified?)".into(),
-        };
-        if token.len() < 10 || !token.len().is_multiple_of(2) || !token.is_ascii() {
-            return Err(bad());
-        }
-        let (body, sum) = token.split_at(token.len() - 8);
-        let raw: Vec<u8> = (0..body.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&body[i..i + 2], 16))
-            .collect::<Result<_, _>>()
-            .map_err(|_| bad())?;
-        if format!("{:08x}", fnv(&raw)) != sum {
-            return Err(bad());
-        }
-        let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-        match (v[0].as_str(), v[1].as_str(), v[2].as_str(), v[3].as_i64()) {
-            (Some(c), Some(ns), Some(n), Some(id)) => {
-                Ok(Cursor { cluster: c.into(), namespace: ns.into(), name: n.into(), id })
-            }
-            _ => Err(bad()),
-        }
+/// Continue tokens: hex of the sort key of the last row plus the order it belongs to, with a
+/// checksum, so a modified token (or one from another `orderby`) is refused.
+fn encode_cursor(order: &[OrderBy], values: &[Value]) -> String {
+    let raw = json!({"o": order_signature(order), "v": values}).to_string();
+    let body: String = raw.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{body}{:08x}", fnv(raw.as_bytes()))
+}
+
+fn decode_cursor(token: &str, order: &[OrderBy], terms: usize) -> Result<Vec<Value>, StorageError> {
+    let bad = |m: &str| StorageError::InvalidQuery { param: "continue", message: m.to_owned() };
+    let invalid = || bad("the continue token is not valid (was it modified?)");
+    if token.len() < 10 || !token.len().is_multiple_of(2) || !token.is_ascii() {
+        return Err(invalid());
     }
+    let (body, sum) = token.split_at(token.len() - 8);
+    let raw: Vec<u8> = (0..body.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&body[i..i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| invalid())?;
+    if format!("{:08x}", fnv(&raw)) != sum {
+        return Err(invalid());
+    }
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| invalid())?;
+    if v["o"].as_str() != Some(order_signature(order).as_str()) {
+        return Err(bad("the continue token belongs to a different orderby"));
+    }
+    let values = v["v"].as_array().cloned().ok_or_else(invalid)?;
+    if values.len() != terms {
+        return Err(invalid());
+    }
+    Ok(values)
 }
 
 /// The value of label `key` as SQL (NULL when absent); the key is bound, never spliced.
 fn label_expr(s: &mut Sql, key: &str) {
+    field_expr(
+        s,
+        &[Segment::Field("metadata".into()), Segment::Field("labels".into()), Segment::Field(key.to_owned())],
+    );
+}
+
+fn json_path(path: &[Segment]) -> String {
+    let mut p = String::from("$");
+    for seg in path {
+        match seg {
+            // Field names are validated (no quotes), so quoting them is enough.
+            Segment::Field(f) => p.push_str(&format!(".\"{f}\"")),
+            Segment::Index(i) => p.push_str(&format!("[{i}]")),
+        }
+    }
+    p
+}
+
+/// A field of the stored object as text (NULL when absent); booleans read `true`/`false` and
+/// numbers their decimal form on every backend.
+fn field_expr(s: &mut Sql, path: &[Segment]) {
     match s.backend {
         Backend::Postgres => {
-            s.push("(object->'metadata'->'labels'->>").text(key).push(")");
-        }
-        Backend::Sqlite => {
-            s.push("json_extract(object, ").text(format!("$.metadata.labels.\"{key}\"")).push(")");
+            s.push("jsonb_extract_path_text(object");
+            for seg in path {
+                s.push(", ");
+                match seg {
+                    Segment::Field(f) => s.text(f.clone()),
+                    Segment::Index(i) => s.text(i.to_string()),
+                };
+            }
+            s.push(")");
         }
         Backend::Mysql => {
-            s.push("JSON_UNQUOTE(JSON_EXTRACT(object, ").text(format!("$.metadata.labels.\"{key}\"")).push("))");
+            s.push("JSON_UNQUOTE(JSON_EXTRACT(object, ").text(json_path(path)).push("))");
+        }
+        Backend::Sqlite => {
+            let p = json_path(path);
+            s.push("(CASE json_type(object, ")
+                .text(p.clone())
+                .push(") WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(object, ");
+            s.text(p).push(") AS TEXT) END)");
         }
     }
 }
 
-fn integer_guard(s: &mut Sql, key: &str) {
+fn integer_guard(s: &mut Sql, expr: &dyn Fn(&mut Sql)) {
     match s.backend {
         Backend::Postgres => {
-            label_expr(s, key);
+            expr(s);
             s.push(" ~ '^-?[0-9]+$'");
         }
         Backend::Mysql => {
-            label_expr(s, key);
+            expr(s);
             s.push(" REGEXP '^-?[0-9]+$'");
         }
         Backend::Sqlite => {
             s.push("(CAST(CAST(");
-            label_expr(s, key);
+            expr(s);
             s.push(" AS INTEGER) AS TEXT) = ");
-            label_expr(s, key);
+            expr(s);
             s.push(")");
         }
     }
 }
 
-fn requirement(s: &mut Sql, r: &Requirement) {
+fn requirement(s: &mut Sql, r: &Requirement, expr: &dyn Fn(&mut Sql)) {
     s.push(" AND ");
     match r.operator {
         Operator::Exists => {
-            label_expr(s, &r.key);
+            expr(s);
             s.push(" IS NOT NULL");
         }
         Operator::DoesNotExist => {
-            label_expr(s, &r.key);
+            expr(s);
             s.push(" IS NULL");
         }
         Operator::Equals | Operator::In => {
-            label_expr(s, &r.key);
+            expr(s);
             s.push(" IN ").text_list(&r.values);
         }
         Operator::NotEquals | Operator::NotIn => {
-            // Kubernetes: objects without the label match `!=` and `notin`.
+            // Kubernetes: objects without the key match `!=` and `notin`.
             s.push("(");
-            label_expr(s, &r.key);
+            expr(s);
             s.push(" IS NULL OR ");
-            label_expr(s, &r.key);
+            expr(s);
             s.push(" NOT IN ").text_list(&r.values).push(")");
         }
         Operator::GreaterThan | Operator::LessThan => {
             let bound: i64 = r.values.first().and_then(|v| v.parse().ok()).unwrap_or(0);
             s.push("(");
-            integer_guard(s, &r.key);
+            integer_guard(s, expr);
             s.push(" AND CAST(");
-            label_expr(s, &r.key);
+            expr(s);
             s.push(match s.backend {
                 Backend::Postgres => " AS BIGINT)",
                 Backend::Mysql => " AS SIGNED)",
@@ -177,74 +262,199 @@ fn requirement(s: &mut Sql, r: &Requirement) {
     }
 }
 
-fn object_column(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => "object::text AS object",
-        Backend::Mysql => "CAST(object AS CHAR) AS object",
-        Backend::Sqlite => "object",
+fn fields(s: &mut Sql, f: &FieldPathSelector) {
+    for r in &f.requirements {
+        let path = r.path.clone();
+        requirement(s, &r.requirement, &|s: &mut Sql| field_expr(s, &path));
     }
 }
 
-/// Compiles a list request (fetching one row more than the page to know whether more follow).
-fn compile(backend: Backend, req: &ListRequest) -> Result<Sql, StorageError> {
-    let mut s = Sql::new(backend);
-    s.push("SELECT id, cluster, namespace, name, ").push(object_column(backend)).push(" FROM resources WHERE 1 = 1");
+fn object_column(backend: Backend, only_metadata: bool) -> &'static str {
+    match (backend, only_metadata) {
+        (Backend::Postgres, false) => "object::text AS object",
+        (Backend::Postgres, true) => "(object->'metadata')::text AS object",
+        (Backend::Mysql, false) => "CAST(object AS CHAR) AS object",
+        (Backend::Mysql, true) => "CAST(JSON_EXTRACT(object, '$.metadata') AS CHAR) AS object",
+        (Backend::Sqlite, false) => "object",
+        (Backend::Sqlite, true) => "json_extract(object, '$.metadata') AS object",
+    }
+}
+
+fn contains(s: &mut Sql, column: &str, needle: &str) {
+    s.push(match s.backend {
+        Backend::Postgres => "strpos(",
+        _ => "INSTR(",
+    });
+    s.push(column).push(", ").text(needle).push(") > 0");
+}
+
+/// The WHERE clause (after `WHERE 1 = 1`) shared by the page and the count.
+fn filters(s: &mut Sql, req: &ListRequest) {
+    let q = &req.query;
     if let Some(g) = &req.gvr {
         s.push(" AND api_group = ").text(&g.group).push(" AND version = ").text(&g.version);
         s.push(" AND resource = ").text(&g.resource);
     }
-    for (column, values) in [("cluster", &req.clusters), ("namespace", &req.namespaces), ("name", &req.names)] {
+    for (column, values, negate) in [
+        ("cluster", &q.clusters, false),
+        ("cluster", &q.exclude_clusters, true),
+        ("namespace", &q.namespaces, false),
+        ("namespace", &q.exclude_namespaces, true),
+        ("name", &q.names, false),
+        ("name", &q.exclude_names, true),
+    ] {
         if !values.is_empty() {
-            s.push(&format!(" AND {column} IN ")).text_list(values);
+            s.push(&format!(" AND {column} {}IN ", if negate { "NOT " } else { "" })).text_list(values);
         }
     }
-    for r in &req.labels.requirements {
-        requirement(&mut s, r);
+    for needle in &q.fuzzy_names {
+        s.push(" AND ");
+        contains(s, "name", needle);
     }
-    if let Some(token) = &req.continue_token {
-        let c = Cursor::decode(token)?;
-        s.push(" AND (cluster > ").text(&c.cluster);
-        s.push(" OR (cluster = ").text(&c.cluster).push(" AND (namespace > ").text(&c.namespace);
-        s.push(" OR (namespace = ").text(&c.namespace).push(" AND (name > ").text(&c.name);
-        s.push(" OR (name = ").text(&c.name).push(" AND id > ").int(c.id).push("))))))");
+    for r in &q.labels.requirements {
+        let key = r.key.clone();
+        requirement(s, r, &|s: &mut Sql| label_expr(s, &key));
     }
-    s.push(" ORDER BY cluster, namespace, name, id");
-    if let Some(limit) = req.limit {
-        if limit == 0 {
+    fields(s, &q.fields);
+    if let Some(t) = q.since {
+        s.push(" AND created_at >= ").int(t.as_millisecond());
+    }
+    if let Some(t) = q.before {
+        s.push(" AND created_at < ").int(t.as_millisecond());
+    }
+    if let Some(owner) = &q.owner {
+        let cluster = q.clusters.first().cloned().unwrap_or_default();
+        // The owner's uid, then `seniority` levels down: objects owned by objects owned by it.
+        s.push(" AND owner_uid IN (");
+        for _ in 0..owner.seniority {
+            s.push("SELECT uid FROM resources WHERE cluster = ").text(&cluster).push(" AND owner_uid IN (");
+        }
+        match (&owner.uid, &owner.name) {
+            (Some(uid), _) => {
+                s.text(uid);
+            }
+            (None, Some(name)) => {
+                s.push("SELECT uid FROM resources WHERE cluster = ").text(&cluster).push(" AND name = ").text(name);
+                if let Some(gr) = &owner.group_resource {
+                    s.push(" AND api_group = ").text(&gr.group).push(" AND resource = ").text(&gr.resource);
+                }
+            }
+            (None, None) => {
+                s.push("NULL");
+            }
+        }
+        for _ in 0..owner.seniority {
+            s.push(")");
+        }
+        s.push(")");
+    }
+}
+
+/// `AND (t1 > v1 OR (t1 = v1 AND (t2 > v2 OR ...)))`, each term in its own direction.
+fn keyset(s: &mut Sql, terms: &[Term], values: &[Value]) {
+    fn bind(s: &mut Sql, v: &Value) {
+        match v {
+            Value::Number(n) => {
+                s.int(n.as_i64().unwrap_or(0));
+            }
+            other => {
+                s.text(other.as_str().unwrap_or_default());
+            }
+        }
+    }
+    s.push(" AND (");
+    for (i, (t, v)) in terms.iter().zip(values).enumerate() {
+        if i > 0 {
+            s.push(" OR (");
+            for (pt, pv) in terms.iter().zip(values).take(i) {
+                s.push(pt.sql).push(" = ");
+                bind(s, pv);
+                s.push(" AND ");
+            }
+        }
+        s.push(t.sql).push(if t.desc { " < " } else { " > " });
+        bind(s, v);
+        if i > 0 {
+            s.push(")");
+        }
+    }
+    s.push(")");
+}
+
+const SELECT: &str = "SELECT id, cluster, api_group, version, kind, namespace, name, created_at, resource_version, ";
+
+fn compile(backend: Backend, req: &ListRequest, terms: &[Term]) -> Result<Sql, StorageError> {
+    let q = &req.query;
+    let mut s = Sql::new(backend);
+    s.push(SELECT).push(object_column(backend, q.only_metadata)).push(" FROM resources WHERE 1 = 1");
+    filters(&mut s, req);
+    if let Some(token) = &q.continue_token {
+        let values = decode_cursor(token, &q.order_by, terms.len())?;
+        keyset(&mut s, terms, &values);
+    }
+    let order: Vec<String> = terms.iter().map(|t| format!("{}{}", t.sql, if t.desc { " DESC" } else { "" })).collect();
+    s.push(" ORDER BY ").push(&order.join(", "));
+    if let Some(limit) = q.limit {
+        if limit <= 0 {
             return Err(StorageError::InvalidQuery { param: "limit", message: "must be positive".into() });
         }
-        s.push(" LIMIT ").int(limit as i64 + 1);
+        s.push(" LIMIT ").int(limit + 1);
     }
     Ok(s)
 }
 
 impl Storage {
-    /// A page of objects matching the request, in (cluster, namespace, name) order.
+    /// A page of objects matching the request, in the requested order (default: cluster,
+    /// namespace, name).
     pub async fn list(&self, req: &ListRequest) -> Result<Page, StorageError> {
-        let sql = compile(self.backend(), req)?;
+        let q = &req.query;
+        let terms = order_terms(&q.order_by)?;
+        let sql = compile(self.backend(), req, &terms)?;
         let mut rows: Vec<ObjectRow> =
             with_conn!(self.pools(), read, "list", |conn| db::load(&mut *conn, &sql, "list").await?);
-        let more = req.limit.is_some_and(|l| rows.len() > l);
-        if more {
-            rows.truncate(req.limit.unwrap_or(rows.len()));
+        let limit = q.limit.map(|l| l as usize);
+        let more = limit.is_some_and(|l| rows.len() > l);
+        if let Some(l) = limit {
+            rows.truncate(l);
         }
-        let continue_token = if more {
-            rows.last().map(|r| {
-                Cursor { cluster: r.cluster.clone(), namespace: r.namespace.clone(), name: r.name.clone(), id: r.id }
-                    .encode()
-            })
-        } else {
-            None
+        let cursor = rows.last().filter(|_| more).map(|r| terms.iter().map(|t| (t.value)(r)).collect::<Vec<_>>());
+        let continue_token = cursor.as_ref().map(|values| encode_cursor(&q.order_by, values));
+        let remaining = match (&cursor, q.with_remaining_count) {
+            (_, false) => None,
+            (None, true) => Some(0),
+            (Some(values), true) => {
+                let mut count = Sql::new(self.backend());
+                count.push("SELECT COUNT(*) AS n FROM resources WHERE 1 = 1");
+                filters(&mut count, req);
+                keyset(&mut count, &terms, values);
+                let n: Vec<Count> = with_conn!(self.pools(), read, "list: remaining count", |conn| db::load(
+                    &mut *conn,
+                    &count,
+                    "list: remaining count"
+                )
+                .await?);
+                n.first().map(|c| c.n)
+            }
         };
         let items = rows
             .into_iter()
             .map(|r| {
-                let object = serde_json::from_str(&r.object)
+                let parsed: Value = serde_json::from_str(&r.object)
                     .map_err(|e| StorageError::BadObject(format!("{}/{}", r.namespace, r.name), e.to_string()))?;
+                let object = if q.only_metadata {
+                    let api_version = if r.api_group.is_empty() {
+                        r.version.clone()
+                    } else {
+                        format!("{}/{}", r.api_group, r.version)
+                    };
+                    json!({"apiVersion": api_version, "kind": r.kind, "metadata": parsed})
+                } else {
+                    parsed
+                };
                 Ok(Item { cluster: r.cluster, object })
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
-        Ok(Page { items, continue_token })
+        Ok(Page { items, continue_token, remaining })
     }
 
     /// One object.
@@ -257,10 +467,12 @@ impl Storage {
     ) -> Result<Option<Value>, StorageError> {
         let req = ListRequest {
             gvr: Some(gvr.clone()),
-            clusters: vec![cluster.to_owned()],
-            namespaces: vec![namespace.to_owned()],
-            names: vec![name.to_owned()],
-            ..ListRequest::default()
+            query: SearchQuery {
+                clusters: vec![cluster.to_owned()],
+                namespaces: vec![namespace.to_owned()],
+                names: vec![name.to_owned()],
+                ..SearchQuery::default()
+            },
         };
         Ok(self.list(&req).await?.items.into_iter().next().map(|i| i.object))
     }
@@ -269,32 +481,47 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use api_types::search::ListOptions;
 
     #[test]
     fn cursors_round_trip_and_reject_tampering() {
-        let c = Cursor { cluster: "m1".into(), namespace: "ns".into(), name: "a".into(), id: 42 };
-        let t = c.encode();
-        assert_eq!(Cursor::decode(&t).unwrap(), c);
+        let order = vec![OrderBy { field: "name".into(), desc: true }];
+        let values = vec![json!("a"), json!(42)];
+        let t = encode_cursor(&order, &values);
+        assert_eq!(decode_cursor(&t, &order, 2).unwrap(), values);
         let mut tampered = t.clone().into_bytes();
         tampered[3] = if tampered[3] == b'0' { b'1' } else { b'0' };
-        assert!(Cursor::decode(std::str::from_utf8(&tampered).unwrap()).is_err());
+        assert!(decode_cursor(std::str::from_utf8(&tampered).unwrap(), &order, 2).is_err());
+        let err = decode_cursor(&t, &[], 2).unwrap_err();
+        assert!(err.to_string().contains("different orderby"), "{err}");
         for bad in ["", "zz", "é", &t[..t.len() - 1]] {
-            assert!(matches!(Cursor::decode(bad), Err(StorageError::InvalidQuery { param: "continue", .. })), "{bad}");
+            assert!(
+                matches!(decode_cursor(bad, &order, 2), Err(StorageError::InvalidQuery { param: "continue", .. })),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn user_values_are_never_spliced() {
-        let req = ListRequest {
-            gvr: Some(Gvr::new("", "v1", "pods")),
-            names: vec!["x'; DROP TABLE resources; --".into()],
-            labels: LabelSelector::parse("app in (a,b),tier!=db,!gone,n>3").unwrap(),
-            ..ListRequest::default()
-        };
+        let opts = ListOptions::from_query(
+            "names=x%27%3B%20DROP%20TABLE%20resources%3B%20--&labelSelector=app%20in%20(a%2Cb)%2Ctier!%3Ddb%2C!gone%2Cn%3E3&fieldSelector=status.phase%3DRunning%2Cmetadata.annotations%5B%27evil%27%5D%3Dx&clusters=c1",
+        )
+        .unwrap();
+        let query = SearchQuery::from_options(&opts, None, None).unwrap();
+        let req = ListRequest { gvr: Some(Gvr::new("", "v1", "pods")), query };
+        let terms = order_terms(&[]).unwrap();
         for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-            let s = compile(backend, &req).unwrap();
-            assert!(!s.text.contains("DROP") && !s.text.contains("app") && !s.text.contains("tier"), "{}", s.text);
-            assert!(s.binds.len() >= 10);
+            let s = compile(backend, &req, &terms).unwrap();
+            for word in ["DROP", "app", "tier", "Running", "phase", "evil", "c1"] {
+                assert!(!s.text.contains(word), "{backend:?} spliced {word}: {}", s.text);
+            }
         }
+    }
+
+    #[test]
+    fn unknown_order_fields_are_refused() {
+        let err = order_terms(&[OrderBy { field: "object; DROP".into(), desc: false }]).err().unwrap();
+        assert!(matches!(err, StorageError::InvalidQuery { param: "orderby", .. }));
     }
 }

@@ -3,7 +3,7 @@
 //! Override the admin URLs with PEDIA_TEST_POSTGRES_URL / PEDIA_TEST_MYSQL_URL.
 #![allow(clippy::unwrap_used)] // test code may panic
 
-use api_types::selector::LabelSelector;
+use api_types::search::{ListOptions, SearchQuery};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
 use pedia_storage::{Backend, Gvr, ListRequest, Storage, StorageConfig, StorageError};
 use serde_json::{Value, json};
@@ -172,10 +172,7 @@ async fn write_api_on_every_backend() {
         ];
         let outcome = s.replace_all("m1", &pods(), &relist).await.unwrap();
         assert_eq!((outcome.upserted, outcome.deleted), (3, 3), "{backend:?}");
-        let all = s
-            .list(&ListRequest { gvr: Some(pods()), clusters: vec!["m1".into()], ..Default::default() })
-            .await
-            .unwrap();
+        let all = s.list(&req(pods(), "clusters=m1")).await.unwrap();
         assert_eq!(names(&all), ["m1/ns-a/p0", "m1/ns-a/p1", "m1/ns-a/p2"], "{backend:?}");
 
         let events = vec![
@@ -198,81 +195,192 @@ async fn write_api_on_every_backend() {
     }
 }
 
+/// A request from a URL query string, through the same decoding the apiserver uses.
+fn req(gvr: Gvr, query: &str) -> ListRequest {
+    let opts = ListOptions::from_query(query).unwrap_or_else(|e| panic!("{query}: {e}"));
+    ListRequest {
+        gvr: Some(gvr),
+        query: SearchQuery::from_options(&opts, None, None).unwrap_or_else(|e| panic!("{query}: {e}")),
+    }
+}
+
+async fn seed_queries(s: &Storage) {
+    for (cluster, ns) in [("m1", "a"), ("m1", "b"), ("m2", "a")] {
+        let objs: Vec<Value> = (0..4)
+            .map(|i| {
+                let mut labels = json!({"app": if i % 2 == 0 { "web" } else { "db" }, "rank": i.to_string()});
+                if i == 3 {
+                    labels["canary"] = json!("true");
+                }
+                let mut p =
+                    pod(ns, &format!("p{i}"), &format!("{}", 10 * (i + 1) + if ns == "b" { 1 } else { 0 }), labels);
+                p["metadata"]["creationTimestamp"] = json!(format!("2026-01-0{}T00:00:00Z", i + 1));
+                p["metadata"]["annotations"] = json!({"example.com/tier": if i < 2 { "gold" } else { "silver" }});
+                p["spec"]["replicas"] = json!(i);
+                p["spec"]["hostNetwork"] = json!(i == 0);
+                p["spec"]["containers"] = json!([{"name": format!("c{i}"), "image": "nginx"}]);
+                if i == 3 {
+                    p["metadata"]["name"] = json!("nginx-canary");
+                }
+                p
+            })
+            .collect();
+        s.upsert(cluster, &pods(), &objs).await.unwrap();
+    }
+    // m1/a: deployment d-a owns replicaset rs-a owns the pods of namespace a.
+    let rs = json!({"kind": "ReplicaSet", "metadata": {"name": "web-rs", "namespace": "a", "uid": "rs-a", "creationTimestamp": "2026-01-01T00:00:00Z",
+        "ownerReferences": [{"uid": "d-a", "controller": true, "kind": "Deployment", "name": "web", "apiVersion": "apps/v1"}]}});
+    s.upsert("m1", &Gvr::new("apps", "v1", "replicasets"), &[rs]).await.unwrap();
+    s.upsert(
+        "m1",
+        &Gvr::new("apps", "v1", "deployments"),
+        &[json!({"kind": "Deployment", "metadata": {"name": "web", "namespace": "a", "uid": "d-a"}})],
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_on_every_backend() {
     for backend in ALL {
         let db = fresh(backend).await;
         let s = &db.storage;
-        for (cluster, ns) in [("m1", "a"), ("m1", "b"), ("m2", "a")] {
-            let objs: Vec<Value> = (0..4)
-                .map(|i| {
-                    let mut labels = json!({"app": if i % 2 == 0 { "web" } else { "db" }, "rank": i.to_string()});
-                    if i == 3 {
-                        labels["canary"] = json!("true");
-                    }
-                    pod(ns, &format!("p{i}"), "1", labels)
-                })
-                .collect();
-            s.upsert(cluster, &pods(), &objs).await.unwrap();
-        }
-        s.upsert(
-            "m1",
-            &Gvr::new("apps", "v1", "deployments"),
-            &[json!({"kind": "Deployment", "metadata": {"name": "d", "namespace": "a"}})],
-        )
-        .await
-        .unwrap();
-        let q = |clusters: &[&str], namespaces: &[&str], names: &[&str], labels: &str| ListRequest {
-            gvr: Some(pods()),
-            clusters: clusters.iter().map(|c| (*c).to_owned()).collect(),
-            namespaces: namespaces.iter().map(|c| (*c).to_owned()).collect(),
-            names: names.iter().map(|c| (*c).to_owned()).collect(),
-            labels: LabelSelector::parse(labels).unwrap(),
-            ..Default::default()
+        seed_queries(s).await;
+        let count = |query: &'static str| async move {
+            s.list(&req(pods(), query)).await.unwrap_or_else(|e| panic!("{backend:?} {query}: {e}")).items.len()
         };
-        let count = |r: ListRequest| async move { s.list(&r).await.unwrap().items.len() };
-        assert_eq!(count(q(&[], &[], &[], "")).await, 12, "{backend:?}");
-        assert_eq!(count(q(&["m2"], &[], &[], "")).await, 4);
-        assert_eq!(count(q(&["m1"], &["b"], &[], "")).await, 4);
-        assert_eq!(count(q(&[], &[], &["p0", "p1"], "")).await, 6);
-        assert_eq!(count(q(&[], &[], &[], "app=web")).await, 6);
-        assert_eq!(count(q(&[], &[], &[], "app in (web,db)")).await, 12);
-        assert_eq!(count(q(&[], &[], &[], "app!=web")).await, 6);
-        assert_eq!(count(q(&[], &[], &[], "app notin (web)")).await, 6);
-        assert_eq!(count(q(&[], &[], &[], "canary")).await, 3);
-        assert_eq!(count(q(&[], &[], &[], "!canary")).await, 9);
-        assert_eq!(count(q(&[], &[], &[], "canary!=false")).await, 12, "{backend:?}: absent labels match !=");
-        assert_eq!(count(q(&[], &[], &[], "rank>1")).await, 6, "{backend:?}");
-        assert_eq!(count(q(&[], &[], &[], "rank<1")).await, 3, "{backend:?}");
-        assert_eq!(count(q(&["m1"], &["a"], &[], "app=web,rank>0")).await, 1);
-
-        // Paging through continue tokens returns everything once, in a stable order.
-        let mut seen = Vec::new();
-        let mut req = ListRequest { gvr: Some(pods()), limit: Some(5), ..Default::default() };
-        loop {
-            let page = s.list(&req).await.unwrap();
-            assert!(page.items.len() <= 5);
-            seen.extend(names(&page));
-            match page.continue_token {
-                Some(t) => req.continue_token = Some(t),
-                None => break,
-            }
+        for (query, expected) in [
+            ("", 12),
+            ("clusters=m2", 4),
+            ("clusters=m1&namespaces=b", 4),
+            ("names=p0,p1", 6),
+            ("labelSelector=app%3Dweb", 6),
+            ("labelSelector=app%20in%20(web%2Cdb)", 12),
+            ("labelSelector=app!%3Dweb", 6),
+            ("labelSelector=app%20notin%20(web)", 6),
+            ("labelSelector=canary", 3),
+            ("labelSelector=!canary", 9),
+            ("labelSelector=canary!%3Dfalse", 12),
+            ("labelSelector=rank%3E1", 6),
+            ("labelSelector=rank%3C1", 3),
+            ("clusters=m1&namespaces=a&labelSelector=app%3Dweb%2Crank%3E0", 1),
+            // Search labels, with exclusion operators honoured.
+            ("labelSelector=search.clusterpedia.io%2Fclusters%20notin%20(m2)", 8),
+            ("labelSelector=search.clusterpedia.io%2Fnamespaces%3Db", 4),
+            ("labelSelector=search.clusterpedia.io%2Fnames%20in%20(p1)", 3),
+            ("labelSelector=internalstorage.clusterpedia.io%2Ffuzzy-name%3Dcanary", 3),
+            ("labelSelector=internalstorage.clusterpedia.io%2Ffuzzy-name%20in%20(ngin%2Cary)", 3),
+            ("labelSelector=internalstorage.clusterpedia.io%2Ffuzzy-name%3DCANARY", 0),
+            // Enhanced field selectors.
+            ("fieldSelector=status.phase%3DRunning", 12),
+            ("fieldSelector=metadata.annotations%5B%27example.com%2Ftier%27%5D%3Dgold", 6),
+            ("fieldSelector=spec.replicas%3E1", 6),
+            ("fieldSelector=spec.replicas%3D2", 3),
+            ("fieldSelector=spec.hostNetwork%3Dtrue", 3),
+            ("fieldSelector=spec.containers%5B0%5D.name%3Dc1", 3),
+            ("fieldSelector=spec.containers%5B1%5D.name", 0),
+            ("fieldSelector=!spec.missing%2Cspec.nodeName!%3Dn2", 12),
+            // Time and owner filters.
+            ("since=2026-01-03", 6),
+            ("before=2026-01-02", 3),
+            ("since=2026-01-02&before=2026-01-04", 6),
+            ("clusters=m1&ownerUID=rs-a", 4),
+            ("clusters=m1&ownerUID=d-a&ownerSeniority=1", 4),
+            ("clusters=m1&ownerName=web-rs&ownerGR=replicasets.apps", 4),
+            ("clusters=m1&ownerName=web&ownerSeniority=1", 4),
+            ("clusters=m2&ownerUID=rs-a", 4),
+            ("clusters=m1&ownerUID=nobody", 0),
+        ] {
+            assert_eq!(count(query).await, expected, "{backend:?}: {query}");
         }
-        let mut sorted = seen.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(seen, sorted, "{backend:?}: ordered, no duplicates");
-        assert_eq!(seen.len(), 12);
-        let exact = s.list(&ListRequest { gvr: Some(pods()), limit: Some(12), ..Default::default() }).await.unwrap();
+
+        // Paging in every order returns everything once, ordered, with a remaining count.
+        for (query, key) in [
+            ("limit=5", "cluster,namespace,name"),
+            ("limit=5&orderby=name%20desc%2Ccluster", "name desc"),
+            ("limit=3&orderby=resource_version", "resource_version"),
+            ("limit=4&orderby=created_at%20desc", "created_at desc"),
+        ] {
+            let mut r = req(pods(), &format!("{query}&withRemainingCount=true"));
+            let mut seen = Vec::new();
+            let mut pages = 0;
+            loop {
+                let page = s.list(&r).await.unwrap_or_else(|e| panic!("{backend:?} {query}: {e}"));
+                pages += 1;
+                seen.extend(page.items.iter().map(|i| (i.cluster.clone(), i.object.clone())));
+                assert_eq!(page.remaining, Some(12 - seen.len() as i64), "{backend:?} {query}: remaining");
+                match page.continue_token {
+                    Some(t) => r.query.continue_token = Some(t),
+                    None => break,
+                }
+            }
+            assert_eq!(seen.len(), 12, "{backend:?} {query}");
+            assert!(pages > 2, "{backend:?} {query}: paged");
+            let ids: std::collections::HashSet<String> = seen
+                .iter()
+                .map(|(c, o)| format!("{c}/{}/{}", o["metadata"]["namespace"], o["metadata"]["name"]))
+                .collect();
+            assert_eq!(ids.len(), 12, "{backend:?} {query}: no repeats");
+            let sorted = |f: &dyn Fn(&(String, Value)) -> String, desc: bool| {
+                let keys: Vec<String> = seen.iter().map(f).collect();
+                let mut want = keys.clone();
+                want.sort();
+                if desc {
+                    want.reverse();
+                }
+                keys == want
+            };
+            let ok = match key {
+                "name desc" => sorted(&|(_, o)| o["metadata"]["name"].as_str().unwrap().to_owned(), true),
+                "resource_version" => {
+                    sorted(&|(_, o)| format!("{:>8}", o["metadata"]["resourceVersion"].as_str().unwrap()), false)
+                }
+                "created_at desc" => {
+                    sorted(&|(_, o)| o["metadata"]["creationTimestamp"].as_str().unwrap().to_owned(), true)
+                }
+                _ => sorted(
+                    &|(c, o)| {
+                        format!(
+                            "{c}/{}/{}",
+                            o["metadata"]["namespace"].as_str().unwrap(),
+                            o["metadata"]["name"].as_str().unwrap()
+                        )
+                    },
+                    false,
+                ),
+            };
+            assert!(ok, "{backend:?} {query}: order");
+        }
+        let exact = s.list(&req(pods(), "limit=12")).await.unwrap();
         assert!(exact.continue_token.is_none(), "no token when nothing follows");
 
-        // Tampered tokens and hostile values.
-        let err =
-            s.list(&ListRequest { continue_token: Some("00ff".repeat(5)), ..Default::default() }).await.unwrap_err();
-        assert!(matches!(err, StorageError::InvalidQuery { param: "continue", .. }), "{err}");
-        let hostile = q(&["m1' OR '1'='1"], &["a\"; DELETE FROM resources; --"], &["x' UNION SELECT 1 --"], "");
-        assert_eq!(count(hostile).await, 0, "{backend:?}: hostile values are data");
-        assert_eq!(count(q(&[], &[], &[], "")).await, 12, "{backend:?}: nothing was deleted");
+        // Metadata-only reads.
+        let meta = s.list(&req(pods(), "clusters=m2&names=p0&onlyMetadata=true")).await.unwrap();
+        let o = &meta.items[0].object;
+        assert_eq!(
+            (o["apiVersion"].as_str(), o["kind"].as_str(), o["metadata"]["name"].as_str()),
+            (Some("v1"), Some("Pod"), Some("p0"))
+        );
+        assert!(o.get("spec").is_none());
+
+        // Bad input: tampered tokens, tokens of another order, unknown order fields, hostile values.
+        let mut tampered = req(pods(), "");
+        tampered.query.continue_token = Some("00ff".repeat(5));
+        assert!(matches!(s.list(&tampered).await.unwrap_err(), StorageError::InvalidQuery { param: "continue", .. }));
+        let first = s.list(&req(pods(), "limit=2")).await.unwrap();
+        let mut other = req(pods(), "limit=2&orderby=name");
+        other.query.continue_token = first.continue_token;
+        assert!(s.list(&other).await.unwrap_err().to_string().contains("different orderby"));
+        assert!(matches!(
+            s.list(&req(pods(), "orderby=object")).await.unwrap_err(),
+            StorageError::InvalidQuery { param: "orderby", .. }
+        ));
+        let hostile = req(
+            pods(),
+            "clusters=m1%27%20OR%20%271%27%3D%271&namespaces=a%22%3B%20DELETE%20FROM%20resources%3B%20--&labelSelector=internalstorage.clusterpedia.io%2Ffuzzy-name%3Dx_y",
+        );
+        assert_eq!(s.list(&hostile).await.unwrap().items.len(), 0, "{backend:?}: hostile values are data");
+        assert_eq!(count("").await, 12, "{backend:?}: nothing was deleted");
         db.cleanup().await;
     }
 }
