@@ -55,6 +55,11 @@ pub struct StorageArgs {
     /// or `mysql://USER:PASS@HOST/DB` (MySQL 8, MariaDB 10.11).
     #[arg(long, env = "PEDIA_STORAGE", default_value = "sqlite://pedia.db")]
     pub storage: String,
+    /// Clusterpedia's internalstorage config file (YAML: type, host, port, user, password,
+    /// database, sslMode, dsn, params, connPool); `DB_*` environment variables override it, as
+    /// upstream. Wins over --storage.
+    #[arg(long, value_name = "FILE")]
+    pub storage_config: Option<PathBuf>,
     /// How many times to try connecting (with backoff) before giving up.
     #[arg(long, default_value_t = 5)]
     pub connect_attempts: u32,
@@ -104,7 +109,14 @@ fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
         let args = match &cmd {
             StorageCommand::Migrate(a) | StorageCommand::Stats(a) => a,
         };
-        let config = pedia_storage::StorageConfig::from_url(&args.storage)?;
+        let config = match &args.storage_config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| pedia_storage::StorageError::Config(format!("reading {}: {e}", path.display())))?;
+                pedia_storage::internalstorage::from_file(&text, &|k| std::env::var(k).ok())?
+            }
+            None => pedia_storage::StorageConfig::from_url(&args.storage)?,
+        };
         let store = pedia_storage::Storage::connect(&config, args.connect_attempts).await?;
         match cmd {
             StorageCommand::Migrate(_) => {

@@ -56,6 +56,8 @@ impl StorageConfig {
     pub fn redacted(&self) -> String {
         match self.backend {
             Backend::Sqlite => format!("sqlite://{}", self.target),
+            // A keyword DSN (`host=... password=...`) from an internalstorage config file.
+            Backend::Postgres if !self.target.contains("://") => redact_keyword_dsn(&self.target),
             _ => match url::Url::parse(&self.target) {
                 Ok(mut u) => {
                     if u.password().is_some() {
@@ -67,6 +69,31 @@ impl StorageConfig {
             },
         }
     }
+}
+
+/// `... password='a b' ...` -> `... password=*** ...` (values may be quoted with escapes).
+fn redact_keyword_dsn(dsn: &str) -> String {
+    let Some(start) = dsn.find("password=") else { return dsn.to_owned() };
+    let value = &dsn[start + "password=".len()..];
+    let end = if let Some(quoted) = value.strip_prefix('\'') {
+        let mut escaped = false;
+        let mut len = None;
+        for (i, c) in quoted.char_indices() {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '\'') => {
+                    len = Some(i + 2);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        len.unwrap_or(value.len())
+    } else {
+        value.find(' ').unwrap_or(value.len())
+    };
+    format!("{}password=***{}", &dsn[..start], &value[end..])
 }
 
 #[cfg(test)]
@@ -84,5 +111,11 @@ mod tests {
         assert!(StorageConfig::from_url("pedia.db").is_err());
         let c = StorageConfig::from_url("postgres://u:secret@h/db").unwrap();
         assert!(!c.redacted().contains("secret"));
+        let kw = StorageConfig {
+            backend: Backend::Postgres,
+            target: r"host=h password='a b\'c' dbname=d".into(),
+            max_connections: 1,
+        };
+        assert_eq!(kw.redacted(), "host=h password=*** dbname=d");
     }
 }

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod internalstorage;
 pub mod object;
 pub mod query;
 pub mod sql;

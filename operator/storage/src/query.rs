@@ -335,6 +335,12 @@ fn filters(s: &mut Sql, req: &ListRequest) {
             }
             (None, Some(name)) => {
                 s.push("SELECT uid FROM resources WHERE cluster = ").text(&cluster).push(" AND name = ").text(name);
+                if !q.namespaces.is_empty() {
+                    // The owner lives in one of the namespaces, or is cluster-scoped (as upstream).
+                    let mut scopes = q.namespaces.clone();
+                    scopes.push(String::new());
+                    s.push(" AND namespace IN ").text_list(&scopes);
+                }
                 if let Some(gr) = &owner.group_resource {
                     s.push(" AND api_group = ").text(&gr.group).push(" AND resource = ").text(&gr.resource);
                 }

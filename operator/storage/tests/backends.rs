@@ -137,6 +137,25 @@ async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internalstorage_config_files_connect() {
+    for backend in [Backend::Postgres, Backend::Mysql] {
+        let db = fresh(backend).await;
+        let name = db.drop_sql.as_ref().unwrap().1.split_whitespace().nth(2).unwrap().to_owned();
+        let (kind, port, user) =
+            if backend == Backend::Postgres { ("postgres", 5432, "postgres") } else { ("mysql", 3306, "root") };
+        let text = format!(
+            "type: {kind}\nhost: 127.0.0.1\nport: {port}\nuser: {user}\ndatabase: {name}\nsslMode: disable\nconnPool:\n  maxOpenConns: 4\n"
+        );
+        let config = pedia_storage::internalstorage::from_file(&text, &|_| None).unwrap();
+        let storage = Storage::connect(&config, 1).await.unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        assert!(storage.migrate().await.unwrap().is_empty(), "{backend:?}: same database, already migrated");
+        assert!(storage.stats().await.unwrap().rows.is_empty());
+        drop(storage);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_api_on_every_backend() {
     for backend in ALL {
         let db = fresh(backend).await;

@@ -1,0 +1,217 @@
+//! Clusterpedia's internalstorage configuration file (`--storage-config`), so an upstream
+//! deployment's ConfigMap and `DB_*` environment work unchanged.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::config::{Backend, StorageConfig};
+use crate::error::StorageError;
+
+/// The file's keys pedia uses; others (log, metrics, mysql/postgres tuning) are accepted and
+/// ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct File {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    dsn: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+    database: Option<String>,
+    ssl_mode: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+    conn_pool: Option<ConnPool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnPool {
+    max_open_conns: Option<u32>,
+    max_idle_conns: Option<u32>,
+}
+
+fn bad(message: impl Into<String>) -> StorageError {
+    StorageError::Config(format!("internalstorage config: {}", message.into()))
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Reads the file (YAML or JSON); `env` supplies `DB_TYPE`, `DB_DSN`, `DB_HOST`, `DB_PORT`,
+/// `DB_USER`, `DB_PASSWORD`, `DB_DATABASE`, which win over the file, as upstream.
+pub fn from_file(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<StorageConfig, StorageError> {
+    let mut f: File = if text.trim().is_empty() {
+        File::default()
+    } else {
+        serde_yaml::from_str(text).map_err(|e| bad(e.to_string()))?
+    };
+    let set = |slot: &mut Option<String>, var: &str| {
+        if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+            *slot = Some(v);
+        }
+    };
+    set(&mut f.kind, "DB_TYPE");
+    set(&mut f.dsn, "DB_DSN");
+    set(&mut f.host, "DB_HOST");
+    set(&mut f.user, "DB_USER");
+    set(&mut f.password, "DB_PASSWORD");
+    set(&mut f.database, "DB_DATABASE");
+    if let Some(p) = env("DB_PORT").filter(|v| !v.is_empty()) {
+        f.port = Some(p.parse().map_err(|_| bad(format!("DB_PORT {p:?} is not a port number")))?);
+    }
+    let pool = f.conn_pool.as_ref();
+    if let Some(p) = pool
+        && let (Some(open), Some(idle)) = (p.max_open_conns, p.max_idle_conns)
+        && open < idle
+    {
+        return Err(bad(format!("connPool.maxOpenConns ({open}) is less than maxIdleConns ({idle})")));
+    }
+    let max_connections = pool.and_then(|p| p.max_open_conns).unwrap_or(40).clamp(1, 200);
+    let ssl = f.ssl_mode.clone().unwrap_or_default();
+    let kind = f.kind.clone().ok_or_else(|| bad("`type` (or DB_TYPE) is required: mysql, postgres or sqlite"))?;
+    let (backend, target) = match kind.as_str() {
+        "postgres" => (Backend::Postgres, postgres_target(&f, &ssl)?),
+        "mysql" => (Backend::Mysql, mysql_target(&f, &ssl)?),
+        "sqlite" | "sqlite3" => {
+            let dsn = f.dsn.clone().ok_or_else(|| bad("sqlite needs `dsn` (the database file)"))?;
+            (Backend::Sqlite, dsn.trim_start_matches("file:").split('?').next().unwrap_or_default().to_owned())
+        }
+        other => return Err(bad(format!("unknown type {other:?}: use mysql, postgres or sqlite"))),
+    };
+    Ok(StorageConfig { backend, target, max_connections })
+}
+
+fn plain_ssl(mode: &str) -> bool {
+    matches!(mode, "" | "disable" | "false")
+}
+
+fn postgres_target(f: &File, ssl: &str) -> Result<String, StorageError> {
+    if !plain_ssl(ssl) {
+        return Err(bad(format!("sslMode {ssl:?}: TLS to PostgreSQL is not supported yet; use sslMode: disable")));
+    }
+    if let Some(dsn) = &f.dsn {
+        // tokio-postgres reads both URLs and keyword DSNs; upstream appends DB_PASSWORD when missing.
+        return Ok(match &f.password {
+            Some(p) if !dsn.contains("password") && !dsn.contains("://") => format!("{dsn} password={p}"),
+            _ => dsn.clone(),
+        });
+    }
+    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut parts = vec![format!("host={}", quote(f.host.as_deref().unwrap_or("localhost")))];
+    parts.push(format!("port={}", f.port.unwrap_or(5432)));
+    if let Some(u) = &f.user {
+        parts.push(format!("user={}", quote(u)));
+    }
+    if let Some(p) = &f.password {
+        parts.push(format!("password={}", quote(p)));
+    }
+    let db = f.database.as_deref().ok_or_else(|| bad("postgres needs `database` (or a dsn)"))?;
+    parts.push(format!("dbname={}", quote(db)));
+    parts.push("sslmode=disable".into());
+    for (k, v) in &f.params {
+        parts.push(format!("{k}={}", quote(v)));
+    }
+    Ok(parts.join(" "))
+}
+
+fn mysql_target(f: &File, ssl: &str) -> Result<String, StorageError> {
+    if !plain_ssl(ssl) {
+        return Err(bad(format!("sslMode {ssl:?}: TLS to MySQL is not supported yet; use sslMode: disable")));
+    }
+    if let Some(dsn) = &f.dsn {
+        return go_mysql_dsn(dsn, f.password.as_deref());
+    }
+    let db = f.database.as_deref().ok_or_else(|| bad("mysql needs `database` (or a dsn)"))?;
+    let auth = match (&f.user, &f.password) {
+        (Some(u), Some(p)) => format!("{}:{}@", percent(u), percent(p)),
+        (Some(u), None) => format!("{}@", percent(u)),
+        _ => String::new(),
+    };
+    Ok(format!("mysql://{auth}{}:{}/{}", f.host.as_deref().unwrap_or("localhost"), f.port.unwrap_or(3306), percent(db)))
+}
+
+/// Go's MySQL DSN (`user:pass@tcp(host:port)/db?params`) as a mysql:// URL.
+fn go_mysql_dsn(dsn: &str, password: Option<&str>) -> Result<String, StorageError> {
+    let (auth, rest) = dsn.rsplit_once('@').map_or(("", dsn), |(a, r)| (a, r));
+    let (addr, db) =
+        rest.split_once('/').ok_or_else(|| bad(format!("mysql dsn {:?} has no /database", "<redacted>")))?;
+    let db = db.split('?').next().unwrap_or_default();
+    let host = addr.strip_prefix("tcp(").and_then(|a| a.strip_suffix(')')).unwrap_or(addr);
+    let host = if host.is_empty() { "127.0.0.1:3306" } else { host };
+    let (user, pass) = auth.split_once(':').map_or((auth, password), |(u, p)| (u, Some(p)));
+    let auth = match (user.is_empty(), pass) {
+        (true, _) => String::new(),
+        (false, Some(p)) => format!("{}:{}@", percent(user), percent(p)),
+        (false, None) => format!("{}@", percent(user)),
+    };
+    Ok(format!("mysql://{auth}{host}/{}", percent(db)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn upstream_postgres_config() {
+        let text = "type: \"postgres\"\nhost: \"clusterpedia-internalstorage-postgres\"\nport: 5432\nuser: postgres\ndatabase: \"clusterpedia\"\nsslMode: disable\nconnPool:\n  maxIdleConns: 10\n  maxOpenConns: 100\n  connMaxLifetime: 1h\nlog:\n  stdout: true\n  level: \"Warn\"\n";
+        let env = |k: &str| (k == "DB_PASSWORD").then(|| "p@ss word".to_owned());
+        let c = from_file(text, &env).unwrap();
+        assert_eq!(c.backend, Backend::Postgres);
+        assert_eq!(c.max_connections, 100);
+        assert_eq!(
+            c.target,
+            "host='clusterpedia-internalstorage-postgres' port=5432 user='postgres' password='p@ss word' dbname='clusterpedia' sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn upstream_mysql_config_and_dsn() {
+        let text = "type: \"mysql\"\nhost: \"clusterpedia-internalstorage-mysql\"\nport: 3306\nuser: root\ndatabase: \"clusterpedia\"\n";
+        let env = |k: &str| (k == "DB_PASSWORD").then(|| "s3cr/t".to_owned());
+        assert_eq!(
+            from_file(text, &env).unwrap().target,
+            "mysql://root:s3cr%2Ft@clusterpedia-internalstorage-mysql:3306/clusterpedia"
+        );
+        let c = from_file("type: mysql\ndsn: \"root:pw@tcp(db:3307)/cp?parseTime=true\"\n", &no_env).unwrap();
+        assert_eq!(c.target, "mysql://root:pw@db:3307/cp");
+    }
+
+    #[test]
+    fn env_overrides_and_errors() {
+        let env = |k: &str| match k {
+            "DB_TYPE" => Some("sqlite".to_owned()),
+            "DB_DSN" => Some("file:/tmp/x.db?cache=shared".to_owned()),
+            _ => None,
+        };
+        let c = from_file("", &env).unwrap();
+        assert_eq!((c.backend, c.target.as_str()), (Backend::Sqlite, "/tmp/x.db"));
+        for (text, needle) in [
+            ("host: x\n", "`type`"),
+            ("type: oracle\n", "unknown type"),
+            ("type: postgres\nhost: h\n", "database"),
+            ("type: postgres\ndatabase: d\nsslMode: require\n", "not supported yet"),
+            ("type: mysql\ndatabase: d\nconnPool: {maxOpenConns: 1, maxIdleConns: 5}\n", "maxOpenConns"),
+            ("type: [\n", "internalstorage config"),
+        ] {
+            let err = from_file(text, &no_env).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}
