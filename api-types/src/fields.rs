@@ -53,6 +53,35 @@ impl FieldPathSelector {
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()
     }
+
+    /// Whether an object matches (the in-memory meaning the SQL backends implement): fields read
+    /// as text, booleans as `true`/`false`, numbers in decimal; absent fields match `!=`/`notin`.
+    pub fn matches(&self, object: &serde_json::Value) -> bool {
+        self.requirements.iter().all(|r| {
+            let value = value_at(object, &r.path);
+            let mut fields = std::collections::BTreeMap::new();
+            if let Some(v) = value {
+                fields.insert(r.requirement.key.clone(), v);
+            }
+            r.requirement.matches(&fields)
+        })
+    }
+}
+
+/// The text of the value at a path, if present and not null.
+pub fn value_at(object: &serde_json::Value, path: &[Segment]) -> Option<String> {
+    let mut cur = object;
+    for seg in path {
+        cur = match seg {
+            Segment::Field(f) => cur.get(f)?,
+            Segment::Index(i) => cur.get(*i)?,
+        };
+    }
+    match cur {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
 }
 
 fn is_field_name(s: &str) -> bool {
@@ -174,5 +203,15 @@ mod tests {
         assert!(e.reason.contains("list fields"), "{e}");
         assert!(FieldPathSelector::parse("spec.replicas>x").is_err());
         assert!(FieldPathSelector::parse("status.podIP=10.0.0.1").is_ok(), "values are not label values");
+    }
+
+    #[test]
+    fn in_memory_matching() {
+        let o = serde_json::json!({"status": {"phase": "Running"}, "spec": {"replicas": 3, "flag": true, "c": [{"n": "a"}]},
+            "metadata": {"annotations": {"x.io/y": "v"}}});
+        let m = |s: &str| FieldPathSelector::parse(s).unwrap().matches(&o);
+        assert!(m("status.phase=Running") && m("spec.replicas>2") && m("spec.flag=true") && m("spec.c[0].n=a"));
+        assert!(m("metadata.annotations['x.io/y']=v") && m("spec.missing!=x") && m("!spec.missing"));
+        assert!(!m("spec.replicas<3") && !m("spec.c[1].n") && !m("status.phase in (Pending)"));
     }
 }
