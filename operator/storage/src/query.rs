@@ -16,10 +16,12 @@ use crate::object::Gvr;
 use crate::sql::Sql;
 use crate::store::Storage;
 
-/// What to list: one resource (or every resource, for collections) and the search.
+/// What to list: one resource, or the resource types of a collection, and the search.
 #[derive(Debug, Clone, Default)]
 pub struct ListRequest {
     pub gvr: Option<Gvr>,
+    /// Collection queries: rows of any of these types (ignored when `gvr` is set).
+    pub resource_types: Vec<api_types::search::ResourceType>,
     pub query: SearchQuery,
 }
 
@@ -294,6 +296,20 @@ fn filters(s: &mut Sql, req: &ListRequest) {
     if let Some(g) = &req.gvr {
         s.push(" AND api_group = ").text(&g.group).push(" AND version = ").text(&g.version);
         s.push(" AND resource = ").text(&g.resource);
+    } else if !req.resource_types.is_empty() && req.resource_types.iter().all(|t| t.group.is_some()) {
+        s.push(" AND (");
+        for (i, t) in req.resource_types.iter().enumerate() {
+            s.push(if i > 0 { " OR (" } else { "(" });
+            s.push("api_group = ").text(t.group.clone().unwrap_or_default());
+            if let Some(v) = &t.version {
+                s.push(" AND version = ").text(v);
+            }
+            if let Some(r) = &t.resource {
+                s.push(" AND resource = ").text(r);
+            }
+            s.push(")");
+        }
+        s.push(")");
     }
     for (column, values, negate) in [
         ("cluster", &q.clusters, false),
@@ -473,6 +489,7 @@ impl Storage {
     ) -> Result<Option<Value>, StorageError> {
         let req = ListRequest {
             gvr: Some(gvr.clone()),
+            resource_types: Vec::new(),
             query: SearchQuery {
                 clusters: vec![cluster.to_owned()],
                 namespaces: vec![namespace.to_owned()],
@@ -515,7 +532,7 @@ mod tests {
         )
         .unwrap();
         let query = SearchQuery::from_options(&opts, None, None).unwrap();
-        let req = ListRequest { gvr: Some(Gvr::new("", "v1", "pods")), query };
+        let req = ListRequest { gvr: Some(Gvr::new("", "v1", "pods")), resource_types: Vec::new(), query };
         let terms = order_terms(&[]).unwrap();
         for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
             let s = compile(backend, &req, &terms).unwrap();

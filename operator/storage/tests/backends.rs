@@ -219,6 +219,7 @@ fn req(gvr: Gvr, query: &str) -> ListRequest {
     let opts = ListOptions::from_query(query).unwrap_or_else(|e| panic!("{query}: {e}"));
     ListRequest {
         gvr: Some(gvr),
+        resource_types: Vec::new(),
         query: SearchQuery::from_options(&opts, None, None).unwrap_or_else(|e| panic!("{query}: {e}")),
     }
 }
@@ -372,6 +373,28 @@ async fn queries_on_every_backend() {
         }
         let exact = s.list(&req(pods(), "limit=12")).await.unwrap();
         assert!(exact.continue_token.is_none(), "no token when nothing follows");
+
+        // Collection queries across resource types.
+        let collection = |groups: &[&str], resources: &[&str], query: &str| {
+            let mut r = req(pods(), query);
+            r.gvr = None;
+            r.resource_types = api_types::search::parse_resource_types(
+                &groups.iter().map(|g| (*g).to_owned()).collect::<Vec<_>>(),
+                &resources.iter().map(|g| (*g).to_owned()).collect::<Vec<_>>(),
+            )
+            .unwrap();
+            r
+        };
+        let n = |r: ListRequest| async move { s.list(&r).await.unwrap().items.len() };
+        assert_eq!(n(collection(&["apps"], &[], "")).await, 2, "{backend:?}: replicaset + deployment");
+        assert_eq!(n(collection(&[], &["apps/deployments", "/pods"], "clusters=m1")).await, 9);
+        assert_eq!(n(collection(&["apps/v1", "/v1"], &[], "clusters=m1&namespaces=a")).await, 6);
+        let workloads = ListRequest {
+            gvr: None,
+            resource_types: api_types::search::builtin_collection("workloads").unwrap(),
+            query: SearchQuery::default(),
+        };
+        assert_eq!(n(workloads).await, 1, "{backend:?}: workloads are deployments, daemonsets, statefulsets");
 
         // Metadata-only reads.
         let meta = s.list(&req(pods(), "clusters=m2&names=p0&onlyMetadata=true")).await.unwrap();

@@ -188,7 +188,10 @@ async fn selectors_agree_on_every_backend_and_the_reference() {
         }
         let query = SearchQuery { labels: label_sel.clone(), fields: field_sel.clone(), ..SearchQuery::default() };
         for (backend, s, _) in &stores {
-            let page = s.list(&ListRequest { gvr: Some(gvr.clone()), query: query.clone() }).await.unwrap();
+            let page = s
+                .list(&ListRequest { gvr: Some(gvr.clone()), resource_types: Vec::new(), query: query.clone() })
+                .await
+                .unwrap();
             let got: BTreeSet<String> = page
                 .items
                 .iter()
