@@ -56,6 +56,7 @@ demo: build
 ## bench: benchmarks that print figures (release build); they assert nothing.
 bench:
 	$(CARGO) bench -p kubesim --bench kubesim --locked
+	$(CARGO) bench -p pedia-storage --bench storage --locked -- $(STORAGE_BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

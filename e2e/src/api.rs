@@ -331,29 +331,17 @@ impl Ctx<'_> {
         let api_version = self.info.api_version();
         let relabel = api_version != self.storage_api_version();
         match self.req.shape() {
-            Shape::Full if !relabel => Ok(raw_response(
-                StatusCode::OK,
-                encode::list(
-                    &format!("{}List", self.info.kind),
-                    &api_version,
-                    rv,
-                    cont.as_deref(),
-                    page.remaining,
-                    &page.items,
-                ),
-            )),
             Shape::Full => {
-                let items: Vec<Bytes> = page.items.iter().map(|i| encode::relabel(i, &api_version)).collect();
+                // Objects served in another version than stored get that version's apiVersion.
+                let items: std::borrow::Cow<'_, [Bytes]> = if relabel {
+                    page.items.iter().map(|i| encode::relabel(i, &api_version)).collect::<Vec<_>>().into()
+                } else {
+                    page.items.as_slice().into()
+                };
+                let kind = format!("{}List", self.info.kind);
                 Ok(raw_response(
                     StatusCode::OK,
-                    encode::list(
-                        &format!("{}List", self.info.kind),
-                        &api_version,
-                        rv,
-                        cont.as_deref(),
-                        page.remaining,
-                        &items,
-                    ),
+                    encode::list(&kind, &api_version, rv, cont.as_deref(), page.remaining, &items),
                 ))
             }
             shape => {

@@ -19,6 +19,7 @@ CREATE TABLE resources (
     UNIQUE KEY resources_key (cluster, api_group, version, resource, namespace, name),
     KEY resources_gvr_order (api_group, version, resource, cluster, namespace, name, id),
     KEY resources_namespace (api_group, version, resource, namespace, name),
+    KEY resources_name (api_group, version, resource, name),
     KEY resources_owner (owner_uid),
     KEY resources_uid (uid)
 );

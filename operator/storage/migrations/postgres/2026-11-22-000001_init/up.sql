@@ -19,6 +19,7 @@ CREATE TABLE resources (
 CREATE UNIQUE INDEX resources_key ON resources (cluster, api_group, version, resource, namespace, name);
 CREATE INDEX resources_gvr_order ON resources (api_group, version, resource, cluster, namespace, name, id);
 CREATE INDEX resources_namespace ON resources (api_group, version, resource, namespace, name);
+CREATE INDEX resources_name ON resources (api_group, version, resource, name);
 CREATE INDEX resources_owner ON resources (owner_uid);
 CREATE INDEX resources_uid ON resources (uid);
 

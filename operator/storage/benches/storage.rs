@@ -1,0 +1,285 @@
+//! Storage benchmark: ingest through the write API beside the backend's own bulk load of the same
+//! rows, query latencies (p50/p99) on a large store, and bytes per object. Prints figures;
+//! asserts nothing. `make bench` runs it; `-- --objects N --clusters C --backends sqlite,postgres,mysql`.
+#![allow(clippy::unwrap_used)] // a benchmark may panic
+
+use std::time::{Duration, Instant};
+
+use api_types::search::{ListOptions, SearchQuery};
+use diesel::Connection;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
+use pedia_storage::{Backend, Gvr, ListRequest, Storage, StorageConfig};
+use serde_json::{Value, json};
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_owned())
+}
+
+/// A realistic ~2.5 KB pod.
+fn pod(cluster: usize, i: usize) -> Value {
+    let ns = format!("ns-{}", i % 20);
+    let app = format!("app-{}", i % 50);
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{app}-{i:07}"), "namespace": ns, "uid": format!("{cluster:04}-{i:012}-0000-4000-8000-000000000000"),
+            "resourceVersion": format!("{}", 100_000 + i), "creationTimestamp": "2026-01-01T00:00:00Z", "generateName": format!("{app}-"),
+            "labels": {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": format!("{app}-prod"), "pod-template-hash": "7d9f8c6b5",
+                       "tier": if i % 7 == 0 { "canary" } else { "stable" }, "team": format!("team-{}", i % 9)},
+            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{app}-7d9f8c6b5"), "uid": format!("rs-{cluster}-{}", i % 50), "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"nodeName": format!("node-{}", i % 30), "serviceAccountName": "default", "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+            "terminationGracePeriodSeconds": 30, "schedulerName": "default-scheduler", "priority": 0,
+            "containers": [{"name": "main", "image": format!("registry.example.com/team/{app}:1.27.3"), "imagePullPolicy": "IfNotPresent",
+                "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}, {"containerPort": 9090, "name": "metrics", "protocol": "TCP"}],
+                "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}],
+                "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+                "volumeMounts": [{"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}],
+                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}],
+            "volumes": [{"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}],
+            "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]},
+        "status": {"phase": "Running", "hostIP": format!("10.0.{}.{}", i % 30, 10), "podIP": format!("10.244.{}.{}", (i / 250) % 250, i % 250),
+            "startTime": "2026-01-01T00:00:05Z", "qosClass": "Burstable",
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:10Z"},
+                           {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-01-01T00:00:01Z"}],
+            "containerStatuses": [{"name": "main", "ready": true, "started": true, "restartCount": i % 3, "image": format!("registry.example.com/team/{app}:1.27.3"),
+                "imageID": "registry.example.com/team/app@sha256:4f1c0e3a6b2d8e9f00112233445566778899aabbccddeeff0011223344556677",
+                "containerID": format!("containerd://{:064x}", i), "state": {"running": {"startedAt": "2026-01-01T00:00:08Z"}}}]}})
+}
+
+async fn fresh_url(backend: Backend, name: &str) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let p = std::env::temp_dir().join(format!("{name}.db"));
+            for s in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{s}", p.display()));
+            }
+            format!("sqlite://{}", p.display())
+        }
+        Backend::Postgres => {
+            let mut c = AsyncPgConnection::establish("postgres://postgres@127.0.0.1:5432/postgres").await.unwrap();
+            // PostgreSQL runs a multi-statement batch in one transaction, where DROP DATABASE is refused.
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+            format!("postgres://postgres@127.0.0.1:5432/{name}")
+        }
+        Backend::Mysql => {
+            let mut c = AsyncMysqlConnection::establish("mysql://root@127.0.0.1:3306/test").await.unwrap();
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).await.unwrap();
+            format!("mysql://root@127.0.0.1:3306/{name}")
+        }
+    }
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i].as_secs_f64() * 1000.0
+}
+
+async fn timed_pages(s: &Storage, queries: &[String], continue_page: bool) -> (f64, f64) {
+    let gvr = Gvr::new("", "v1", "pods");
+    let mut samples = Vec::new();
+    for q in queries {
+        let opts = ListOptions::from_query(q).unwrap();
+        let mut req = ListRequest {
+            gvr: Some(gvr.clone()),
+            resource_types: Vec::new(),
+            query: SearchQuery::from_options(&opts, None, None).unwrap(),
+        };
+        if continue_page {
+            let first = s.list(&req).await.unwrap();
+            req.query.continue_token = first.continue_token;
+        }
+        let t = Instant::now();
+        let page = s.list(&req).await.unwrap();
+        samples.push(t.elapsed());
+        std::hint::black_box(page.items.len());
+    }
+    (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99))
+}
+
+/// The backend's own bulk load of the same rows into the same table: one SQLite transaction of
+/// prepared inserts, PostgreSQL COPY (psql), MariaDB LOAD DATA (mysql client).
+async fn bulk_load(backend: Backend, url: &str, rows: &[(String, String)]) -> Duration {
+    let dir = std::env::temp_dir();
+    match backend {
+        Backend::Sqlite => {
+            use diesel::sql_types::Text;
+            let path = url.trim_start_matches("sqlite://").to_owned();
+            let rows = rows.to_vec();
+            tokio::task::spawn_blocking(move || {
+                let mut c = diesel::SqliteConnection::establish(&path).unwrap();
+                diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA journal_mode = WAL"), &mut c).unwrap();
+                let t = Instant::now();
+                c.transaction::<_, diesel::result::Error, _>(|c| {
+                    for (i, (cluster, obj)) in rows.iter().enumerate() {
+                        diesel::RunQueryDsl::execute(
+                            diesel::sql_query("INSERT INTO resources (cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object) VALUES (?, '', 'v1', 'pods', 'Pod', 'ns', ?, 'uid', '', '1', 0, 0, ?)")
+                                .bind::<Text, _>(cluster)
+                                .bind::<Text, _>(format!("bulk-{i}"))
+                                .bind::<Text, _>(obj),
+                            c,
+                        )?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                t.elapsed()
+            })
+            .await
+            .unwrap()
+        }
+        Backend::Postgres | Backend::Mysql => {
+            let file = dir.join(format!("pedia-bench-{}.tsv", std::process::id()));
+            let mut text = String::with_capacity(rows.len() * 2600);
+            for (i, (cluster, obj)) in rows.iter().enumerate() {
+                let escaped = obj.replace('\\', "\\\\");
+                text.push_str(&format!("{cluster}\t\tv1\tpods\tPod\tns\tbulk-{i}\tuid\t\t1\t0\t0\t{escaped}\n"));
+            }
+            std::fs::write(&file, text).unwrap();
+            let cols = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object";
+            let db = url.rsplit('/').next().unwrap().to_owned();
+            let t = Instant::now();
+            let status = if backend == Backend::Postgres {
+                std::process::Command::new("psql")
+                    .args([
+                        "-q",
+                        "-h",
+                        "127.0.0.1",
+                        "-U",
+                        "postgres",
+                        "-d",
+                        &db,
+                        "-c",
+                        &format!("\\copy resources ({cols}) FROM '{}'", file.display()),
+                    ])
+                    .status()
+                    .unwrap()
+            } else {
+                std::process::Command::new("mysql")
+                    .args([
+                        "--local-infile=1",
+                        "-uroot",
+                        "-h127.0.0.1",
+                        &db,
+                        "-e",
+                        &format!(
+                            "SET GLOBAL local_infile = 1; LOAD DATA LOCAL INFILE '{}' INTO TABLE resources ({cols})",
+                            file.display()
+                        ),
+                    ])
+                    .status()
+                    .unwrap()
+            };
+            let elapsed = t.elapsed();
+            let _ = std::fs::remove_file(&file);
+            assert!(status.success(), "bulk load failed");
+            elapsed
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let objects: usize = arg("--objects", "1000000").parse().unwrap();
+    let clusters: usize = arg("--clusters", "100").parse().unwrap();
+    let backends: Vec<Backend> = arg("--backends", "sqlite,postgres,mysql")
+        .split(',')
+        .map(|b| match b {
+            "sqlite" => Backend::Sqlite,
+            "postgres" => Backend::Postgres,
+            _ => Backend::Mysql,
+        })
+        .collect();
+    let per_cluster = objects / clusters;
+    // One cluster's pods, built once and written for every cluster (rows differ by cluster), so
+    // the timing measures the store, not the generator.
+    let sample: std::sync::Arc<Vec<Value>> = std::sync::Arc::new((0..per_cluster).map(|i| pod(0, i)).collect());
+    let raw_bytes: usize =
+        sample.iter().map(|o| serde_json::to_string(o).unwrap().len()).sum::<usize>() / per_cluster.max(1);
+    println!("storage bench: {objects} pods ({raw_bytes} bytes of JSON each) in {clusters} clusters");
+    let gvr = Gvr::new("", "v1", "pods");
+    for backend in backends {
+        let name = format!("pedia_bench_{}", backend.name());
+        // Physical limit: the backend's own bulk load of a sample of the same rows.
+        let bulk_n = (objects / 10).clamp(1000, 100_000);
+        let bulk_rows: Vec<(String, String)> = (0..bulk_n)
+            .map(|i| {
+                (format!("cluster-{:03}", i % clusters), serde_json::to_string(&sample[i % sample.len()]).unwrap())
+            })
+            .collect();
+        let url = fresh_url(backend, &format!("{name}_bulk")).await;
+        let s = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap();
+        s.migrate().await.unwrap();
+        drop(s);
+        let bulk = bulk_load(backend, &url, &bulk_rows).await;
+        let bulk_rate = bulk_n as f64 / bulk.as_secs_f64();
+        drop(bulk_rows);
+
+        let url = fresh_url(backend, &name).await;
+        let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
+        s.migrate().await.unwrap();
+        let t = Instant::now();
+        let workers = if backend == Backend::Sqlite { 1 } else { 4 };
+        let mut handles = Vec::new();
+        for w in 0..workers {
+            let s = s.clone();
+            let gvr = gvr.clone();
+            let sample = sample.clone();
+            handles.push(tokio::spawn(async move {
+                for c in (w..clusters).step_by(workers) {
+                    let cluster = format!("cluster-{c:03}");
+                    for batch in sample.chunks(500) {
+                        s.upsert(&cluster, &gvr, batch).await.unwrap();
+                    }
+                }
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+        let ingest = t.elapsed();
+        let rate = objects as f64 / ingest.as_secs_f64();
+        println!(
+            "{:<8} ingest: {objects} pods in {:.1}s = {rate:.0} rows/s through the write API ({workers} writer{}); bulk load of {bulk_n} rows: {bulk_rate:.0} rows/s; ratio {:.0}%",
+            backend.name(),
+            ingest.as_secs_f64(),
+            if workers > 1 { "s" } else { "" },
+            100.0 * rate / bulk_rate
+        );
+        let stats = s.stats().await.unwrap();
+        if let Some(size) = stats.size_bytes {
+            let per = size as f64 / objects as f64;
+            println!(
+                "{:<8} size: {:.0} MiB, {per:.0} bytes per object = {:.2}x the raw JSON",
+                backend.name(),
+                size as f64 / 1048576.0,
+                per / raw_bytes as f64
+            );
+        }
+        let pick = |i: usize| format!("cluster-{:03}", (i * 37) % clusters);
+        let mk = |f: &dyn Fn(usize) -> String| (0..60).map(f).collect::<Vec<String>>();
+        let cases: [(&str, Vec<String>, bool); 6] = [
+            ("first page, cluster", mk(&|i| format!("limit=500&clusters={}", pick(i))), false),
+            (
+                "first page, cluster+namespace",
+                mk(&|i| format!("limit=500&clusters={}&namespaces=ns-{}", pick(i), i % 20)),
+                false,
+            ),
+            ("first page, name", mk(&|i| format!("limit=500&names=app-{}-{:07}", i % 50, i * 13)), false),
+            (
+                "label selector page",
+                mk(&|i| format!("limit=500&labelSelector=app.kubernetes.io%2Fname%3Dapp-{}%2Ctier%3Dcanary", i % 50)),
+                false,
+            ),
+            ("continue page, cluster", mk(&|i| format!("limit=500&clusters={}", pick(i))), true),
+            ("continue page, all clusters", mk(&|_| "limit=500".to_owned()), true),
+        ];
+        for (label, queries, cont) in cases {
+            let (p50, p99) = timed_pages(&s, &queries, cont).await;
+            println!("{:<8} {label:<32} p50 {p50:7.1} ms  p99 {p99:7.1} ms", backend.name());
+        }
+    }
+}
