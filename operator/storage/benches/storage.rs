@@ -24,7 +24,7 @@ fn pod(cluster: usize, i: usize) -> Value {
         "metadata": {"name": format!("{app}-{i:07}"), "namespace": ns, "uid": format!("{cluster:04}-{i:012}-0000-4000-8000-000000000000"),
             "resourceVersion": format!("{}", 100_000 + i), "creationTimestamp": "2026-01-01T00:00:00Z", "generateName": format!("{app}-"),
             "labels": {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": format!("{app}-prod"), "pod-template-hash": "7d9f8c6b5",
-                       "tier": if i % 7 == 0 { "canary" } else { "stable" }, "team": format!("team-{}", i % 9)},
+                       "tier": if i.is_multiple_of(7) { "canary" } else { "stable" }, "team": format!("team-{}", i % 9)},
             "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{app}-7d9f8c6b5"), "uid": format!("rs-{cluster}-{}", i % 50), "controller": true, "blockOwnerDeletion": true}]},
         "spec": {"nodeName": format!("node-{}", i % 30), "serviceAccountName": "default", "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
