@@ -150,6 +150,32 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
+/// Starts a transaction. Statements run through raw BEGIN/COMMIT (not diesel's closure API) so
+/// that reads can happen inside it; SQLite takes the write lock at once.
+pub async fn begin<C: SimpleAsyncConnection>(conn: &mut C, backend: Backend) -> Result<(), StorageError> {
+    let sql = if backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+    conn.batch_execute(sql).await.map_err(StorageError::query("begin transaction"))
+}
+
+/// Commits when `result` is Ok, rolls back otherwise, and passes `result` on.
+pub async fn finish<C: SimpleAsyncConnection, T>(
+    conn: &mut C,
+    result: Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    match result {
+        Ok(v) => {
+            conn.batch_execute("COMMIT").await.map_err(StorageError::query("commit"))?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rollback) = conn.batch_execute("ROLLBACK").await {
+                tracing::warn!(error = %rollback, "rollback failed after: {e}");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// The boxed diesel query of a [`Sql`], with its binds.
 pub fn boxed<'f, DB>(sql: &Sql) -> BoxedSqlQuery<'f, DB, SqlQuery>
 where

@@ -41,6 +41,8 @@ pub struct Row {
     pub resource_version: String,
     pub created_at: i64,
     pub object: String,
+    /// `metadata.labels` (string values only, as Kubernetes allows).
+    pub labels: Vec<(String, String)>,
 }
 
 fn meta<'a>(o: &'a Value, field: &str) -> &'a str {
@@ -74,6 +76,11 @@ pub fn prepare(cluster: &str, object: &Value) -> Result<Row, StorageError> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let labels = o
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default();
     let created_at = meta(&o, "creationTimestamp").parse::<Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0);
     Ok(Row {
         kind: o.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned(),
@@ -85,6 +92,7 @@ pub fn prepare(cluster: &str, object: &Value) -> Result<Row, StorageError> {
         created_at,
         object: serde_json::to_string(&o)
             .map_err(|e| StorageError::BadObject(meta(object, "name").to_owned(), e.to_string()))?,
+        labels,
     })
 }
 

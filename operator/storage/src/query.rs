@@ -264,6 +264,57 @@ fn requirement(s: &mut Sql, r: &Requirement, expr: &dyn Fn(&mut Sql)) {
     }
 }
 
+/// Label requirements use the label index: the `resource_labels` table on SQLite and MySQL, the
+/// GIN index on the labels object (containment and key existence) on PostgreSQL. `>` and `<`
+/// compare numbers and read the JSON.
+fn label_requirement(s: &mut Sql, r: &Requirement) {
+    let key = r.key.clone();
+    let (negate, values): (bool, Option<&[String]>) = match r.operator {
+        Operator::Exists => (false, None),
+        Operator::DoesNotExist => (true, None),
+        Operator::Equals | Operator::In => (false, Some(&r.values)),
+        Operator::NotEquals | Operator::NotIn => (true, Some(&r.values)),
+        Operator::GreaterThan | Operator::LessThan => {
+            requirement(s, r, &|s: &mut Sql| label_expr(s, &key));
+            return;
+        }
+    };
+    match s.backend {
+        Backend::Postgres => {
+            // NULL labels (no labels at all) must count as "not matching", hence COALESCE.
+            s.push(if negate { " AND NOT COALESCE(" } else { " AND COALESCE(" });
+            match values {
+                None => {
+                    s.push("(object->'metadata'->'labels') ? ").text(&key);
+                }
+                Some(values) => {
+                    s.push("(");
+                    for (i, v) in values.iter().enumerate() {
+                        if i > 0 {
+                            s.push(" OR ");
+                        }
+                        s.push("(object->'metadata'->'labels') @> jsonb_build_object(")
+                            .text(&key)
+                            .push("::text, ")
+                            .text(v)
+                            .push("::text)");
+                    }
+                    s.push(")");
+                }
+            }
+            s.push(", false)");
+        }
+        Backend::Sqlite | Backend::Mysql => {
+            s.push(if negate { " AND id NOT IN (" } else { " AND id IN (" });
+            s.push("SELECT resource_id FROM resource_labels WHERE label_key = ").text(&key);
+            if let Some(values) = values {
+                s.push(" AND label_value IN ").text_list(values);
+            }
+            s.push(")");
+        }
+    }
+}
+
 fn fields(s: &mut Sql, f: &FieldPathSelector) {
     for r in &f.requirements {
         let path = r.path.clone();
@@ -328,8 +379,7 @@ fn filters(s: &mut Sql, req: &ListRequest) {
         contains(s, "name", needle);
     }
     for r in &q.labels.requirements {
-        let key = r.key.clone();
-        requirement(s, r, &|s: &mut Sql| label_expr(s, &key));
+        label_requirement(s, r);
     }
     fields(s, &q.fields);
     if let Some(t) = q.since {

@@ -143,14 +143,18 @@ impl Storage {
     pub async fn upsert(&self, cluster: &str, gvr: &Gvr, objects: &[Value]) -> Result<usize, StorageError> {
         let rows = objects.iter().map(|o| object::prepare(cluster, o)).collect::<Result<Vec<_>, _>>()?;
         let statements = self.upsert_statements(cluster, gvr, &rows);
+        let backend = self.backend();
         with_conn!(&self.pools, write, "upsert", |conn| {
-            conn.transaction::<_, StorageError, _>(async |conn| {
-                for s in &statements {
+            db::begin(&mut *conn, backend).await?;
+            let result = async {
+                for (s, chunk) in statements.iter().zip(rows.chunks(BATCH)) {
                     db::execute(&mut *conn, s, "upsert").await?;
+                    self.write_labels(&mut *conn, cluster, gvr, chunk).await?;
                 }
                 Ok(())
-            })
-            .await?;
+            }
+            .await;
+            db::finish(&mut *conn, result).await?;
         });
         Ok(rows.len())
     }
@@ -197,6 +201,69 @@ impl Storage {
         s.push(" AND version = ").text(&gvr.version).push(" AND resource = ").text(&gvr.resource);
     }
 
+    /// Replaces the label rows of just-upserted objects (SQLite and MySQL; PostgreSQL indexes the
+    /// labels inside the JSONB object instead).
+    async fn write_labels<C>(&self, conn: &mut C, cluster: &str, gvr: &Gvr, rows: &[Row]) -> Result<(), StorageError>
+    where
+        C: diesel_async::AsyncConnection,
+        C::Backend: diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
+        String: diesel::serialize::ToSql<Text, C::Backend>,
+        i64: diesel::serialize::ToSql<BigInt, C::Backend>,
+        Option<i64>: diesel::serialize::ToSql<diesel::sql_types::Nullable<BigInt>, C::Backend>,
+        for<'f> diesel::query_builder::BoxedSqlQuery<'f, C::Backend, diesel::query_builder::SqlQuery>:
+            diesel::query_builder::QueryFragment<C::Backend> + diesel::query_builder::QueryId + Send,
+        for<'f> diesel::query_builder::BoxedSqlQuery<'f, C::Backend, diesel::query_builder::SqlQuery>:
+            diesel_async::methods::LoadQuery<'f, C, KeyRow> + Send,
+        KeyRow: QueryableByName<C::Backend>,
+    {
+        if self.backend() == Backend::Postgres || rows.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Sql::new(self.backend());
+        ids.push("SELECT id, namespace, name FROM resources");
+        self.key_filter(&mut ids, cluster, gvr);
+        ids.push(" AND (namespace, name) IN (");
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                ids.push(", ");
+            }
+            ids.push("(").text(&r.namespace).push(", ").text(&r.name).push(")");
+        }
+        ids.push(")");
+        let keys: Vec<KeyRow> = db::load(&mut *conn, &ids, "upsert: label keys").await?;
+        let id_of: HashMap<(&str, &str), i64> =
+            keys.iter().map(|k| ((k.namespace.as_str(), k.name.as_str()), k.id)).collect();
+        let mut delete = Sql::new(self.backend());
+        delete.push("DELETE FROM resource_labels WHERE resource_id IN (");
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                delete.push(", ");
+            }
+            delete.int(k.id);
+        }
+        delete.push(")");
+        if !keys.is_empty() {
+            db::execute(&mut *conn, &delete, "upsert: old labels").await?;
+        }
+        let labels: Vec<(i64, &str, &str)> = rows
+            .iter()
+            .filter_map(|r| Some((*id_of.get(&(r.namespace.as_str(), r.name.as_str()))?, r)))
+            .flat_map(|(id, r)| r.labels.iter().map(move |(k, v)| (id, k.as_str(), v.as_str())))
+            .collect();
+        for chunk in labels.chunks(BATCH * 4) {
+            let mut insert = Sql::new(self.backend());
+            insert.push("INSERT INTO resource_labels (resource_id, label_key, label_value) VALUES ");
+            for (i, (id, k, v)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    insert.push(", ");
+                }
+                insert.push("(").int(*id).push(", ").text(*k).push(", ").text(*v).push(")");
+            }
+            db::execute(&mut *conn, &insert, "upsert: labels").await?;
+        }
+        Ok(())
+    }
+
     /// Deletes one object; returns whether it existed.
     pub async fn delete(&self, cluster: &str, gvr: &Gvr, namespace: &str, name: &str) -> Result<bool, StorageError> {
         let mut s = Sql::new(self.backend());
@@ -223,12 +290,12 @@ impl Storage {
         self.key_filter(&mut keys, cluster, gvr);
         let backend = self.backend();
         let deleted = with_conn!(&self.pools, write, "replace_all", |conn| {
-            // Only this (cluster, resource)'s sync worker writes these rows, so reading the keys
-            // just before the transaction is safe.
-            let existing: Vec<KeyRow> = db::load(&mut *conn, &keys, "replace_all: reading keys").await?;
-            conn.transaction::<_, StorageError, _>(async |conn| {
-                for s in &statements {
+            db::begin(&mut *conn, backend).await?;
+            let result = async {
+                let existing: Vec<KeyRow> = db::load(&mut *conn, &keys, "replace_all: reading keys").await?;
+                for (s, chunk) in statements.iter().zip(rows.chunks(BATCH)) {
                     db::execute(&mut *conn, s, "replace_all: upsert").await?;
+                    self.write_labels(&mut *conn, cluster, gvr, chunk).await?;
                 }
                 let stale: Vec<i64> = existing
                     .iter()
@@ -248,8 +315,9 @@ impl Storage {
                     db::execute(&mut *conn, &d, "replace_all: delete stale").await?;
                 }
                 Ok(stale.len())
-            })
-            .await?
+            }
+            .await;
+            db::finish(&mut *conn, result).await?
         });
         Ok(ReplaceOutcome { upserted: rows.len(), deleted })
     }

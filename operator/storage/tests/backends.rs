@@ -136,6 +136,35 @@ async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
     db.cleanup().await;
 }
 
+/// Rows left in the label table (SQLite and MySQL keep one; PostgreSQL indexes the JSON).
+async fn label_rows(db: &Db) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let q = "SELECT COUNT(*) AS n FROM resource_labels";
+    match db.backend {
+        Backend::Sqlite => {
+            let path = db.file.clone().unwrap();
+            let mut c =
+                diesel_async::sync_connection_wrapper::SyncConnectionWrapper::<diesel::SqliteConnection>::establish(
+                    path.to_str().unwrap(),
+                )
+                .await
+                .unwrap();
+            diesel_async::RunQueryDsl::load::<N>(diesel::sql_query(q), &mut c).await.unwrap()[0].n
+        }
+        Backend::Mysql => {
+            let (admin, sql) = db.drop_sql.clone().unwrap();
+            let name = sql.split_whitespace().nth(2).unwrap().to_owned();
+            let mut c = AsyncMysqlConnection::establish(&with_database(&admin, &name)).await.unwrap();
+            diesel_async::RunQueryDsl::load::<N>(diesel::sql_query(q), &mut c).await.unwrap()[0].n
+        }
+        Backend::Postgres => 0,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internalstorage_config_files_connect() {
     for backend in [Backend::Postgres, Backend::Mysql] {
@@ -176,6 +205,16 @@ async fn write_api_on_every_backend() {
         assert!(p1["metadata"].get("managedFields").is_none());
         assert_eq!(p1["metadata"]["annotations"]["shadow.clusterpedia.io/cluster-name"], "m1");
 
+        // The label index follows updates.
+        let by_label = |l: &'static str| async move {
+            s.list(&req(pods(), &format!("clusters=m1&labelSelector={l}"))).await.unwrap().items.len()
+        };
+        assert_eq!(
+            (by_label("app%3Dapi").await, by_label("app%3Dweb").await, by_label("app!%3Dweb").await),
+            (1, 6, 1),
+            "{backend:?}"
+        );
+
         let rvs = s.resource_versions("m1").await.unwrap();
         assert_eq!(rvs.len(), 7);
         assert_eq!(rvs[&(pods(), "ns-a".to_owned(), "p1".to_owned())], "2");
@@ -204,6 +243,7 @@ async fn write_api_on_every_backend() {
 
         assert_eq!(s.clean_resource("m2", &pods()).await.unwrap(), 1);
         assert_eq!(s.clean_cluster("m1").await.unwrap(), 3);
+        assert_eq!(label_rows(&db).await, 0, "{backend:?}: label rows go with their objects");
         let stats = s.stats().await.unwrap();
         assert!(stats.rows.is_empty() && stats.events == 0, "{backend:?}: {stats:?}");
 

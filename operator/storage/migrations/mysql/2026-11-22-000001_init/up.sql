@@ -24,6 +24,16 @@ CREATE TABLE resources (
     KEY resources_uid (uid)
 );
 
+-- Labels of each object, so label selectors are index lookups instead of JSON scans.
+CREATE TABLE resource_labels (
+    resource_id BIGINT NOT NULL,
+    label_key VARCHAR(317) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    label_value VARCHAR(63) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    PRIMARY KEY (label_key, label_value, resource_id),
+    KEY resource_labels_resource (resource_id),
+    CONSTRAINT resource_labels_fk FOREIGN KEY (resource_id) REFERENCES resources (id) ON DELETE CASCADE
+);
+
 CREATE TABLE events (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     cluster VARCHAR(253) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

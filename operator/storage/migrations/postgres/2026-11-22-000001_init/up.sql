@@ -22,6 +22,8 @@ CREATE INDEX resources_namespace ON resources (api_group, version, resource, nam
 CREATE INDEX resources_name ON resources (api_group, version, resource, name);
 CREATE INDEX resources_owner ON resources (owner_uid);
 CREATE INDEX resources_uid ON resources (uid);
+-- Label selectors use containment (@>) and key existence (?) on this GIN index.
+CREATE INDEX resources_labels ON resources USING GIN ((object->'metadata'->'labels'));
 
 CREATE TABLE events (
     id BIGSERIAL PRIMARY KEY,

@@ -1,1 +1,1 @@
-DROP TABLE events; DROP TABLE resources;
+DROP TABLE events; DROP TABLE resource_labels; DROP TABLE resources;

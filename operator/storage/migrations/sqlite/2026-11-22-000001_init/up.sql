@@ -23,6 +23,15 @@ CREATE INDEX resources_name ON resources (api_group, version, resource, name);
 CREATE INDEX resources_owner ON resources (owner_uid);
 CREATE INDEX resources_uid ON resources (uid);
 
+-- Labels of each object, so label selectors are index lookups instead of JSON scans.
+CREATE TABLE resource_labels (
+    resource_id INTEGER NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+    label_key TEXT NOT NULL,
+    label_value TEXT NOT NULL,
+    PRIMARY KEY (label_key, label_value, resource_id)
+);
+CREATE INDEX resource_labels_resource ON resource_labels (resource_id);
+
 -- Events attached to synced objects (eventsInvolvedResources), kept apart from resources.
 CREATE TABLE events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
