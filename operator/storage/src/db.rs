@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use diesel::SqliteConnection;
-use diesel::deserialize::QueryableByName;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::pooled_connection::bb8::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
 use crate::config::{Backend, StorageConfig};
@@ -195,30 +194,36 @@ where
     q
 }
 
-/// Executes a statement; returns the affected row count.
-pub async fn execute<C>(conn: &mut C, sql: &Sql, op: &'static str) -> Result<usize, StorageError>
+/// [`boxed`] for the backend of `conn` (the connection only fixes the type).
+pub fn boxed_for<'f, C>(_conn: &C, sql: &Sql) -> BoxedSqlQuery<'f, C::Backend, SqlQuery>
 where
     C: AsyncConnection,
     C::Backend: diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
     String: diesel::serialize::ToSql<Text, C::Backend>,
     i64: diesel::serialize::ToSql<BigInt, C::Backend>,
     Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, C::Backend>,
-    for<'f> BoxedSqlQuery<'f, C::Backend, SqlQuery>:
-        diesel::query_builder::QueryFragment<C::Backend> + diesel::query_builder::QueryId + Send,
 {
-    boxed::<C::Backend>(sql).execute(conn).await.map_err(StorageError::query(op))
+    boxed::<C::Backend>(sql)
 }
 
-/// Loads rows of a statement.
-pub async fn load<C, R>(conn: &mut C, sql: &Sql, op: &'static str) -> Result<Vec<R>, StorageError>
-where
-    C: AsyncConnection,
-    C::Backend: diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
-    String: diesel::serialize::ToSql<Text, C::Backend>,
-    i64: diesel::serialize::ToSql<BigInt, C::Backend>,
-    Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, C::Backend>,
-    R: QueryableByName<C::Backend> + Send + 'static,
-    for<'f> BoxedSqlQuery<'f, C::Backend, SqlQuery>: diesel_async::methods::LoadQuery<'f, C, R> + Send,
-{
-    boxed::<C::Backend>(sql).load::<R>(conn).await.map_err(StorageError::query(op))
+/// Executes a statement on a connection of a concrete type; the affected row count. (Macros,
+/// not generic functions: generic async helpers with higher-ranked bounds make the callers'
+/// futures lose `Send`.)
+macro_rules! execute {
+    ($conn:expr, $sql:expr, $op:expr) => {{
+        let query = $crate::db::boxed_for(&*$conn, $sql);
+        diesel_async::RunQueryDsl::execute(query, &mut *$conn).await.map_err($crate::error::StorageError::query($op))
+    }};
 }
+pub(crate) use execute;
+
+/// Loads rows of type `$row`.
+macro_rules! load {
+    ($conn:expr, $sql:expr, $op:expr, $row:ty) => {{
+        let query = $crate::db::boxed_for(&*$conn, $sql);
+        diesel_async::RunQueryDsl::load::<$row>(query, &mut *$conn)
+            .await
+            .map_err($crate::error::StorageError::query($op))
+    }};
+}
+pub(crate) use load;

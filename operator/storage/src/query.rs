@@ -483,7 +483,7 @@ impl Storage {
         let terms = order_terms(&q.order_by)?;
         let sql = compile(self.backend(), req, &terms)?;
         let mut rows: Vec<ObjectRow> =
-            with_conn!(self.pools(), read, "list", |conn| db::load(&mut *conn, &sql, "list").await?);
+            with_conn!(self.pools(), read, "list", |conn| db::load!(conn, &sql, "list", ObjectRow)?);
         let limit = q.limit.map(|l| l as usize);
         let more = limit.is_some_and(|l| rows.len() > l);
         if let Some(l) = limit {
@@ -499,12 +499,12 @@ impl Storage {
                 count.push("SELECT COUNT(*) AS n FROM resources WHERE 1 = 1");
                 filters(&mut count, req);
                 keyset(&mut count, &terms, values);
-                let n: Vec<Count> = with_conn!(self.pools(), read, "list: remaining count", |conn| db::load(
-                    &mut *conn,
+                let n: Vec<Count> = with_conn!(self.pools(), read, "list: remaining count", |conn| db::load!(
+                    conn,
                     &count,
-                    "list: remaining count"
-                )
-                .await?);
+                    "list: remaining count",
+                    Count
+                )?);
                 n.first().map(|c| c.n)
             }
         };

@@ -148,8 +148,13 @@ impl Storage {
             db::begin(&mut *conn, backend).await?;
             let result = async {
                 for (s, chunk) in statements.iter().zip(rows.chunks(BATCH)) {
-                    db::execute(&mut *conn, s, "upsert").await?;
-                    self.write_labels(&mut *conn, cluster, gvr, chunk).await?;
+                    db::execute!(conn, s, "upsert")?;
+                    if let Some(ids) = self.label_keys_sql(cluster, gvr, chunk) {
+                        let keys = db::load!(conn, &ids, "upsert: label keys", KeyRow)?;
+                        for l in self.label_statements(chunk, &keys) {
+                            db::execute!(conn, &l, "upsert: labels")?;
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -201,23 +206,11 @@ impl Storage {
         s.push(" AND version = ").text(&gvr.version).push(" AND resource = ").text(&gvr.resource);
     }
 
-    /// Replaces the label rows of just-upserted objects (SQLite and MySQL; PostgreSQL indexes the
-    /// labels inside the JSONB object instead).
-    async fn write_labels<C>(&self, conn: &mut C, cluster: &str, gvr: &Gvr, rows: &[Row]) -> Result<(), StorageError>
-    where
-        C: diesel_async::AsyncConnection,
-        C::Backend: diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
-        String: diesel::serialize::ToSql<Text, C::Backend>,
-        i64: diesel::serialize::ToSql<BigInt, C::Backend>,
-        Option<i64>: diesel::serialize::ToSql<diesel::sql_types::Nullable<BigInt>, C::Backend>,
-        for<'f> diesel::query_builder::BoxedSqlQuery<'f, C::Backend, diesel::query_builder::SqlQuery>:
-            diesel::query_builder::QueryFragment<C::Backend> + diesel::query_builder::QueryId + Send,
-        for<'f> diesel::query_builder::BoxedSqlQuery<'f, C::Backend, diesel::query_builder::SqlQuery>:
-            diesel_async::methods::LoadQuery<'f, C, KeyRow> + Send,
-        KeyRow: QueryableByName<C::Backend>,
-    {
+    /// The query for the ids of just-upserted rows, when the backend keeps a label table
+    /// (SQLite and MySQL; PostgreSQL indexes the labels inside the JSONB object instead).
+    fn label_keys_sql(&self, cluster: &str, gvr: &Gvr, rows: &[Row]) -> Option<Sql> {
         if self.backend() == Backend::Postgres || rows.is_empty() {
-            return Ok(());
+            return None;
         }
         let mut ids = Sql::new(self.backend());
         ids.push("SELECT id, namespace, name FROM resources");
@@ -230,9 +223,15 @@ impl Storage {
             ids.push("(").text(&r.namespace).push(", ").text(&r.name).push(")");
         }
         ids.push(")");
-        let keys: Vec<KeyRow> = db::load(&mut *conn, &ids, "upsert: label keys").await?;
-        let id_of: HashMap<(&str, &str), i64> =
-            keys.iter().map(|k| ((k.namespace.as_str(), k.name.as_str()), k.id)).collect();
+        Some(ids)
+    }
+
+    /// Statements replacing the label rows of `rows`, whose ids are `keys`.
+    fn label_statements(&self, rows: &[Row], keys: &[KeyRow]) -> Vec<Sql> {
+        let mut out = Vec::new();
+        if keys.is_empty() {
+            return out;
+        }
         let mut delete = Sql::new(self.backend());
         delete.push("DELETE FROM resource_labels WHERE resource_id IN (");
         for (i, k) in keys.iter().enumerate() {
@@ -242,9 +241,9 @@ impl Storage {
             delete.int(k.id);
         }
         delete.push(")");
-        if !keys.is_empty() {
-            db::execute(&mut *conn, &delete, "upsert: old labels").await?;
-        }
+        out.push(delete);
+        let id_of: HashMap<(&str, &str), i64> =
+            keys.iter().map(|k| ((k.namespace.as_str(), k.name.as_str()), k.id)).collect();
         let labels: Vec<(i64, &str, &str)> = rows
             .iter()
             .filter_map(|r| Some((*id_of.get(&(r.namespace.as_str(), r.name.as_str()))?, r)))
@@ -259,9 +258,9 @@ impl Storage {
                 }
                 insert.push("(").int(*id).push(", ").text(*k).push(", ").text(*v).push(")");
             }
-            db::execute(&mut *conn, &insert, "upsert: labels").await?;
+            out.push(insert);
         }
-        Ok(())
+        out
     }
 
     /// Deletes one object; returns whether it existed.
@@ -270,7 +269,7 @@ impl Storage {
         s.push("DELETE FROM resources");
         self.key_filter(&mut s, cluster, gvr);
         s.push(" AND namespace = ").text(namespace).push(" AND name = ").text(name);
-        let n = with_conn!(&self.pools, write, "delete", |conn| db::execute(conn, &s, "delete").await?);
+        let n = with_conn!(&self.pools, write, "delete", |conn| db::execute!(conn, &s, "delete")?);
         Ok(n > 0)
     }
 
@@ -292,10 +291,15 @@ impl Storage {
         let deleted = with_conn!(&self.pools, write, "replace_all", |conn| {
             db::begin(&mut *conn, backend).await?;
             let result = async {
-                let existing: Vec<KeyRow> = db::load(&mut *conn, &keys, "replace_all: reading keys").await?;
+                let existing = db::load!(conn, &keys, "replace_all: reading keys", KeyRow)?;
                 for (s, chunk) in statements.iter().zip(rows.chunks(BATCH)) {
-                    db::execute(&mut *conn, s, "replace_all: upsert").await?;
-                    self.write_labels(&mut *conn, cluster, gvr, chunk).await?;
+                    db::execute!(conn, s, "replace_all: upsert")?;
+                    if let Some(ids) = self.label_keys_sql(cluster, gvr, chunk) {
+                        let keys = db::load!(conn, &ids, "replace_all: label keys", KeyRow)?;
+                        for l in self.label_statements(chunk, &keys) {
+                            db::execute!(conn, &l, "replace_all: labels")?;
+                        }
+                    }
                 }
                 let stale: Vec<i64> = existing
                     .iter()
@@ -312,7 +316,7 @@ impl Storage {
                         d.int(*id);
                     }
                     d.push(")");
-                    db::execute(&mut *conn, &d, "replace_all: delete stale").await?;
+                    db::execute!(conn, &d, "replace_all: delete stale")?;
                 }
                 Ok(stale.len())
             }
@@ -331,7 +335,7 @@ impl Storage {
         )
         .text(cluster);
         let rows: Vec<RvRow> =
-            with_conn!(&self.pools, read, "resource_versions", |conn| db::load(conn, &s, "resource_versions").await?);
+            with_conn!(&self.pools, read, "resource_versions", |conn| db::load!(conn, &s, "resource_versions", RvRow)?);
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -350,8 +354,8 @@ impl Storage {
         let mut e = Sql::new(self.backend());
         e.push("DELETE FROM events WHERE cluster = ").text(cluster);
         with_conn!(&self.pools, write, "clean_cluster", |conn| {
-            let n = db::execute(&mut *conn, &s, "clean_cluster").await?;
-            db::execute(&mut *conn, &e, "clean_cluster: events").await?;
+            let n = db::execute!(conn, &s, "clean_cluster")?;
+            db::execute!(conn, &e, "clean_cluster: events")?;
             Ok(n)
         })
     }
@@ -361,7 +365,7 @@ impl Storage {
         let mut s = Sql::new(self.backend());
         s.push("DELETE FROM resources");
         self.key_filter(&mut s, cluster, gvr);
-        with_conn!(&self.pools, write, "clean_resource", |conn| db::execute(conn, &s, "clean_resource").await)
+        with_conn!(&self.pools, write, "clean_resource", |conn| db::execute!(conn, &s, "clean_resource"))
     }
 
     /// Stores events of synced objects (keyed by cluster, involved object uid, event uid).
@@ -402,7 +406,7 @@ impl Storage {
         }
         with_conn!(&self.pools, write, "record_events", |conn| {
             for s in &statements {
-                db::execute(&mut *conn, s, "record_events").await?;
+                db::execute!(conn, s, "record_events")?;
             }
         });
         Ok(events.len())
@@ -422,9 +426,9 @@ impl Storage {
         });
         let (rows, events, size): (Vec<CountRow>, Vec<Number>, Vec<Number>) =
             with_conn!(&self.pools, read, "stats", |conn| (
-                db::load(&mut *conn, &s, "stats: rows").await?,
-                db::load(&mut *conn, &e, "stats: events").await?,
-                db::load(&mut *conn, &size, "stats: size").await?,
+                db::load!(conn, &s, "stats: rows", CountRow)?,
+                db::load!(conn, &e, "stats: events", Number)?,
+                db::load!(conn, &size, "stats: size", Number)?,
             ));
         Ok(Stats {
             rows: rows
@@ -462,4 +466,26 @@ where
     }
     let ran = harness.run_pending_migrations(migrations).map_err(schema)?;
     Ok(ran.iter().map(ToString::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    /// Sync workers and request handlers run storage calls in spawned tasks: their futures must
+    /// be `Send` (checked at compile time).
+    #[allow(dead_code)]
+    fn storage_futures_are_send(s: &Storage, gvr: &Gvr, objects: &[Value], req: &crate::ListRequest) {
+        assert_send(s.upsert("c", gvr, objects));
+        assert_send(s.replace_all("c", gvr, objects));
+        assert_send(s.delete("c", gvr, "ns", "n"));
+        assert_send(s.list(req));
+        assert_send(s.resource_versions("c"));
+        assert_send(s.stats());
+        assert_send(s.clean_cluster("c"));
+        assert_send(s.record_events("c", objects));
+        assert_send(s.migrate());
+    }
 }
