@@ -242,6 +242,8 @@ async fn main() {
         }
         let ingest = t.elapsed();
         let rate = objects as f64 / ingest.as_secs_f64();
+        // Fresh planner statistics, as autovacuum / auto-analyze would have by now.
+        s.analyze().await.unwrap();
         println!(
             "{:<8} ingest: {objects} pods in {:.1}s = {rate:.0} rows/s through the write API ({workers} writer{}); bulk load of {bulk_n} rows: {bulk_rate:.0} rows/s; ratio {:.0}%",
             backend.name(),

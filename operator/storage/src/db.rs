@@ -84,7 +84,21 @@ impl Pools {
                 Pools::Postgres(build_pool!(m, config.max_connections, config.redacted())?)
             }
             Backend::Mysql => {
-                let m = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(&config.target);
+                // READ COMMITTED: InnoDB then takes no gap locks, so concurrent writers of the
+                // label index do not deadlock each other.
+                let mut cfg = ManagerConfig::<AsyncMysqlConnection>::default();
+                cfg.custom_setup = Box::new(|url| {
+                    let url = url.to_owned();
+                    async move {
+                        let mut conn = AsyncMysqlConnection::establish(&url).await?;
+                        conn.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let m = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new_with_config(&config.target, cfg);
                 Pools::Mysql(build_pool!(m, config.max_connections, config.redacted())?)
             }
         };

@@ -281,8 +281,9 @@ fn label_requirement(s: &mut Sql, r: &Requirement) {
     };
     match s.backend {
         Backend::Postgres => {
-            // NULL labels (no labels at all) must count as "not matching", hence COALESCE.
-            s.push(if negate { " AND NOT COALESCE(" } else { " AND COALESCE(" });
+            // Positive predicates stay bare so the GIN index serves them (NULL labels just do
+            // not match); negated ones need COALESCE so objects without labels do match.
+            s.push(if negate { " AND NOT COALESCE(" } else { " AND (" });
             match values {
                 None => {
                     s.push("(object->'metadata'->'labels') ? ").text(&key);
@@ -302,7 +303,7 @@ fn label_requirement(s: &mut Sql, r: &Requirement) {
                     s.push(")");
                 }
             }
-            s.push(", false)");
+            s.push(if negate { ", false)" } else { ")" });
         }
         Backend::Sqlite | Backend::Mysql => {
             s.push(if negate { " AND id NOT IN (" } else { " AND id IN (" });

@@ -140,7 +140,22 @@ impl Storage {
     }
 
     /// Inserts or updates objects of one resource of one cluster (batched, one transaction).
+    /// A deadlock or busy database is retried a few times (the batch is idempotent).
     pub async fn upsert(&self, cluster: &str, gvr: &Gvr, objects: &[Value]) -> Result<usize, StorageError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.upsert_once(cluster, gvr, objects).await {
+                Err(e) if e.is_retryable() && attempt < 4 => {
+                    tracing::debug!(cluster, resource = %gvr, attempt, error = %e, "retrying a write");
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn upsert_once(&self, cluster: &str, gvr: &Gvr, objects: &[Value]) -> Result<usize, StorageError> {
         let rows = objects.iter().map(|o| object::prepare(cluster, o)).collect::<Result<Vec<_>, _>>()?;
         let statements = self.upsert_statements(cluster, gvr, &rows);
         let backend = self.backend();
@@ -410,6 +425,18 @@ impl Storage {
             }
         });
         Ok(events.len())
+    }
+
+    /// Refreshes the query planner's statistics (after bulk changes).
+    pub async fn analyze(&self) -> Result<(), StorageError> {
+        let mut s = Sql::new(self.backend());
+        s.push(match self.backend() {
+            Backend::Sqlite => "ANALYZE",
+            Backend::Postgres => "ANALYZE resources",
+            Backend::Mysql => "ANALYZE TABLE resources, resource_labels",
+        });
+        with_conn!(&self.pools, write, "analyze", |conn| db::execute!(conn, &s, "analyze")?);
+        Ok(())
     }
 
     /// Rows per cluster and resource, events, and the database size.
