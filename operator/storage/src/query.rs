@@ -342,8 +342,13 @@ fn contains(s: &mut Sql, column: &str, needle: &str) {
     s.push(column).push(", ").text(needle).push(") > 0");
 }
 
-/// The WHERE clause (after `WHERE 1 = 1`) shared by the page and the count.
+/// The WHERE clause (after `WHERE 1 = 1`) shared by the page and the count. `skip_label` is a
+/// label requirement already applied by a join.
 fn filters(s: &mut Sql, req: &ListRequest) {
+    filters_except(s, req, None);
+}
+
+fn filters_except(s: &mut Sql, req: &ListRequest, skip_label: Option<usize>) {
     let q = &req.query;
     if let Some(g) = &req.gvr {
         s.push(" AND api_group = ").text(&g.group).push(" AND version = ").text(&g.version);
@@ -379,8 +384,10 @@ fn filters(s: &mut Sql, req: &ListRequest) {
         s.push(" AND ");
         contains(s, "name", needle);
     }
-    for r in &q.labels.requirements {
-        label_requirement(s, r);
+    for (i, r) in q.labels.requirements.iter().enumerate() {
+        if Some(i) != skip_label {
+            label_requirement(s, r);
+        }
     }
     fields(s, &q.fields);
     if let Some(t) = q.since {
@@ -471,8 +478,25 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term]) -> Result<Sql, S
     {
         s.push(" FORCE INDEX (resources_gvr_order)");
     }
+    // MariaDB/MySQL evaluate `id IN (SELECT ... FROM resource_labels)` row by row over the whole
+    // resource; driving the query from the first positive label requirement reads only its rows.
+    let driving = (backend == Backend::Mysql)
+        .then(|| {
+            q.labels
+                .requirements
+                .iter()
+                .position(|r| matches!(r.operator, Operator::Equals | Operator::In | Operator::Exists))
+        })
+        .flatten();
+    if let Some(r) = driving.map(|i| &q.labels.requirements[i]) {
+        s.push(" JOIN (SELECT resource_id FROM resource_labels WHERE label_key = ").text(&r.key);
+        if r.operator != Operator::Exists {
+            s.push(" AND label_value IN ").text_list(&r.values);
+        }
+        s.push(") driving_labels ON resources.id = driving_labels.resource_id");
+    }
     s.push(" WHERE 1 = 1");
-    filters(&mut s, req);
+    filters_except(&mut s, req, driving);
     if let Some(token) = &q.continue_token {
         let values = decode_cursor(token, &q.order_by, terms.len())?;
         keyset(&mut s, terms, &values);
