@@ -16,4 +16,5 @@ pub mod search;
 pub mod selector;
 pub mod status;
 pub mod table;
+pub mod token;
 pub mod validation;

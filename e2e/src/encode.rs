@@ -100,21 +100,15 @@ pub fn watch_line(kind: &str, object: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// A continue token: opaque to clients (hex of the list version and the last key).
+/// A continue token: opaque to clients (the list version and the last key, checksummed).
 pub fn continue_token(rv: u64, key: &ObjectKey) -> String {
-    let raw = json!({"rv": rv, "ns": key.0, "name": key.1}).to_string();
-    raw.bytes().map(|b| format!("{b:02x}")).collect()
+    api_types::token::encode(&json!({"rv": rv, "ns": key.0, "name": key.1}))
 }
 
 /// Decodes [`continue_token`]; anything else is a 400, as with kube-apiserver.
 pub fn parse_continue(token: &str) -> Result<(u64, ObjectKey), StatusError> {
     let bad = || StatusError::bad_request(format!("continue key is not valid: {token:?}"));
-    if !token.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    let bytes: Result<Vec<u8>, _> =
-        (0..token.len()).step_by(2).map(|i| u8::from_str_radix(token.get(i..i + 2).unwrap_or("zz"), 16)).collect();
-    let v: Value = serde_json::from_slice(&bytes.map_err(|_| bad())?).map_err(|_| bad())?;
+    let v = api_types::token::decode(token).ok_or_else(bad)?;
     match (v["rv"].as_u64(), v["ns"].as_str(), v["name"].as_str()) {
         (Some(rv), Some(ns), Some(name)) => Ok((rv, (ns.to_owned(), name.to_owned()))),
         _ => Err(bad()),

@@ -115,38 +115,20 @@ fn order_terms(order: &[OrderBy]) -> Result<Vec<Term>, StorageError> {
     Ok(terms)
 }
 
-fn fnv(data: &[u8]) -> u32 {
-    data.iter().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
-}
-
 fn order_signature(order: &[OrderBy]) -> String {
     order.iter().map(|o| format!("{}:{}", o.field, if o.desc { "d" } else { "a" })).collect::<Vec<_>>().join(",")
 }
 
-/// Continue tokens: hex of the sort key of the last row plus the order it belongs to, with a
-/// checksum, so a modified token (or one from another `orderby`) is refused.
+/// Continue tokens: the sort key of the last row plus the order it belongs to, as an opaque
+/// checksummed token, so a modified token (or one from another `orderby`) is refused.
 fn encode_cursor(order: &[OrderBy], values: &[Value]) -> String {
-    let raw = json!({"o": order_signature(order), "v": values}).to_string();
-    let body: String = raw.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("{body}{:08x}", fnv(raw.as_bytes()))
+    api_types::token::encode(&json!({"o": order_signature(order), "v": values}))
 }
 
 fn decode_cursor(token: &str, order: &[OrderBy], terms: usize) -> Result<Vec<Value>, StorageError> {
     let bad = |m: &str| StorageError::InvalidQuery { param: "continue", message: m.to_owned() };
     let invalid = || bad("the continue token is not valid (was it modified?)");
-    if token.len() < 10 || !token.len().is_multiple_of(2) || !token.is_ascii() {
-        return Err(invalid());
-    }
-    let (body, sum) = token.split_at(token.len() - 8);
-    let raw: Vec<u8> = (0..body.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&body[i..i + 2], 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| invalid())?;
-    if format!("{:08x}", fnv(&raw)) != sum {
-        return Err(invalid());
-    }
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| invalid())?;
+    let v = api_types::token::decode(token).ok_or_else(invalid)?;
     if v["o"].as_str() != Some(order_signature(order).as_str()) {
         return Err(bad("the continue token belongs to a different orderby"));
     }
