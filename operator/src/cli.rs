@@ -34,7 +34,7 @@ pub enum Command {
     Validate(ValidateArgs),
 
     /// Manage the SQL store: `migrate` applies the schema, `stats` prints rows per cluster and
-    /// resource and the database size.
+    /// resource and the database size, `compact` trims the change log behind watch.
     ///
     /// Example: `pedia storage stats --storage postgres://pedia@db/pedia`
     #[command(subcommand)]
@@ -45,8 +45,42 @@ pub enum Command {
 pub enum StorageCommand {
     /// Apply pending schema migrations and exit (refuses a schema newer than this pedia).
     Migrate(StorageArgs),
-    /// Print rows per cluster and resource, the number of stored events, and the database size.
+    /// Print rows per cluster and resource, the number of stored events, the change log, and the
+    /// database size.
     Stats(StorageArgs),
+    /// Drop change log entries beyond the retention; watches resuming from before them get 410
+    /// Gone and relist.
+    ///
+    /// Example: `pedia storage compact --retention 30m --retention-entries 500000`
+    Compact(CompactArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Keep entries younger than this (`90s`, `30m`, `2h`, `1d`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub retention: std::time::Duration,
+    /// Keep at most this many entries.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub retention_entries: i64,
+}
+
+/// `90s`, `30m`, `2h`, `1d` (one number and one unit; a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?}: expected a number and a unit such as 30m"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        other => return Err(format!("{text:?}: unknown unit {other:?} (use s, m, h or d)")),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(seconds)))
 }
 
 #[derive(Debug, clap::Args)]
@@ -108,6 +142,7 @@ fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
     runtime.block_on(async {
         let args = match &cmd {
             StorageCommand::Migrate(a) | StorageCommand::Stats(a) => a,
+            StorageCommand::Compact(c) => &c.storage,
         };
         let config = match &args.storage_config {
             Some(path) => {
@@ -136,10 +171,25 @@ fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
                 }
                 let total: i64 = stats.rows.iter().map(|r| r.2).sum();
                 println!("{total} objects in {} cluster-resources, {} events", stats.rows.len(), stats.events);
+                let log = store.log_state().await?;
+                println!(
+                    "change log: head {}, horizon {} ({} entries kept for watch)",
+                    log.head,
+                    log.horizon,
+                    log.head - log.horizon
+                );
                 match stats.size_bytes {
                     Some(b) => println!("database size: {:.1} MiB ({b} bytes)", b as f64 / 1048576.0),
                     None => println!("database size: unknown"),
                 }
+            }
+            StorageCommand::Compact(args) => {
+                store.migrate().await?;
+                let retention =
+                    pedia_storage::Retention { max_age: args.retention, max_entries: args.retention_entries };
+                let dropped = store.compact_changes(&retention).await?;
+                let log = store.log_state().await?;
+                println!("change log: dropped {dropped} entries; head {}, horizon {}", log.head, log.horizon);
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -72,6 +72,13 @@ fn storage_migrate_and_stats_on_sqlite() {
     let stats = pedia().args(["storage", "stats", "--storage", &url]).output().unwrap();
     let text = String::from_utf8_lossy(&stats.stdout);
     assert!(stats.status.success() && text.contains("0 objects") && text.contains("database size"), "{text}");
+    assert!(text.contains("change log: head 0, horizon 0"), "{text}");
+    let compact = pedia().args(["storage", "compact", "--storage", &url, "--retention", "30m"]).output().unwrap();
+    let text = String::from_utf8_lossy(&compact.stdout);
+    assert!(compact.status.success() && text.contains("dropped 0 entries"), "{text}");
+    let bad = pedia().args(["storage", "compact", "--storage", &url, "--retention", "5 weeks"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown unit"), "{}", String::from_utf8_lossy(&bad.stderr));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }

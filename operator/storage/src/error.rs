@@ -18,6 +18,9 @@ pub enum StorageError {
     InvalidQuery { param: &'static str, message: String },
     #[error("object {0}: {1}")]
     BadObject(String, String),
+    /// A watch resumed from before what the change log still holds (the apiserver answers 410).
+    #[error("too old resource version: {requested} (the change log starts after {horizon})")]
+    Expired { requested: i64, horizon: i64 },
 }
 
 impl From<diesel::result::Error> for StorageError {

@@ -4,6 +4,7 @@
 //! parameterised: values from requests travel as binds only.
 #![forbid(unsafe_code)]
 
+pub mod changelog;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod query;
 pub mod sql;
 pub mod store;
 
+pub use changelog::{Change, ChangeFilter, ChangeOp, Changes, LogState, Retention};
 pub use config::{Backend, StorageConfig};
 pub use error::StorageError;
 pub use object::Gvr;

@@ -40,6 +40,9 @@ pub struct Page {
     pub continue_token: Option<String>,
     /// Items after this page, when asked for (`withRemainingCount`).
     pub remaining: Option<i64>,
+    /// The change log head read before the query: the page holds every change up to it, so a
+    /// watch from here misses nothing (it may repeat a change the page already shows).
+    pub resource_version: i64,
 }
 
 #[derive(QueryableByName)]
@@ -64,7 +67,17 @@ struct ObjectRow {
     resource_version: String,
     #[diesel(sql_type = Text)]
     object: String,
+    // Values of JSON-path orderby terms, as SQL renders them (NULL when not ordered by a path).
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    sort0: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    sort1: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    sort2: Option<String>,
 }
+
+/// How many `orderby` items may be JSON paths.
+const MAX_PATH_TERMS: usize = 3;
 
 #[derive(QueryableByName)]
 struct Count {
@@ -72,17 +85,43 @@ struct Count {
     n: i64,
 }
 
-/// One term of the sort key: an SQL expression over trusted columns, its direction, and how to
-/// read the row's value of it.
+/// What a sort term orders by: an expression over trusted columns, or a field of the object
+/// (compared as text; absent fields sort as the empty string).
+#[derive(Clone, Debug)]
+enum Key {
+    Column(&'static str),
+    Path(Vec<Segment>),
+}
+
+/// One term of the sort key: what it orders by, its direction, and how to read the row's value
+/// of it.
 #[derive(Clone)]
 struct Term {
-    sql: &'static str,
+    key: Key,
     desc: bool,
     value: fn(&ObjectRow) -> Value,
 }
 
+impl Term {
+    fn push_sql(&self, s: &mut Sql) {
+        match &self.key {
+            Key::Column(c) => {
+                s.push(c);
+            }
+            Key::Path(path) => {
+                s.push("COALESCE(");
+                field_expr(s, path);
+                s.push(", '')");
+            }
+        }
+    }
+}
+
 fn order_terms(order: &[OrderBy]) -> Result<Vec<Term>, StorageError> {
-    let t = |sql, desc, value| Term { sql, desc, value };
+    let t = |sql, desc, value| Term { key: Key::Column(sql), desc, value };
+    let path_values: [fn(&ObjectRow) -> Value; MAX_PATH_TERMS] =
+        [|r| json!(r.sort0), |r| json!(r.sort1), |r| json!(r.sort2)];
+    let mut paths = 0;
     let mut terms = Vec::new();
     let default = [
         OrderBy { field: "cluster".into(), desc: false },
@@ -101,12 +140,18 @@ fn order_terms(order: &[OrderBy]) -> Result<Vec<Term>, StorageError> {
                 terms.push(t("resource_version", o.desc, |r: &ObjectRow| json!(r.resource_version)));
             }
             other => {
-                return Err(StorageError::InvalidQuery {
-                    param: "orderby",
-                    message: format!(
-                        "cannot order by {other:?}: use cluster, namespace, name, created_at or resource_version"
-                    ),
-                });
+                let invalid = |message: String| StorageError::InvalidQuery { param: "orderby", message };
+                let path = api_types::fields::parse_path(other).map_err(|e| {
+                    invalid(format!(
+                        "cannot order by {other:?}: use cluster, namespace, name, created_at, resource_version or a \
+                         field path such as status.phase or metadata.labels['app'] ({e})"
+                    ))
+                })?;
+                let value = *path_values
+                    .get(paths)
+                    .ok_or_else(|| invalid(format!("at most {MAX_PATH_TERMS} orderby items may be field paths")))?;
+                paths += 1;
+                terms.push(Term { key: Key::Path(path), desc: o.desc, value });
             }
         }
     }
@@ -429,12 +474,14 @@ fn keyset(s: &mut Sql, terms: &[Term], values: &[Value]) {
         if i > 0 {
             s.push(" OR (");
             for (pt, pv) in terms.iter().zip(values).take(i) {
-                s.push(pt.sql).push(" = ");
+                pt.push_sql(s);
+                s.push(" = ");
                 bind(s, pv);
                 s.push(" AND ");
             }
         }
-        s.push(t.sql).push(if t.desc { " < " } else { " > " });
+        t.push_sql(s);
+        s.push(if t.desc { " < " } else { " > " });
         bind(s, v);
         if i > 0 {
             s.push(")");
@@ -448,7 +495,20 @@ const SELECT: &str = "SELECT id, cluster, api_group, version, kind, namespace, n
 fn compile(backend: Backend, req: &ListRequest, terms: &[Term]) -> Result<Sql, StorageError> {
     let q = &req.query;
     let mut s = Sql::new(backend);
-    s.push(SELECT).push(object_column(backend, q.only_metadata)).push(" FROM resources");
+    s.push(SELECT).push(object_column(backend, q.only_metadata));
+    let null_text = if backend == Backend::Mysql { "CAST(NULL AS CHAR)" } else { "CAST(NULL AS TEXT)" };
+    let mut path_terms = terms.iter().filter(|t| matches!(t.key, Key::Path(_)));
+    for i in 0..MAX_PATH_TERMS {
+        s.push(", ");
+        match path_terms.next() {
+            Some(t) => t.push_sql(&mut s),
+            None => {
+                s.push(null_text);
+            }
+        }
+        s.push(&format!(" AS sort{i}"));
+    }
+    s.push(" FROM resources");
     // MariaDB/MySQL misjudge ORDER BY ... LIMIT on this table and pick a range scan over another
     // index (seconds on large stores); the order index answers a plain page directly.
     if backend == Backend::Mysql
@@ -483,8 +543,16 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term]) -> Result<Sql, S
         let values = decode_cursor(token, &q.order_by, terms.len())?;
         keyset(&mut s, terms, &values);
     }
-    let order: Vec<String> = terms.iter().map(|t| format!("{}{}", t.sql, if t.desc { " DESC" } else { "" })).collect();
-    s.push(" ORDER BY ").push(&order.join(", "));
+    s.push(" ORDER BY ");
+    for (i, t) in terms.iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        t.push_sql(&mut s);
+        if t.desc {
+            s.push(" DESC");
+        }
+    }
     if let Some(limit) = q.limit {
         if limit <= 0 {
             return Err(StorageError::InvalidQuery { param: "limit", message: "must be positive".into() });
@@ -501,8 +569,12 @@ impl Storage {
         let q = &req.query;
         let terms = order_terms(&q.order_by)?;
         let sql = compile(self.backend(), req, &terms)?;
-        let mut rows: Vec<ObjectRow> =
-            with_conn!(self.pools(), read, "list", |conn| db::load!(conn, &sql, "list", ObjectRow)?);
+        let state = crate::changelog::state_sql(self.backend());
+        let (head, mut rows) = with_conn!(self.pools(), read, "list", |conn| (
+            db::load!(conn, &state, "list: change log head", crate::changelog::StateRow)?,
+            db::load!(conn, &sql, "list", ObjectRow)?
+        ));
+        let resource_version = head.first().map_or(0, |h| h.head);
         let limit = q.limit.map(|l| l as usize);
         let more = limit.is_some_and(|l| rows.len() > l);
         if let Some(l) = limit {
@@ -545,7 +617,7 @@ impl Storage {
                 Ok(Item { cluster: r.cluster, object })
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
-        Ok(Page { items, continue_token, remaining })
+        Ok(Page { items, continue_token, remaining, resource_version })
     }
 
     /// One object.

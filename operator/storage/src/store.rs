@@ -9,6 +9,7 @@ use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection,
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use serde_json::Value;
 
+use crate::changelog::{self, ChangeOp, Pending};
 use crate::config::{Backend, StorageConfig};
 use crate::db::{self, Pools, SqliteConn, with_conn};
 use crate::error::StorageError;
@@ -70,6 +71,30 @@ struct KeyRow {
     namespace: String,
     #[diesel(sql_type = Text)]
     name: String,
+    #[diesel(sql_type = Text)]
+    resource_version: String,
+}
+
+/// Existing rows by `(namespace, name)`: id and resourceVersion.
+type Existing = HashMap<(String, String), (i64, String)>;
+
+fn existing_map(rows: Vec<KeyRow>) -> Existing {
+    rows.into_iter().map(|k| ((k.namespace, k.name), (k.id, k.resource_version))).collect()
+}
+
+/// What to log for `rows` given the rows they replace: new keys are ADDED, a changed
+/// resourceVersion is MODIFIED, a replayed write is not logged.
+fn classify(rows: &[Row], existing: &Existing) -> Vec<Pending> {
+    rows.iter()
+        .filter_map(|r| {
+            let op = match existing.get(&(r.namespace.clone(), r.name.clone())) {
+                None => ChangeOp::Added,
+                Some((_, rv)) if *rv != r.resource_version => ChangeOp::Modified,
+                Some(_) => return None,
+            };
+            Some(Pending { op, namespace: r.namespace.clone(), name: r.name.clone() })
+        })
+        .collect()
 }
 
 #[derive(QueryableByName)]
@@ -162,13 +187,34 @@ impl Storage {
         with_conn!(&self.pools, write, "upsert", |conn| {
             db::begin(&mut *conn, backend).await?;
             let result = async {
+                let mut pending = Vec::new();
                 for (s, chunk) in statements.iter().zip(rows.chunks(BATCH)) {
+                    let before = match self.keys_sql(cluster, gvr, chunk.iter()) {
+                        Some(k) => existing_map(db::load!(conn, &k, "upsert: existing keys", KeyRow)?),
+                        None => Existing::new(),
+                    };
                     db::execute!(conn, s, "upsert")?;
-                    if let Some(ids) = self.label_keys_sql(cluster, gvr, chunk) {
-                        let keys = db::load!(conn, &ids, "upsert: label keys", KeyRow)?;
-                        for l in self.label_statements(chunk, &keys) {
+                    pending.extend(classify(chunk, &before));
+                    if backend != Backend::Postgres {
+                        let mut ids: HashMap<(String, String), i64> =
+                            before.into_iter().map(|(k, (id, _))| (k, id)).collect();
+                        let added = chunk.iter().filter(|r| !ids.contains_key(&(r.namespace.clone(), r.name.clone())));
+                        if let Some(k) = self.keys_sql(cluster, gvr, added) {
+                            let new = db::load!(conn, &k, "upsert: new keys", KeyRow)?;
+                            ids.extend(new.into_iter().map(|k| ((k.namespace, k.name), k.id)));
+                        }
+                        for l in self.label_statements(chunk, &ids) {
                             db::execute!(conn, &l, "upsert: labels")?;
                         }
+                    }
+                }
+                if !pending.is_empty() {
+                    db::execute!(conn, &changelog::reserve_sql(backend, pending.len()), "upsert: change log")?;
+                    let state =
+                        db::load!(conn, &changelog::state_sql(backend), "upsert: change log", changelog::StateRow)?;
+                    let first = changelog::first_reserved(&state, pending.len())?;
+                    for e in changelog::upsert_entries(backend, cluster, gvr, first, &pending) {
+                        db::execute!(conn, &e, "upsert: change log entries")?;
                     }
                 }
                 Ok(())
@@ -221,47 +267,44 @@ impl Storage {
         s.push(" AND version = ").text(&gvr.version).push(" AND resource = ").text(&gvr.resource);
     }
 
-    /// The query for the ids of just-upserted rows, when the backend keeps a label table
-    /// (SQLite and MySQL; PostgreSQL indexes the labels inside the JSONB object instead).
-    fn label_keys_sql(&self, cluster: &str, gvr: &Gvr, rows: &[Row]) -> Option<Sql> {
-        if self.backend() == Backend::Postgres || rows.is_empty() {
-            return None;
-        }
+    /// The query for the ids and resourceVersions of the stored rows among `rows` (None when
+    /// there are none to ask for).
+    fn keys_sql<'r>(&self, cluster: &str, gvr: &Gvr, rows: impl Iterator<Item = &'r Row>) -> Option<Sql> {
         let mut ids = Sql::new(self.backend());
-        ids.push("SELECT id, namespace, name FROM resources");
+        ids.push("SELECT id, namespace, name, resource_version FROM resources");
         self.key_filter(&mut ids, cluster, gvr);
         ids.push(" AND (namespace, name) IN (");
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
+        let mut any = false;
+        for r in rows {
+            if any {
                 ids.push(", ");
             }
+            any = true;
             ids.push("(").text(&r.namespace).push(", ").text(&r.name).push(")");
         }
         ids.push(")");
-        Some(ids)
+        any.then_some(ids)
     }
 
-    /// Statements replacing the label rows of `rows`, whose ids are `keys`.
-    fn label_statements(&self, rows: &[Row], keys: &[KeyRow]) -> Vec<Sql> {
+    /// Statements replacing the label rows of `rows`, whose ids are `ids`.
+    fn label_statements(&self, rows: &[Row], ids: &HashMap<(String, String), i64>) -> Vec<Sql> {
         let mut out = Vec::new();
-        if keys.is_empty() {
+        if ids.is_empty() {
             return out;
         }
         let mut delete = Sql::new(self.backend());
         delete.push("DELETE FROM resource_labels WHERE resource_id IN (");
-        for (i, k) in keys.iter().enumerate() {
+        for (i, id) in ids.values().enumerate() {
             if i > 0 {
                 delete.push(", ");
             }
-            delete.int(k.id);
+            delete.int(*id);
         }
         delete.push(")");
         out.push(delete);
-        let id_of: HashMap<(&str, &str), i64> =
-            keys.iter().map(|k| ((k.namespace.as_str(), k.name.as_str()), k.id)).collect();
         let labels: Vec<(i64, &str, &str)> = rows
             .iter()
-            .filter_map(|r| Some((*id_of.get(&(r.namespace.as_str(), r.name.as_str()))?, r)))
+            .filter_map(|r| Some((*ids.get(&(r.namespace.clone(), r.name.clone()))?, r)))
             .flat_map(|(id, r)| r.labels.iter().map(move |(k, v)| (id, k.as_str(), v.as_str())))
             .collect();
         for chunk in labels.chunks(BATCH * 4) {
@@ -280,12 +323,44 @@ impl Storage {
 
     /// Deletes one object; returns whether it existed.
     pub async fn delete(&self, cluster: &str, gvr: &Gvr, namespace: &str, name: &str) -> Result<bool, StorageError> {
-        let mut s = Sql::new(self.backend());
-        s.push("DELETE FROM resources");
-        self.key_filter(&mut s, cluster, gvr);
-        s.push(" AND namespace = ").text(namespace).push(" AND name = ").text(name);
-        let n = with_conn!(&self.pools, write, "delete", |conn| db::execute!(conn, &s, "delete")?);
-        Ok(n > 0)
+        let filter = |s: &mut Sql| {
+            self.key_filter(s, cluster, gvr);
+            s.push(" AND namespace = ").text(namespace).push(" AND name = ").text(name);
+        };
+        Ok(self.delete_where("delete", filter).await? > 0)
+    }
+
+    /// Deletes the rows matching `filter` (which appends a WHERE clause), logging each deletion
+    /// with its last object, in one transaction.
+    async fn delete_where(
+        &self,
+        operation: &'static str,
+        filter: impl Fn(&mut Sql) + Send + Sync,
+    ) -> Result<usize, StorageError> {
+        let backend = self.backend();
+        let mut count = Sql::new(backend);
+        count.push("SELECT COUNT(*) AS n FROM resources");
+        filter(&mut count);
+        let mut delete = Sql::new(backend);
+        delete.push("DELETE FROM resources");
+        filter(&mut delete);
+        with_conn!(&self.pools, write, operation, |conn| {
+            db::begin(&mut *conn, backend).await?;
+            let result = async {
+                let n = db::load!(conn, &count, operation, Number)?.first().map_or(0, |n| n.n) as usize;
+                if n == 0 {
+                    return Ok(0);
+                }
+                db::execute!(conn, &changelog::reserve_sql(backend, n), operation)?;
+                let state = db::load!(conn, &changelog::state_sql(backend), operation, changelog::StateRow)?;
+                let mut log = changelog::deletion_entries(backend, changelog::first_reserved(&state, n)?);
+                filter(&mut log);
+                db::execute!(conn, &log, operation)?;
+                db::execute!(conn, &delete, operation)
+            }
+            .await;
+            db::finish(&mut *conn, result).await
+        })
     }
 
     /// After a relist: stores `objects` and deletes every other row of this (cluster, resource),
@@ -296,42 +371,98 @@ impl Storage {
         gvr: &Gvr,
         objects: &[Value],
     ) -> Result<ReplaceOutcome, StorageError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.replace_all_once(cluster, gvr, objects).await {
+                Err(e) if e.is_retryable() && attempt < 4 => {
+                    tracing::debug!(cluster, resource = %gvr, attempt, error = %e, "retrying a relist write");
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn replace_all_once(
+        &self,
+        cluster: &str,
+        gvr: &Gvr,
+        objects: &[Value],
+    ) -> Result<ReplaceOutcome, StorageError> {
         let rows = objects.iter().map(|o| object::prepare(cluster, o)).collect::<Result<Vec<_>, _>>()?;
         let keep: HashSet<(&str, &str)> = rows.iter().map(|r| (r.namespace.as_str(), r.name.as_str())).collect();
         let statements = self.upsert_statements(cluster, gvr, &rows);
         let mut keys = Sql::new(self.backend());
-        keys.push("SELECT id, namespace, name FROM resources");
+        keys.push("SELECT id, namespace, name, resource_version FROM resources");
         self.key_filter(&mut keys, cluster, gvr);
         let backend = self.backend();
         let deleted = with_conn!(&self.pools, write, "replace_all", |conn| {
             db::begin(&mut *conn, backend).await?;
             let result = async {
-                let existing = db::load!(conn, &keys, "replace_all: reading keys", KeyRow)?;
+                let existing = existing_map(db::load!(conn, &keys, "replace_all: reading keys", KeyRow)?);
+                let mut pending = Vec::new();
                 for (s, chunk) in statements.iter().zip(rows.chunks(BATCH)) {
                     db::execute!(conn, s, "replace_all: upsert")?;
-                    if let Some(ids) = self.label_keys_sql(cluster, gvr, chunk) {
-                        let keys = db::load!(conn, &ids, "replace_all: label keys", KeyRow)?;
-                        for l in self.label_statements(chunk, &keys) {
+                    pending.extend(classify(chunk, &existing));
+                    if backend != Backend::Postgres {
+                        let mut ids = HashMap::new();
+                        let mut added = Vec::new();
+                        for r in chunk {
+                            match existing.get(&(r.namespace.clone(), r.name.clone())) {
+                                Some((id, _)) => {
+                                    ids.insert((r.namespace.clone(), r.name.clone()), *id);
+                                }
+                                None => added.push(r),
+                            }
+                        }
+                        if let Some(k) = self.keys_sql(cluster, gvr, added.into_iter()) {
+                            let new = db::load!(conn, &k, "replace_all: new keys", KeyRow)?;
+                            ids.extend(new.into_iter().map(|k| ((k.namespace, k.name), k.id)));
+                        }
+                        for l in self.label_statements(chunk, &ids) {
                             db::execute!(conn, &l, "replace_all: labels")?;
                         }
                     }
                 }
                 let stale: Vec<i64> = existing
                     .iter()
-                    .filter(|k| !keep.contains(&(k.namespace.as_str(), k.name.as_str())))
-                    .map(|k| k.id)
+                    .filter(|((ns, name), _)| !keep.contains(&(ns.as_str(), name.as_str())))
+                    .map(|(_, (id, _))| *id)
                     .collect();
-                for chunk in stale.chunks(BATCH) {
-                    let mut d = Sql::new(backend);
-                    d.push("DELETE FROM resources WHERE id IN (");
-                    for (i, id) in chunk.iter().enumerate() {
-                        if i > 0 {
-                            d.push(", ");
-                        }
-                        d.int(*id);
+                let n = pending.len() + stale.len();
+                if n > 0 {
+                    db::execute!(conn, &changelog::reserve_sql(backend, n), "replace_all: change log")?;
+                    let state = db::load!(
+                        conn,
+                        &changelog::state_sql(backend),
+                        "replace_all: change log",
+                        changelog::StateRow
+                    )?;
+                    let mut next = changelog::first_reserved(&state, n)?;
+                    for e in changelog::upsert_entries(backend, cluster, gvr, next, &pending) {
+                        db::execute!(conn, &e, "replace_all: change log entries")?;
                     }
-                    d.push(")");
-                    db::execute!(conn, &d, "replace_all: delete stale")?;
+                    next += pending.len() as i64;
+                    for chunk in stale.chunks(BATCH) {
+                        let ids = |s: &mut Sql| {
+                            s.push(" WHERE id IN (");
+                            for (i, id) in chunk.iter().enumerate() {
+                                if i > 0 {
+                                    s.push(", ");
+                                }
+                                s.int(*id);
+                            }
+                            s.push(")");
+                        };
+                        let mut log = changelog::deletion_entries(backend, next);
+                        ids(&mut log);
+                        next += db::execute!(conn, &log, "replace_all: change log deletions")? as i64;
+                        let mut d = Sql::new(backend);
+                        d.push("DELETE FROM resources");
+                        ids(&mut d);
+                        db::execute!(conn, &d, "replace_all: delete stale")?;
+                    }
                 }
                 Ok(stale.len())
             }
@@ -364,23 +495,24 @@ impl Storage {
 
     /// Deletes every row of a cluster (PediaCluster deletion); returns how many.
     pub async fn clean_cluster(&self, cluster: &str) -> Result<usize, StorageError> {
-        let mut s = Sql::new(self.backend());
-        s.push("DELETE FROM resources WHERE cluster = ").text(cluster);
+        let n = self
+            .delete_where("clean_cluster", |s: &mut Sql| {
+                s.push(" WHERE cluster = ").text(cluster);
+            })
+            .await?;
         let mut e = Sql::new(self.backend());
         e.push("DELETE FROM events WHERE cluster = ").text(cluster);
-        with_conn!(&self.pools, write, "clean_cluster", |conn| {
-            let n = db::execute!(conn, &s, "clean_cluster")?;
-            db::execute!(conn, &e, "clean_cluster: events")?;
-            Ok(n)
-        })
+        with_conn!(&self.pools, write, "clean_cluster: events", |conn| db::execute!(
+            conn,
+            &e,
+            "clean_cluster: events"
+        )?);
+        Ok(n)
     }
 
     /// Deletes every row of one resource of a cluster (a resource no longer synced).
     pub async fn clean_resource(&self, cluster: &str, gvr: &Gvr) -> Result<usize, StorageError> {
-        let mut s = Sql::new(self.backend());
-        s.push("DELETE FROM resources");
-        self.key_filter(&mut s, cluster, gvr);
-        with_conn!(&self.pools, write, "clean_resource", |conn| db::execute!(conn, &s, "clean_resource"))
+        self.delete_where("clean_resource", |s: &mut Sql| self.key_filter(s, cluster, gvr)).await
     }
 
     /// Stores events of synced objects (keyed by cluster, involved object uid, event uid).

@@ -4,102 +4,12 @@
 #![allow(clippy::unwrap_used)] // test code may panic
 
 use api_types::search::{ListOptions, SearchQuery};
-use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
-use pedia_storage::{Backend, Gvr, ListRequest, Storage, StorageConfig, StorageError};
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
+use pedia_storage::{Backend, Gvr, ListRequest, Storage, StorageError};
 use serde_json::{Value, json};
 
-struct Db {
-    storage: Storage,
-    backend: Backend,
-    drop_sql: Option<(String, String)>,
-    file: Option<std::path::PathBuf>,
-}
-
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!("pedia_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
-}
-
-fn admin_url(backend: Backend) -> String {
-    match backend {
-        Backend::Postgres => std::env::var("PEDIA_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
-        Backend::Mysql => {
-            std::env::var("PEDIA_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
-        }
-        Backend::Sqlite => String::new(),
-    }
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
-    format!("{base}/{db}")
-}
-
-async fn fresh(backend: Backend) -> Db {
-    let name = unique();
-    let (url, drop_sql, file) = match backend {
-        Backend::Sqlite => {
-            let path = std::env::temp_dir().join(format!("{name}.db"));
-            (format!("sqlite://{}", path.display()), None, Some(path))
-        }
-        Backend::Postgres => {
-            let admin = admin_url(backend);
-            let mut c = AsyncPgConnection::establish(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL is required for the storage tests ({admin}): {e}"));
-            c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-            (with_database(&admin, &name), Some((admin, format!("DROP DATABASE {name} WITH (FORCE)"))), None)
-        }
-        Backend::Mysql => {
-            let admin = admin_url(backend);
-            let mut c = AsyncMysqlConnection::establish(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("MySQL/MariaDB is required for the storage tests ({admin}): {e}"));
-            c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-            (with_database(&admin, &name), Some((admin, format!("DROP DATABASE {name}"))), None)
-        }
-    };
-    let storage = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 1).await.unwrap();
-    storage.migrate().await.unwrap();
-    Db { storage, backend, drop_sql, file }
-}
-
-impl Db {
-    async fn cleanup(self) {
-        drop(self.storage);
-        match (self.backend, self.drop_sql) {
-            (Backend::Postgres, Some((admin, sql))) => {
-                AsyncPgConnection::establish(&admin).await.unwrap().batch_execute(&sql).await.unwrap()
-            }
-            (Backend::Mysql, Some((admin, sql))) => {
-                AsyncMysqlConnection::establish(&admin).await.unwrap().batch_execute(&sql).await.unwrap()
-            }
-            _ => {}
-        }
-        if let Some(f) = self.file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
-            }
-        }
-    }
-}
-
-const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::Mysql];
-
-fn pods() -> Gvr {
-    Gvr::new("", "v1", "pods")
-}
-
-fn pod(ns: &str, name: &str, rv: &str, labels: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{ns}-{name}"), "resourceVersion": rv,
-                        "creationTimestamp": "2026-01-01T00:00:00Z", "labels": labels,
-                        "managedFields": [{"manager": "kubectl"}],
-                        "ownerReferences": [{"uid": format!("rs-{ns}"), "controller": true, "kind": "ReplicaSet", "name": "rs", "apiVersion": "apps/v1"}]},
-           "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}})
-}
+mod common;
+use common::{ALL, Db, fresh, pod, pods, with_database};
 
 fn names(page: &pedia_storage::Page) -> Vec<String> {
     page.items
@@ -360,6 +270,12 @@ async fn queries_on_every_backend() {
             ("limit=5&orderby=name%20desc%2Ccluster", "name desc"),
             ("limit=3&orderby=resource_version", "resource_version"),
             ("limit=4&orderby=created_at%20desc", "created_at desc"),
+            // JSON paths (compared as text): app desc, then the annotation, then rank.
+            (
+                "limit=2&orderby=metadata.labels%5B%27app%27%5D%20desc%2Cmetadata.annotations%5B%27example.com%2Ftier%27%5D%2Cmetadata.labels.rank",
+                "app desc, tier, rank",
+            ),
+            ("limit=5&orderby=spec.containers%5B0%5D.name%20desc%2Cspec.missing", "container desc"),
         ] {
             let mut r = req(pods(), &format!("{query}&withRemainingCount=true"));
             let mut seen = Vec::new();
@@ -397,6 +313,28 @@ async fn queries_on_every_backend() {
                 }
                 "created_at desc" => {
                     sorted(&|(_, o)| o["metadata"]["creationTimestamp"].as_str().unwrap().to_owned(), true)
+                }
+                "app desc, tier, rank" => {
+                    // "web" > "db"; within each, gold < silver, then rank ascending.
+                    let keys: Vec<String> = seen
+                        .iter()
+                        .map(|(_, o)| {
+                            let m = &o["metadata"];
+                            format!(
+                                "{}/{}/{}",
+                                m["labels"]["app"], m["annotations"]["example.com/tier"], m["labels"]["rank"]
+                            )
+                        })
+                        .collect();
+                    let mut want = keys.clone();
+                    want.sort_by(|a, b| {
+                        let (a, b): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+                        b[0].cmp(a[0]).then(a[1].cmp(b[1])).then(a[2].cmp(b[2]))
+                    });
+                    keys == want
+                }
+                "container desc" => {
+                    sorted(&|(_, o)| o["spec"]["containers"][0]["name"].as_str().unwrap().to_owned(), true)
                 }
                 _ => sorted(
                     &|(c, o)| {
@@ -454,9 +392,11 @@ async fn queries_on_every_backend() {
         other.query.continue_token = first.continue_token;
         assert!(s.list(&other).await.unwrap_err().to_string().contains("different orderby"));
         assert!(matches!(
-            s.list(&req(pods(), "orderby=object")).await.unwrap_err(),
+            s.list(&req(pods(), "orderby=metadata.labels%5B")).await.unwrap_err(),
             StorageError::InvalidQuery { param: "orderby", .. }
         ));
+        let err = s.list(&req(pods(), "orderby=a,b.c,d.e%5B0%5D,f")).await.unwrap_err();
+        assert!(err.to_string().contains("at most 3"), "{backend:?}: {err}");
         let hostile = req(
             pods(),
             "clusters=m1%27%20OR%20%271%27%3D%271&namespaces=a%22%3B%20DELETE%20FROM%20resources%3B%20--&labelSelector=internalstorage.clusterpedia.io%2Ffuzzy-name%3Dx_y",

@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 use api_types::fields::FieldPathSelector;
 use api_types::search::SearchQuery;
 use api_types::selector::LabelSelector;
-use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
-use pedia_storage::{Backend, Gvr, ListRequest, Storage, StorageConfig};
+use pedia_storage::{Gvr, ListRequest};
 use serde_json::{Value, json};
+
+mod common;
 
 /// xorshift64*: deterministic, so a failure names a seed that reproduces it.
 struct Rng(u64);
@@ -87,67 +88,6 @@ fn random_query(rng: &mut Rng) -> (String, String) {
     (labels.join(","), fields.join(","))
 }
 
-async fn open(backend: Backend, name: &str) -> (Storage, Option<(Backend, String)>) {
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", std::env::temp_dir().join(format!("{name}.db")).display()),
-        Backend::Postgres => {
-            let admin = std::env::var("PEDIA_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            AsyncPgConnection::establish(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL is required ({admin}): {e}"))
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
-        }
-        Backend::Mysql => {
-            let admin =
-                std::env::var("PEDIA_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
-            AsyncMysqlConnection::establish(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("MySQL/MariaDB is required ({admin}): {e}"))
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
-        }
-    };
-    let s = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 1).await.unwrap();
-    s.migrate().await.unwrap();
-    (s, (backend != Backend::Sqlite).then(|| (backend, name.to_owned())))
-}
-
-async fn drop_db(which: Option<(Backend, String)>, name: &str) {
-    match which {
-        Some((Backend::Postgres, n)) => {
-            let admin = std::env::var("PEDIA_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            AsyncPgConnection::establish(&admin)
-                .await
-                .unwrap()
-                .batch_execute(&format!("DROP DATABASE {n} WITH (FORCE)"))
-                .await
-                .unwrap();
-        }
-        Some((Backend::Mysql, n)) => {
-            let admin =
-                std::env::var("PEDIA_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
-            AsyncMysqlConnection::establish(&admin)
-                .await
-                .unwrap()
-                .batch_execute(&format!("DROP DATABASE {n}"))
-                .await
-                .unwrap();
-        }
-        _ => {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{name}.db{suffix}")));
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selectors_agree_on_every_backend_and_the_reference() {
     let seed =
@@ -155,15 +95,14 @@ async fn selectors_agree_on_every_backend_and_the_reference() {
     let mut rng = Rng(seed);
     let objects: Vec<(String, Value)> = (0..150).map(|i| random_object(&mut rng, i)).collect();
     let gvr = Gvr::new("", "v1", "pods");
-    let name = format!("pedia_prop_{}", std::process::id());
     let mut stores = Vec::new();
-    for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-        let (s, cleanup) = open(backend, &format!("{name}_{}", backend.name())).await;
+    for backend in common::ALL {
+        let db = common::fresh(backend).await;
         for cluster in ["c0", "c1"] {
             let objs: Vec<Value> = objects.iter().filter(|(c, _)| c == cluster).map(|(_, o)| o.clone()).collect();
-            s.upsert(cluster, &gvr, &objs).await.unwrap();
+            db.storage.upsert(cluster, &gvr, &objs).await.unwrap();
         }
-        stores.push((backend, s, cleanup));
+        stores.push(db);
     }
     let mut non_trivial = 0;
     for case in 0..200 {
@@ -187,8 +126,10 @@ async fn selectors_agree_on_every_backend_and_the_reference() {
             non_trivial += 1;
         }
         let query = SearchQuery { labels: label_sel.clone(), fields: field_sel.clone(), ..SearchQuery::default() };
-        for (backend, s, _) in &stores {
-            let page = s
+        for db in &stores {
+            let backend = db.backend;
+            let page = db
+                .storage
                 .list(&ListRequest { gvr: Some(gvr.clone()), resource_types: Vec::new(), query: query.clone() })
                 .await
                 .unwrap();
@@ -201,8 +142,7 @@ async fn selectors_agree_on_every_backend_and_the_reference() {
         }
     }
     assert!(non_trivial > 50, "the generator produces selective queries ({non_trivial} of 200)");
-    for (backend, s, cleanup) in stores {
-        drop(s);
-        drop_db(cleanup, &format!("{name}_{}", backend.name())).await;
+    for db in stores {
+        db.cleanup().await;
     }
 }

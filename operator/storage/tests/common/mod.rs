@@ -1,0 +1,101 @@
+//! Throwaway databases for the storage tests. The servers must be running (`.ci/run` starts
+//! them); a missing one fails the test, it is never skipped. Override the admin URLs with
+//! PEDIA_TEST_POSTGRES_URL / PEDIA_TEST_MYSQL_URL.
+#![allow(clippy::unwrap_used, dead_code)] // test code may panic; not every test uses every helper
+
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
+use pedia_storage::{Backend, Gvr, Storage, StorageConfig};
+use serde_json::{Value, json};
+
+pub struct Db {
+    pub storage: Storage,
+    pub backend: Backend,
+    pub drop_sql: Option<(String, String)>,
+    pub file: Option<std::path::PathBuf>,
+}
+
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("pedia_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+pub fn admin_url(backend: Backend) -> String {
+    match backend {
+        Backend::Postgres => std::env::var("PEDIA_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+        Backend::Mysql => {
+            std::env::var("PEDIA_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+        }
+        Backend::Sqlite => String::new(),
+    }
+}
+
+pub fn with_database(url: &str, db: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    format!("{base}/{db}")
+}
+
+pub async fn fresh(backend: Backend) -> Db {
+    let name = unique();
+    let (url, drop_sql, file) = match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!("{name}.db"));
+            (format!("sqlite://{}", path.display()), None, Some(path))
+        }
+        Backend::Postgres => {
+            let admin = admin_url(backend);
+            let mut c = AsyncPgConnection::establish(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL is required for the storage tests ({admin}): {e}"));
+            c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+            (with_database(&admin, &name), Some((admin, format!("DROP DATABASE {name} WITH (FORCE)"))), None)
+        }
+        Backend::Mysql => {
+            let admin = admin_url(backend);
+            let mut c = AsyncMysqlConnection::establish(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("MySQL/MariaDB is required for the storage tests ({admin}): {e}"));
+            c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+            (with_database(&admin, &name), Some((admin, format!("DROP DATABASE {name}"))), None)
+        }
+    };
+    let storage = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 1).await.unwrap();
+    storage.migrate().await.unwrap();
+    Db { storage, backend, drop_sql, file }
+}
+
+impl Db {
+    pub async fn cleanup(self) {
+        drop(self.storage);
+        match (self.backend, self.drop_sql) {
+            (Backend::Postgres, Some((admin, sql))) => {
+                AsyncPgConnection::establish(&admin).await.unwrap().batch_execute(&sql).await.unwrap()
+            }
+            (Backend::Mysql, Some((admin, sql))) => {
+                AsyncMysqlConnection::establish(&admin).await.unwrap().batch_execute(&sql).await.unwrap()
+            }
+            _ => {}
+        }
+        if let Some(f) = self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+            }
+        }
+    }
+}
+
+pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::Mysql];
+
+pub fn pods() -> Gvr {
+    Gvr::new("", "v1", "pods")
+}
+
+pub fn pod(ns: &str, name: &str, rv: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{ns}-{name}"), "resourceVersion": rv,
+                        "creationTimestamp": "2026-01-01T00:00:00Z", "labels": labels,
+                        "managedFields": [{"manager": "kubectl"}],
+                        "ownerReferences": [{"uid": format!("rs-{ns}"), "controller": true, "kind": "ReplicaSet", "name": "rs", "apiVersion": "apps/v1"}]},
+           "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}})
+}
