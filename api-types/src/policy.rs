@@ -141,6 +141,10 @@ pub struct PediaClusterLifecycleSpec {
 
     /// Copied from the policy.
     pub creation_condition: String,
+
+    /// Copied from the policy: the dialect of `template` and `creationCondition` (pedia only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_engine: Option<TemplateEngine>,
 }
 
 /// A reference with its negotiated version.

@@ -39,6 +39,35 @@ pub enum Command {
     /// Example: `pedia storage stats --storage postgres://pedia@db/pedia`
     #[command(subcommand)]
     Storage(StorageCommand),
+
+    /// Work with ClusterImportPolicies offline: `render` shows what a policy makes of a source
+    /// object (and its references) without a cluster.
+    ///
+    /// Example: `pedia policy render --policy karmada.yaml --source member1.yaml --reference secret=member1-secret.yaml`
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Render a policy for one source object: prints `selector: true|false` (when the policy has
+    /// a selectorTemplate), `name: <lifecycle name>`, `creationCondition: true|false`, then the
+    /// PediaCluster as YAML. Exits 1 with the error (field, line, column) on a bad template or
+    /// unreadable input.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The ClusterImportPolicy (YAML or JSON file).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The source object the policy watches (e.g. a Karmada Cluster); `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub source: PathBuf,
+    /// A referenced object, by the reference's key (repeat for each reference).
+    #[arg(long = "reference", value_name = "KEY=FILE")]
+    pub references: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +163,18 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Crds(args) => crds(args),
         Command::Validate(args) => validate(args),
         Command::Storage(cmd) => storage(cmd),
+        Command::Policy(PolicyCommand::Render(args)) => {
+            match crate::import::dry_run::render(&args.policy, &args.source, &args.references) {
+                Ok(out) => {
+                    print!("{out}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
     }
 }
 

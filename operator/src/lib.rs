@@ -2,5 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod import;
 pub mod telemetry;
+pub mod template;
 pub mod validate;
