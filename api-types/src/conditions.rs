@@ -93,3 +93,46 @@ pub mod lifecycle {
 
     pub const FINALIZER: &str = "clusterpedia.io/pediacluster-lifecycle-controller";
 }
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// Sets a condition by type, keeping `lastTransitionTime` unless the status changes (as
+/// `meta.SetStatusCondition` does). Returns whether anything changed.
+pub fn set(conditions: &mut Vec<Condition>, type_: &str, status: bool, reason: &str, message: &str) -> bool {
+    let status = if status { "True" } else { "False" };
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) if c.status == status && c.reason == reason && c.message == message => false,
+        Some(c) => {
+            if c.status != status {
+                c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::now());
+            }
+            c.status = status.to_owned();
+            c.reason = reason.to_owned();
+            c.message = message.to_owned();
+            true
+        }
+        None => {
+            conditions.push(Condition {
+                type_: type_.to_owned(),
+                status: status.to_owned(),
+                reason: reason.to_owned(),
+                message: message.to_owned(),
+                last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
+                observed_generation: None,
+            });
+            true
+        }
+    }
+}
+
+/// Removes a condition by type; returns whether it was there.
+pub fn remove(conditions: &mut Vec<Condition>, type_: &str) -> bool {
+    let before = conditions.len();
+    conditions.retain(|c| c.type_ != type_);
+    before != conditions.len()
+}
+
+/// The condition of a type, if set.
+pub fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}

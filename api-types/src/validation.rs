@@ -241,6 +241,9 @@ fn prune_nulls(value: &mut Value, schema: &Value) {
 }
 
 /// kubectl validates strictly by default: a field the schema does not know is an error.
+/// Root fields every object may carry, whether or not a CRD's schema declares them.
+const TYPE_META: [&str; 3] = ["apiVersion", "kind", "metadata"];
+
 fn unknown_fields(value: &Value, schema: &Value, path: &mut Vec<String>, root: bool, errors: &mut Vec<FieldError>) {
     match value {
         Value::Object(map) => {
@@ -249,8 +252,8 @@ fn unknown_fields(value: &Value, schema: &Value, path: &mut Vec<String>, root: b
             }
             let open = preserves_unknown(schema) || schema.get("additionalProperties").is_some();
             for (key, v) in map {
-                if root && key == "metadata" {
-                    continue; // ObjectMeta is checked on its own.
+                if root && TYPE_META.contains(&key.as_str()) {
+                    continue; // Always allowed at the root; ObjectMeta is checked on its own.
                 }
                 path.push(if path.is_empty() { key.clone() } else { format!(".{key}") });
                 match property_schema(schema, key) {
@@ -285,7 +288,9 @@ fn prune_unknown(value: &mut Value, schema: &Value, root: bool) {
                 return;
             }
             let open = preserves_unknown(schema) || schema.get("additionalProperties").is_some();
-            map.retain(|key, _| open || (root && key == "metadata") || property_schema(schema, key).is_some());
+            map.retain(|key, _| {
+                open || (root && TYPE_META.contains(&key.as_str())) || property_schema(schema, key).is_some()
+            });
             for (key, v) in map.iter_mut() {
                 if root && key == "metadata" {
                     continue;
@@ -406,7 +411,7 @@ mod tests {
         let schema = serde_json::json!({"type": "object", "properties": {
             "spec": {"type": "object", "properties": {"a": {"type": "string"}}},
             "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
-        let mut obj = serde_json::json!({"metadata": {"name": "x", "labels": {"l": "v"}},
+        let mut obj = serde_json::json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "x", "labels": {"l": "v"}},
             "spec": {"a": "1", "b": 2}, "status": {"free": true}, "extra": 1});
         let mut errors = Vec::new();
         unknown_fields(&obj, &schema, &mut Vec::new(), true, &mut errors);
@@ -415,7 +420,7 @@ mod tests {
         prune_unknown(&mut obj, &schema, true);
         assert_eq!(
             obj,
-            serde_json::json!({"metadata": {"name": "x", "labels": {"l": "v"}},
+            serde_json::json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "x", "labels": {"l": "v"}},
             "spec": {"a": "1"}, "status": {"free": true}})
         );
     }

@@ -46,6 +46,25 @@ pub enum Command {
     /// Example: `pedia policy render --policy karmada.yaml --source member1.yaml --reference secret=member1-secret.yaml`
     #[command(subcommand)]
     Policy(PolicyCommand),
+
+    /// Run the controllers against the host cluster's API server until stopped (Ctrl-C). Today:
+    /// the ClusterImportPolicy and PediaClusterLifecycle controllers, which turn fleet objects
+    /// (Karmada clusters, Cluster API clusters, vcluster secrets, ...) into PediaClusters.
+    /// Install the CRDs first (`pedia crds | kubectl apply -f -`).
+    ///
+    /// Example: `pedia run --kubeconfig ~/.kube/config`
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Kubeconfig of the host cluster; without it, $KUBECONFIG, ~/.kube/config or the in-cluster
+    /// service account are used.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context of the kubeconfig to use (default: its current context).
+    #[arg(long)]
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +174,10 @@ pub enum CliError {
     Runtime(std::io::Error),
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("connecting to the Kubernetes API server: {0}")]
+    Kubeconfig(String),
+    #[error(transparent)]
+    Import(#[from] crate::import::Error),
 }
 
 /// Runs one command; the exit code tells scripts whether it succeeded.
@@ -163,6 +186,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Crds(args) => crds(args),
         Command::Validate(args) => validate(args),
         Command::Storage(cmd) => storage(cmd),
+        Command::Run(args) => run_controllers(args),
         Command::Policy(PolicyCommand::Render(args)) => {
             match crate::import::dry_run::render(&args.policy, &args.source, &args.references) {
                 Ok(out) => {
@@ -176,6 +200,30 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
         }
     }
+}
+
+fn run_controllers(args: RunArgs) -> Result<ExitCode, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let options = kube::config::KubeConfigOptions { context: args.context.clone(), ..Default::default() };
+        let config = match (&args.kubeconfig, &args.context) {
+            (Some(path), _) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| CliError::Kubeconfig(format!("reading {}: {e}", path.display())))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| e.to_string())
+            }
+            (None, Some(_)) => kube::Config::from_kubeconfig(&options).await.map_err(|e| e.to_string()),
+            (None, None) => kube::Config::infer().await.map_err(|e| e.to_string()),
+        }
+        .map_err(CliError::Kubeconfig)?;
+        let client = kube::Client::try_from(config).map_err(|e| CliError::Kubeconfig(e.to_string()))?;
+        tracing::info!("starting the import-policy controllers");
+        tokio::select! {
+            result = crate::import::run(client) => result?,
+            _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {

@@ -1,4 +1,96 @@
 //! Importing fleets: ClusterImportPolicy -> PediaClusterLifecycle -> PediaCluster.
 
+pub mod deps;
+pub mod discovery;
 pub mod dry_run;
+pub mod finalize;
+pub mod lifecycle_controller;
+pub mod policy_controller;
 pub mod render;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_types::cluster::PediaCluster;
+use api_types::policy::{ClusterImportPolicy, PediaClusterLifecycle};
+use futures_util::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use tokio::sync::mpsc;
+
+use deps::Dependents;
+use render::ClusterDecoder;
+
+/// What the reconcilers share.
+pub struct Context {
+    pub client: Client,
+    pub deps: Dependents,
+    pub decoder: ClusterDecoder,
+}
+
+/// A reconcile that failed in a way worth retrying (API errors); template and data problems
+/// are conditions, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("building the PediaCluster schema: {0}")]
+    Schema(#[from] api_types::validation::SchemaError),
+}
+
+/// The ClusterImportPolicy that controls a lifecycle.
+pub fn owner_of(lifecycle: &impl Resource) -> Option<&OwnerReference> {
+    lifecycle.meta().owner_references.iter().flatten().find(|o| {
+        o.controller == Some(true)
+            && o.kind == "ClusterImportPolicy"
+            && o.api_version.starts_with("policy.clusterpedia.io/")
+    })
+}
+
+fn error_policy<K: ResourceExt>(obj: Arc<K>, error: &Error, _: Arc<Context>) -> Action {
+    tracing::warn!(object = %obj.name_any(), %error, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+fn receiver_stream<T: Send + 'static>(rx: mpsc::UnboundedReceiver<T>) -> impl futures_util::Stream<Item = T> + Send {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+/// Runs the policy and lifecycle controllers until the process stops.
+pub async fn run(client: Client) -> Result<(), Error> {
+    let (policy_tx, policy_rx) = mpsc::unbounded_channel();
+    let (lifecycle_tx, lifecycle_rx) = mpsc::unbounded_channel();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        deps: Dependents::new(client.clone(), policy_tx, lifecycle_tx),
+        decoder: ClusterDecoder::new()?,
+    });
+    let policies = Controller::new(Api::<ClusterImportPolicy>::all(client.clone()), watcher::Config::default())
+        .watches(Api::<PediaClusterLifecycle>::all(client.clone()), watcher::Config::default(), |l| {
+            owner_of(&l).map(|o| ObjectRef::new(&o.name))
+        })
+        .reconcile_on(receiver_stream(policy_rx))
+        .run(policy_controller::reconcile, error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "policy controller");
+            }
+        });
+    let lifecycles = Controller::new(Api::<PediaClusterLifecycle>::all(client.clone()), watcher::Config::default())
+        .watches(Api::<PediaCluster>::all(client), watcher::Config::default(), |pc| {
+            Some(ObjectRef::new(&pc.name_any()))
+        })
+        .reconcile_on(receiver_stream(lifecycle_rx))
+        .run(lifecycle_controller::reconcile, error_policy, ctx)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "lifecycle controller");
+            }
+        });
+    tokio::join!(policies, lifecycles);
+    Ok(())
+}
