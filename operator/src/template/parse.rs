@@ -375,10 +375,61 @@ pub fn parse(src: &str) -> Result<Vec<Node>, SyntaxError> {
     let mut p = Parser { pieces: pieces.into_iter().peekable() };
     let (nodes, stop) = p.list()?;
     match stop {
-        None => Ok(nodes),
+        None => {
+            check_vars(&nodes, &mut vec![String::new()])?;
+            Ok(nodes)
+        }
         Some(Stop::End(pos)) => err(pos, "unexpected {{end}}"),
         Some(Stop::Else(pos, _)) => err(pos, "unexpected {{else}}"),
     }
+}
+
+/// Go rejects variables used outside their scope when parsing; so do we, so `Validated`
+/// catches them. `$` (the empty name) is always defined.
+fn check_vars(nodes: &[Node], scope: &mut Vec<String>) -> Result<(), SyntaxError> {
+    fn pipe(p: &Pipe, scope: &[String]) -> Result<(), SyntaxError> {
+        for cmd in &p.cmds {
+            for arg in &cmd.args {
+                match arg {
+                    Arg::Var(name, _) if !scope.contains(name) => {
+                        return err(cmd.pos, format!("undefined variable \"${name}\""));
+                    }
+                    Arg::Sub(inner, _) => pipe(inner, scope)?,
+                    _ => {}
+                }
+            }
+        }
+        if p.assign {
+            if let Some(name) = p.vars.iter().find(|v| !scope.contains(v)) {
+                return err(p.pos, format!("undefined variable \"${name}\""));
+            }
+        }
+        Ok(())
+    }
+    for node in nodes {
+        match node {
+            Node::Text(_) | Node::Break(_) | Node::Continue(_) => {}
+            Node::Action(p) => {
+                pipe(p, scope)?;
+                if !p.assign {
+                    scope.extend(p.vars.iter().cloned());
+                }
+            }
+            Node::If { pipe: p, then: a, otherwise: b }
+            | Node::With { pipe: p, body: a, otherwise: b }
+            | Node::Range { pipe: p, body: a, otherwise: b } => {
+                pipe(p, scope)?;
+                let mark = scope.len();
+                if !p.assign {
+                    scope.extend(p.vars.iter().cloned());
+                }
+                check_vars(a, scope)?;
+                check_vars(b, scope)?;
+                scope.truncate(mark);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What ended a node list.
@@ -621,5 +672,10 @@ mod tests {
         assert!(parse("{{ \"x }}").unwrap_err().message.contains("unterminated"));
         assert!(parse("{{ end }}").unwrap_err().message.contains("unexpected {{end}}"));
         assert!(parse("{{ template \"x\" }}").unwrap_err().message.contains("not supported"));
+        assert_eq!(parse("a\n{{ $x }}").unwrap_err(), SyntaxError { pos: 5, message: "undefined variable \"$x\"".into() });
+        assert!(parse("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}").is_err(), "scoped to the block");
+        assert!(parse("{{ $y := 1 }}{{ if true }}{{ $y = 2 }}{{ (len $y) }}{{ end }}{{ $ }}").is_ok());
+        assert!(parse("{{ range $i, $v := .l }}{{ $i }}{{ $v }}{{ end }}").is_ok());
+        assert!(parse("{{ $z = 1 }}").unwrap_err().message.contains("undefined variable"));
     }
 }

@@ -100,7 +100,7 @@ fn errors_name_the_field_the_position_and_the_problem() {
     let e = go_err("{{ .a.b }}", &json!({"a": "text"}));
     assert!(e.message.contains("can't evaluate field b in type string"), "{e}");
     let e = go_err("{{ $nope }}", &json!({}));
-    assert!(e.message.contains("undefined variable: $nope"), "{e}");
+    assert!(e.message.contains("undefined variable \"$nope\""), "caught when parsing: {e}");
     let e = go_err("{{ .a 1 }}", &json!({}));
     assert!(e.message.contains("can't give argument to non-function"), "{e}");
     let e = go_err("{{ range .a }}", &json!({}));
