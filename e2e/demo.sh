@@ -11,7 +11,11 @@ KUBECTL=${KUBECTL:-$(command -v kubectl || echo .tools/bin/kubectl)}
 
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
 fleet_pid=
-cleanup() { [ -n "$fleet_pid" ] && kill "$fleet_pid" 2>/dev/null || true; }
+pedia_pid=
+cleanup() {
+  [ -n "$pedia_pid" ] && kill "$pedia_pid" 2>/dev/null || true
+  [ -n "$fleet_pid" ] && kill "$fleet_pid" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 echo "== 1. pedia generates Clusterpedia's four CRDs from its Rust types"
@@ -44,6 +48,34 @@ echo "-- the CRDs install on the host cluster:"
 echo "-- member-1, as kubectl sees it:"
 "$KUBECTL" --kubeconfig "$DEMO_DIR/fleet/member-1.kubeconfig" get deployments,pods -n shop-0 -o wide
 "$KUBECTL" --kubeconfig "$DEMO_DIR/fleet/member-1.kubeconfig" get widgets -A
+echo
+
+echo "== 5. import policies: Argo CD cluster secrets on the host become PediaClusters (pedia run)"
+HOST=("$KUBECTL" --kubeconfig "$DEMO_DIR/fleet/host.kubeconfig")
+"${HOST[@]}" apply -f templates/argocd.yaml
+"${HOST[@]}" apply -f - <<<'{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}'
+for m in member-1 member-2; do
+  kc="$DEMO_DIR/fleet/$m.kubeconfig"
+  server=$("$KUBECTL" --kubeconfig "$kc" config view --raw -o jsonpath='{.clusters[0].cluster.server}')
+  ca=$("$KUBECTL" --kubeconfig "$kc" config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
+  token=$("$KUBECTL" --kubeconfig "$kc" config view --raw -o jsonpath='{.users[0].user.token}')
+  config=$(printf '{"bearerToken":"%s","tlsClientConfig":{"insecure":false,"caData":"%s"}}' "$token" "$ca")
+  "${HOST[@]}" apply -f - <<<"{\"apiVersion\": \"v1\", \"kind\": \"Secret\",
+ \"metadata\": {\"name\": \"cluster-$m\", \"namespace\": \"argocd\",
+              \"labels\": {\"argocd.argoproj.io/secret-type\": \"cluster\", \"env\": \"demo\"}},
+ \"data\": {\"name\": \"$(printf %s "$m" | base64 -w0)\", \"server\": \"$(printf %s "$server" | base64 -w0)\",
+          \"config\": \"$(printf %s "$config" | base64 -w0)\"}}"
+done
+"$PEDIA" run --kubeconfig "$DEMO_DIR/fleet/host.kubeconfig" > "$DEMO_DIR/pedia.log" 2>&1 &
+pedia_pid=$!
+for _ in $(seq 1 100); do
+  [ "$("${HOST[@]}" get pediaclusters -o name 2>/dev/null | wc -l)" -eq 2 ] && break
+  sleep 0.2
+done
+"${HOST[@]}" get clusterimportpolicies,pediaclusterlifecycles,pediaclusters
+[ "$("${HOST[@]}" get pediaclusters -o name | wc -l)" -eq 2 ] || { cat "$DEMO_DIR/pedia.log" >&2; exit 1; }
+echo "-- the imported member-1, with the server and token from its Argo CD secret:"
+"${HOST[@]}" get pediacluster argocd-cluster-member-1 -o jsonpath='{.spec.apiserver}{"\n"}'
 echo
 
 echo "Not built yet: syncing the fleet into SQLite and searching it with kubectl (see README, Status)."

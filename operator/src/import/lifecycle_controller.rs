@@ -224,7 +224,8 @@ async fn step(
                         message: c.message.clone(),
                         requeue: None,
                     },
-                    None => outcome(true, cond::REASON_PEDIA_CLUSTER_UPDATED, ""),
+                    // Nothing patched yet: False, with upstream's reason.
+                    None => outcome(false, cond::REASON_PEDIA_CLUSTER_UPDATED, ""),
                 });
             }
             // A JSON merge patch of exactly the six fields (null removes one).
