@@ -672,7 +672,10 @@ mod tests {
         assert!(parse("{{ \"x }}").unwrap_err().message.contains("unterminated"));
         assert!(parse("{{ end }}").unwrap_err().message.contains("unexpected {{end}}"));
         assert!(parse("{{ template \"x\" }}").unwrap_err().message.contains("not supported"));
-        assert_eq!(parse("a\n{{ $x }}").unwrap_err(), SyntaxError { pos: 5, message: "undefined variable \"$x\"".into() });
+        assert_eq!(
+            parse("a\n{{ $x }}").unwrap_err(),
+            SyntaxError { pos: 5, message: "undefined variable \"$x\"".into() }
+        );
         assert!(parse("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}").is_err(), "scoped to the block");
         assert!(parse("{{ $y := 1 }}{{ if true }}{{ $y = 2 }}{{ (len $y) }}{{ end }}{{ $ }}").is_ok());
         assert!(parse("{{ range $i, $v := .l }}{{ $i }}{{ $v }}{{ end }}").is_ok());
