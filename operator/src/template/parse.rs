@@ -399,10 +399,8 @@ fn check_vars(nodes: &[Node], scope: &mut Vec<String>) -> Result<(), SyntaxError
                 }
             }
         }
-        if p.assign {
-            if let Some(name) = p.vars.iter().find(|v| !scope.contains(v)) {
-                return err(p.pos, format!("undefined variable \"${name}\""));
-            }
+        if let Some(name) = p.vars.iter().find(|v| p.assign && !scope.contains(v)) {
+            return err(p.pos, format!("undefined variable \"${name}\""));
         }
         Ok(())
     }
