@@ -17,18 +17,11 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// A resource by group, version and plural name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Gvr {
-    pub group: String,
-    pub version: String,
-    pub resource: String,
-}
+pub use pedia_storage::Gvr;
 
-impl Gvr {
-    pub fn of(ar: &ApiResource) -> Self {
-        Self { group: ar.group.clone(), version: ar.version.clone(), resource: ar.plural.clone() }
-    }
+/// The resource a discovered [`ApiResource`] names.
+pub fn gvr_of(ar: &ApiResource) -> Gvr {
+    Gvr::new(&ar.group, &ar.version, &ar.plural)
 }
 
 /// One object a lifecycle depends on.
@@ -77,15 +70,15 @@ impl Dependents {
     /// Records what a policy uses and starts the watches it needs; stops watches nobody uses.
     pub fn set_policy(&self, policy: &str, source: &ApiResource, references: &[ApiResource]) {
         let mut inner = lock(&self.inner);
-        let mut all: BTreeSet<Gvr> = references.iter().map(Gvr::of).collect();
-        all.insert(Gvr::of(source));
+        let mut all: BTreeSet<Gvr> = references.iter().map(gvr_of).collect();
+        all.insert(gvr_of(source));
         for ar in std::iter::once(source).chain(references) {
-            let gvr = Gvr::of(ar);
+            let gvr = gvr_of(ar);
             if let std::collections::hash_map::Entry::Vacant(slot) = inner.watches.entry(gvr.clone()) {
                 slot.insert(self.start(ar.clone(), gvr));
             }
         }
-        inner.policies.insert(policy.to_owned(), (Gvr::of(source), all));
+        inner.policies.insert(policy.to_owned(), (gvr_of(source), all));
         stop_unused(&mut inner);
     }
 

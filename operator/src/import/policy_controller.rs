@@ -18,7 +18,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::deps::Gvr;
+use super::deps::gvr_of;
 use super::discovery::negotiate;
 use super::render::PolicyTemplates;
 use super::{Context, Error, finalize, owner_of};
@@ -147,7 +147,7 @@ async fn reconcile_policy(
 
     let mut failures = Vec::new();
     let mut produced = HashSet::new();
-    let source_gvr = Gvr::of(&source);
+    let source_gvr = gvr_of(&source);
     let mut sources = ctx.deps.list(&source_gvr);
     sources.sort_by_key(|o| (o.namespace(), o.name_any()));
     for obj in sources {

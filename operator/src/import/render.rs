@@ -91,6 +91,15 @@ impl ReferenceTemplates {
     }
 }
 
+/// `(key, group, resource, namespaceTemplate, nameTemplate)` of each reference, compiled in order.
+fn compile_references<'a>(
+    refs: impl Iterator<Item = (&'a str, &'a str, &'a str, Option<&'a str>, &'a str)>,
+    engine: TemplateEngine,
+) -> Result<Vec<ReferenceTemplates>, TemplateError> {
+    refs.map(|(key, group, resource, ns, name)| ReferenceTemplates::compile(key, group, resource, ns, name, engine))
+        .collect()
+}
+
 /// What a lifecycle renders: references, creation condition and PediaCluster.
 #[derive(Debug)]
 pub struct LifecycleTemplates {
@@ -102,21 +111,11 @@ pub struct LifecycleTemplates {
 impl LifecycleTemplates {
     pub fn from_lifecycle(spec: &PediaClusterLifecycleSpec) -> Result<Self, TemplateError> {
         let engine = spec.template_engine.unwrap_or_default();
-        let references = spec
-            .references
-            .iter()
-            .flatten()
-            .map(|r| {
-                ReferenceTemplates::compile(
-                    &r.key,
-                    &r.group,
-                    &r.resource,
-                    r.namespace_template.as_deref(),
-                    &r.name_template,
-                    engine,
-                )
-            })
-            .collect::<Result<_, _>>()?;
+        let refs = spec.references.iter().flatten();
+        let references = compile_references(
+            refs.map(|r| (&*r.key, &*r.group, &*r.resource, r.namespace_template.as_deref(), &*r.name_template)),
+            engine,
+        )?;
         Self::new(references, &spec.template, &spec.creation_condition, engine)
     }
 
@@ -165,21 +164,11 @@ impl PolicyTemplates {
             .map(|s| Template::parse("source.selectorTemplate", s, engine))
             .transpose()?;
         let name = Template::parse("nameTemplate", &spec.name_template, engine)?;
-        let references = spec
-            .references
-            .iter()
-            .flatten()
-            .map(|r| {
-                ReferenceTemplates::compile(
-                    &r.key,
-                    &r.group,
-                    &r.resource,
-                    r.namespace_template.as_deref(),
-                    &r.name_template,
-                    engine,
-                )
-            })
-            .collect::<Result<_, _>>()?;
+        let refs = spec.references.iter().flatten();
+        let references = compile_references(
+            refs.map(|r| (&*r.key, &*r.group, &*r.resource, r.namespace_template.as_deref(), &*r.name_template)),
+            engine,
+        )?;
         let lifecycle = LifecycleTemplates::new(references, &spec.template, &spec.creation_condition, engine)?;
         Ok(Self { selector, name, lifecycle })
     }

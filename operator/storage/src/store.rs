@@ -167,17 +167,7 @@ impl Storage {
     /// Inserts or updates objects of one resource of one cluster (batched, one transaction).
     /// A deadlock or busy database is retried a few times (the batch is idempotent).
     pub async fn upsert(&self, cluster: &str, gvr: &Gvr, objects: &[Value]) -> Result<usize, StorageError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.upsert_once(cluster, gvr, objects).await {
-                Err(e) if e.is_retryable() && attempt < 4 => {
-                    tracing::debug!(cluster, resource = %gvr, attempt, error = %e, "retrying a write");
-                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-                }
-                other => return other,
-            }
-        }
+        retrying("upsert", cluster, gvr, || self.upsert_once(cluster, gvr, objects)).await
     }
 
     async fn upsert_once(&self, cluster: &str, gvr: &Gvr, objects: &[Value]) -> Result<usize, StorageError> {
@@ -371,17 +361,7 @@ impl Storage {
         gvr: &Gvr,
         objects: &[Value],
     ) -> Result<ReplaceOutcome, StorageError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.replace_all_once(cluster, gvr, objects).await {
-                Err(e) if e.is_retryable() && attempt < 4 => {
-                    tracing::debug!(cluster, resource = %gvr, attempt, error = %e, "retrying a relist write");
-                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-                }
-                other => return other,
-            }
-        }
+        retrying("replace_all", cluster, gvr, || self.replace_all_once(cluster, gvr, objects)).await
     }
 
     async fn replace_all_once(
@@ -601,6 +581,26 @@ impl Storage {
 
     pub(crate) fn pools(&self) -> &Pools {
         &self.pools
+    }
+}
+
+/// Runs a write again when it failed in a retryable way (deadlock, busy database, lost
+/// connection); the writes are idempotent, so a retry after an unknown outcome is safe.
+async fn retrying<T, F, Fut>(operation: &str, cluster: &str, gvr: &Gvr, mut write: F) -> Result<T, StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StorageError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match write().await {
+            Err(e) if e.is_retryable() && attempt < 4 => {
+                tracing::debug!(operation, cluster, resource = %gvr, attempt, error = %e, "retrying a write");
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            other => return other,
+        }
     }
 }
 
