@@ -260,6 +260,7 @@ fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
                 }
                 let total: i64 = stats.rows.iter().map(|r| r.2).sum();
                 println!("{total} objects in {} cluster-resources, {} events", stats.rows.len(), stats.events);
+                println!("connection: {}", store.connection_security().await?);
                 let log = store.log_state().await?;
                 println!(
                     "change log: head {}, horizon {} ({} entries kept for watch)",

@@ -1,6 +1,7 @@
 //! Where the store lives: `--storage URL`.
 
 use crate::error::StorageError;
+use crate::tls::{PgTls, extract_pg_tls};
 
 /// The SQL backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct StorageConfig {
     pub target: String,
     /// Connections in the pool (SQLite has one more, for writing).
     pub max_connections: u32,
+    /// TLS to PostgreSQL (`sslmode`, `sslrootcert`; taken out of `target`).
+    pub pg_tls: PgTls,
 }
 
 impl StorageConfig {
@@ -49,7 +52,16 @@ impl StorageConfig {
             "mariadb" => (Backend::Mysql, format!("mysql://{rest}")),
             other => return Err(bad(&format!("unknown scheme {other:?}; use sqlite, postgres or mysql"))),
         };
-        Ok(Self { backend, target, max_connections: 8 })
+        Self::new(backend, target, 8)
+    }
+
+    /// A configuration for `target`; PostgreSQL's `sslmode`/`sslrootcert` become [`PgTls`].
+    pub fn new(backend: Backend, target: String, max_connections: u32) -> Result<Self, StorageError> {
+        let (target, pg_tls) = match backend {
+            Backend::Postgres => extract_pg_tls(&target)?,
+            _ => (target, PgTls::Disable),
+        };
+        Ok(Self { backend, target, max_connections, pg_tls })
     }
 
     /// The URL with any password replaced, for logs and messages.
@@ -111,11 +123,7 @@ mod tests {
         assert!(StorageConfig::from_url("pedia.db").is_err());
         let c = StorageConfig::from_url("postgres://u:secret@h/db").unwrap();
         assert!(!c.redacted().contains("secret"));
-        let kw = StorageConfig {
-            backend: Backend::Postgres,
-            target: r"host=h password='a b\'c' dbname=d".into(),
-            max_connections: 1,
-        };
+        let kw = StorageConfig::new(Backend::Postgres, r"host=h password='a b\'c' dbname=d".into(), 1).unwrap();
         assert_eq!(kw.redacted(), "host=h password=*** dbname=d");
     }
 }

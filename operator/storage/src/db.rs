@@ -68,7 +68,7 @@ impl Pools {
         // One direct connection first: a pool only reports "timed out", the driver says why.
         let probe = match config.backend {
             Backend::Sqlite => SqliteConn::establish(&config.target).await.map(drop),
-            Backend::Postgres => AsyncPgConnection::establish(&config.target).await.map(drop),
+            Backend::Postgres => crate::tls::connect_pg(&config.target, &config.pg_tls).await.map(drop),
             Backend::Mysql => AsyncMysqlConnection::establish(&config.target).await.map(drop),
         };
         probe.map_err(|e| connect_err(config, e))?;
@@ -80,7 +80,13 @@ impl Pools {
                 Pools::Sqlite { read: sqlite_pool(&config.target, config.max_connections.max(1)).await?, write }
             }
             Backend::Postgres => {
-                let m = AsyncDieselConnectionManager::<AsyncPgConnection>::new(&config.target);
+                let mut cfg = ManagerConfig::<AsyncPgConnection>::default();
+                let tls = config.pg_tls.clone();
+                cfg.custom_setup = Box::new(move |url| {
+                    let (url, tls) = (url.to_owned(), tls.clone());
+                    async move { crate::tls::connect_pg(&url, &tls).await }.boxed()
+                });
+                let m = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&config.target, cfg);
                 Pools::Postgres(build_pool!(m, config.max_connections, config.redacted())?)
             }
             Backend::Mysql => {

@@ -91,7 +91,7 @@ pub fn from_file(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Sto
         }
         other => return Err(bad(format!("unknown type {other:?}: use mysql, postgres or sqlite"))),
     };
-    Ok(StorageConfig { backend, target, max_connections })
+    StorageConfig::new(backend, target, max_connections)
 }
 
 fn plain_ssl(mode: &str) -> bool {
@@ -99,9 +99,6 @@ fn plain_ssl(mode: &str) -> bool {
 }
 
 fn postgres_target(f: &File, ssl: &str) -> Result<String, StorageError> {
-    if !plain_ssl(ssl) {
-        return Err(bad(format!("sslMode {ssl:?}: TLS to PostgreSQL is not supported yet; use sslMode: disable")));
-    }
     if let Some(dsn) = &f.dsn {
         // tokio-postgres reads both URLs and keyword DSNs; upstream appends DB_PASSWORD when missing.
         return Ok(match &f.password {
@@ -120,7 +117,8 @@ fn postgres_target(f: &File, ssl: &str) -> Result<String, StorageError> {
     }
     let db = f.database.as_deref().ok_or_else(|| bad("postgres needs `database` (or a dsn)"))?;
     parts.push(format!("dbname={}", quote(db)));
-    parts.push("sslmode=disable".into());
+    // libpq's modes, as upstream's driver takes them; unset means `prefer`, as there.
+    parts.push(format!("sslmode={}", quote(if ssl.is_empty() { "prefer" } else { ssl })));
     for (k, v) in &f.params {
         parts.push(format!("{k}={}", quote(v)));
     }
@@ -177,8 +175,16 @@ mod tests {
         assert_eq!(c.max_connections, 100);
         assert_eq!(
             c.target,
-            "host='clusterpedia-internalstorage-postgres' port=5432 user='postgres' password='p@ss word' dbname='clusterpedia' sslmode=disable"
+            "host='clusterpedia-internalstorage-postgres' port=5432 user='postgres' password='p@ss word' dbname='clusterpedia'"
         );
+        assert_eq!(c.pg_tls, crate::tls::PgTls::Disable);
+        let tls = |mode: &str| {
+            from_file(&format!("type: postgres\ndatabase: d\nsslMode: {mode}\n"), &no_env).map(|c| c.pg_tls)
+        };
+        assert_eq!(tls("require").unwrap(), crate::tls::PgTls::Require);
+        assert_eq!(tls("verify-full").unwrap(), crate::tls::PgTls::VerifyFull(None));
+        assert_eq!(from_file("type: postgres\ndatabase: d\n", &no_env).unwrap().pg_tls, crate::tls::PgTls::Prefer);
+        assert!(tls("maybe").unwrap_err().to_string().contains("sslmode \"maybe\""));
     }
 
     #[test]
@@ -206,7 +212,7 @@ mod tests {
             ("host: x\n", "`type`"),
             ("type: oracle\n", "unknown type"),
             ("type: postgres\nhost: h\n", "database"),
-            ("type: postgres\ndatabase: d\nsslMode: require\n", "not supported yet"),
+            ("type: mysql\ndatabase: d\nsslMode: \"true\"\n", "not supported yet"),
             ("type: mysql\ndatabase: d\nconnPool: {maxOpenConns: 1, maxIdleConns: 5}\n", "maxOpenConns"),
             ("type: [\n", "internalstorage config"),
         ] {

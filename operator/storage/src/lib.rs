@@ -13,6 +13,7 @@ pub mod object;
 pub mod query;
 pub mod sql;
 pub mod store;
+pub mod tls;
 
 pub use changelog::{Change, ChangeFilter, ChangeOp, Changes, LogState, Retention};
 pub use config::{Backend, StorageConfig};

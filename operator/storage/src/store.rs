@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection, AsyncPgConnection};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use serde_json::Value;
 
@@ -112,6 +112,12 @@ struct CountRow {
 }
 
 #[derive(QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = Text)]
+    s: String,
+}
+
+#[derive(QueryableByName)]
 struct Number {
     #[diesel(sql_type = BigInt)]
     n: i64,
@@ -156,7 +162,8 @@ impl Storage {
                 run_migrations(SqliteConn::establish(&target).await.map_err(connect_err)?, SQLITE_MIGRATIONS)
             }
             Backend::Postgres => {
-                run_migrations(AsyncPgConnection::establish(&target).await.map_err(connect_err)?, POSTGRES_MIGRATIONS)
+                let conn = crate::tls::connect_pg(&target, &self.config.pg_tls).await.map_err(connect_err)?;
+                run_migrations(conn, POSTGRES_MIGRATIONS)
             }
             Backend::Mysql => {
                 run_migrations(AsyncMysqlConnection::establish(&target).await.map_err(connect_err)?, MYSQL_MIGRATIONS)
@@ -577,6 +584,28 @@ impl Storage {
             events: events.first().map_or(0, |n| n.n),
             size_bytes: size.first().map(|n| n.n),
         })
+    }
+
+    /// How the connection to the database is protected: `TLS <version>`, `plain`, or
+    /// `local file` for SQLite (for `pedia storage stats` and the tests).
+    pub async fn connection_security(&self) -> Result<String, StorageError> {
+        let mut q = Sql::new(self.backend());
+        q.push(match self.backend() {
+            Backend::Sqlite => "SELECT 'local file' AS s",
+            Backend::Postgres => {
+                "SELECT CASE WHEN ssl THEN 'TLS ' || version ELSE 'plain' END AS s FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            }
+            Backend::Mysql => {
+                "SELECT CASE WHEN VARIABLE_VALUE = '' THEN 'plain' ELSE CONCAT('TLS ', VARIABLE_VALUE) END AS s FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_VERSION'"
+            }
+        });
+        let rows: Vec<TextRow> = with_conn!(&self.pools, read, "connection security", |conn| db::load!(
+            conn,
+            &q,
+            "connection security",
+            TextRow
+        )?);
+        Ok(rows.into_iter().next().map_or_else(|| "unknown".to_owned(), |r| r.s))
     }
 
     pub(crate) fn pools(&self) -> &Pools {

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code may panic
 
 use api_types::search::{ListOptions, SearchQuery};
-use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
 use pedia_storage::{Backend, Gvr, ListRequest, Storage, StorageError};
 use serde_json::{Value, json};
 
@@ -405,4 +405,62 @@ async fn queries_on_every_backend() {
         assert_eq!(count("").await, 12, "{backend:?}: nothing was deleted");
         db.cleanup().await;
     }
+}
+
+/// TLS to PostgreSQL with libpq's sslmode values. The local server must have `ssl = on`
+/// (Debian's default, with its snakeoil certificate for `localhost`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tls_modes() {
+    let admin = common::admin_url(Backend::Postgres);
+    let plain =
+        Storage::connect(&pedia_storage::StorageConfig::from_url(&format!("{admin}?sslmode=disable")).unwrap(), 1)
+            .await
+            .unwrap();
+    assert_eq!(plain.connection_security().await.unwrap(), "plain");
+    // The server's own certificate: what verify-ca can trust.
+    let cert = {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            v: String,
+        }
+        let mut c = AsyncPgConnection::establish(&admin).await.unwrap();
+        let ssl: Vec<Setting> = diesel::sql_query("SELECT current_setting('ssl') AS v").load(&mut c).await.unwrap();
+        assert_eq!(ssl[0].v, "on", "PostgreSQL must run with ssl = on for this test (Debian's default)");
+        let file: Vec<Setting> =
+            diesel::sql_query("SELECT current_setting('ssl_cert_file') AS v").load(&mut c).await.unwrap();
+        file[0].v.clone()
+    };
+    for mode in ["require", "prefer"] {
+        let s =
+            Storage::connect(&pedia_storage::StorageConfig::from_url(&format!("{admin}?sslmode={mode}")).unwrap(), 1)
+                .await
+                .unwrap_or_else(|e| panic!("sslmode={mode}: {e}"));
+        assert!(s.connection_security().await.unwrap().starts_with("TLS"), "sslmode={mode}");
+    }
+    let root = url::form_urlencoded::byte_serialize(cert.as_bytes()).collect::<String>();
+    let verify_ca =
+        pedia_storage::StorageConfig::from_url(&format!("{admin}?sslmode=verify-ca&sslrootcert={root}")).unwrap();
+    let s = Storage::connect(&verify_ca, 1).await.unwrap_or_else(|e| panic!("verify-ca with {cert}: {e}"));
+    assert!(s.connection_security().await.unwrap().starts_with("TLS"));
+    s.migrate().await.unwrap();
+    // 127.0.0.1 is not a name in the snakeoil certificate: verify-full refuses, saying why.
+    let verify_full =
+        pedia_storage::StorageConfig::from_url(&format!("{admin}?sslmode=verify-full&sslrootcert={root}")).unwrap();
+    let err = Storage::connect(&verify_full, 1).await.err().unwrap().to_string();
+    assert!(err.contains("certificate") && err.contains("not valid for name"), "{err}");
+    assert!(!err.contains("password="), "{err}");
+    // Roots that did not sign the server's certificate (the public CAs of ca-certificates).
+    let bundle = "/etc/ssl/certs/ca-certificates.crt";
+    assert!(std::path::Path::new(bundle).exists(), "{bundle} (package ca-certificates) is needed");
+    let public =
+        pedia_storage::StorageConfig::from_url(&format!("{admin}?sslmode=verify-ca&sslrootcert={bundle}")).unwrap();
+    let err = Storage::connect(&public, 1).await.err().unwrap().to_string();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    let missing =
+        pedia_storage::StorageConfig::from_url(&format!("{admin}?sslmode=verify-ca&sslrootcert=/nonexistent.pem"))
+            .unwrap();
+    let err = Storage::connect(&missing, 1).await.err().unwrap().to_string();
+    assert!(err.contains("sslrootcert /nonexistent.pem"), "{err}");
 }
