@@ -97,3 +97,14 @@ fn storage_errors_are_clear() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nonexistent-dir") && err.contains("Unable to open"), "{err}");
 }
+
+#[test]
+fn run_with_an_unreadable_kubeconfig_is_a_clear_error() {
+    let out = pedia().args(["run", "--kubeconfig", "/nonexistent/kubeconfig"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("connecting to the Kubernetes API server") && err.contains("/nonexistent/kubeconfig"),
+        "{err}"
+    );
+}

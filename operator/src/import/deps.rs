@@ -33,6 +33,7 @@ pub struct Dependency {
 }
 
 struct Watch {
+    resource: ApiResource,
     store: Store<DynamicObject>,
     synced: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
@@ -105,7 +106,11 @@ impl Dependents {
     pub fn get(&self, gvr: &Gvr, namespace: Option<&str>, name: &str) -> Option<Arc<DynamicObject>> {
         let inner = lock(&self.inner);
         let watch = inner.watches.get(gvr)?;
-        watch.store.state().into_iter().find(|o| o.name_any() == name && o.namespace().as_deref() == namespace)
+        let mut key = ObjectRef::<DynamicObject>::new_with(name, watch.resource.clone());
+        if let Some(ns) = namespace {
+            key = key.within(ns);
+        }
+        watch.store.get(&key)
     }
 
     /// What a lifecycle read; events on these objects re-trigger it.
@@ -166,7 +171,7 @@ impl Dependents {
                 }
             }
         });
-        Watch { store, synced, task }
+        Watch { resource: ar, store, synced, task }
     }
 }
 
