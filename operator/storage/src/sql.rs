@@ -51,6 +51,18 @@ impl Sql {
         self.bind(Bind::Int(value))
     }
 
+    /// `(?, ?, ?)` for a list of integers (at least one item).
+    pub fn int_list(&mut self, values: impl IntoIterator<Item = i64>) -> &mut Self {
+        self.push("(");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.int(v);
+        }
+        self.push(")")
+    }
+
     /// `(?, ?, ?)` for a list of texts (at least one item).
     pub fn text_list<'a>(&mut self, values: impl IntoIterator<Item = &'a String>) -> &mut Self {
         self.push("(");

@@ -290,14 +290,7 @@ impl Storage {
             return out;
         }
         let mut delete = Sql::new(self.backend());
-        delete.push("DELETE FROM resource_labels WHERE resource_id IN (");
-        for (i, id) in ids.values().enumerate() {
-            if i > 0 {
-                delete.push(", ");
-            }
-            delete.int(*id);
-        }
-        delete.push(")");
+        delete.push("DELETE FROM resource_labels WHERE resource_id IN ").int_list(ids.values().copied());
         out.push(delete);
         let labels: Vec<(i64, &str, &str)> = rows
             .iter()
@@ -433,14 +426,7 @@ impl Storage {
                     next += pending.len() as i64;
                     for chunk in stale.chunks(BATCH) {
                         let ids = |s: &mut Sql| {
-                            s.push(" WHERE id IN (");
-                            for (i, id) in chunk.iter().enumerate() {
-                                if i > 0 {
-                                    s.push(", ");
-                                }
-                                s.int(*id);
-                            }
-                            s.push(")");
+                            s.push(" WHERE id IN ").int_list(chunk.iter().copied());
                         };
                         let mut log = changelog::deletion_entries(backend, next);
                         ids(&mut log);
