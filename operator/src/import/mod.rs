@@ -8,14 +8,16 @@ pub mod lifecycle_controller;
 pub mod policy_controller;
 pub mod render;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use api_types::cluster::PediaCluster;
-use api_types::policy::{ClusterImportPolicy, PediaClusterLifecycle};
+use api_types::policy::{ClusterImportPolicy, PediaClusterLifecycle, ReferenceResourceTemplate};
 use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
+use kube::discovery::ApiResource;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -30,6 +32,35 @@ pub struct Context {
     pub client: Client,
     pub deps: Dependents,
     pub decoder: ClusterDecoder,
+    /// Per policy: the resources discovery resolved, for the generation they were resolved at.
+    negotiated: Mutex<HashMap<String, Negotiated>>,
+}
+
+/// A policy's source and references, resolved to served versions.
+#[derive(Clone)]
+pub struct Negotiated {
+    pub generation: Option<i64>,
+    pub source: ApiResource,
+    pub references: Vec<ReferenceResourceTemplate>,
+    pub reference_ars: Vec<ApiResource>,
+}
+
+impl Context {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Negotiated>> {
+        self.negotiated.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn negotiated(&self, policy: &str) -> Option<Negotiated> {
+        self.cache().get(policy).cloned()
+    }
+
+    pub fn remember(&self, policy: &str, n: Negotiated) {
+        self.cache().insert(policy.to_owned(), n);
+    }
+
+    pub fn forget(&self, policy: &str) {
+        self.cache().remove(policy);
+    }
 }
 
 /// A reconcile that failed in a way worth retrying (API errors); template and data problems
@@ -68,6 +99,7 @@ pub async fn run(client: Client) -> Result<(), Error> {
         client: client.clone(),
         deps: Dependents::new(client.clone(), policy_tx, lifecycle_tx),
         decoder: ClusterDecoder::new()?,
+        negotiated: Mutex::default(),
     });
     let policies = Controller::new(Api::<ClusterImportPolicy>::all(client.clone()), watcher::Config::default())
         .watches(Api::<PediaClusterLifecycle>::all(client.clone()), watcher::Config::default(), |l| {

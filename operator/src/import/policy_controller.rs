@@ -21,7 +21,7 @@ use serde_json::json;
 use super::deps::gvr_of;
 use super::discovery::negotiate;
 use super::render::PolicyTemplates;
-use super::{Context, Error, finalize, owner_of};
+use super::{Context, Error, Negotiated, finalize, owner_of};
 
 /// How many per-object failures a condition message lists.
 const MESSAGE_ITEMS: usize = 5;
@@ -31,6 +31,7 @@ pub async fn reconcile(policy: Arc<ClusterImportPolicy>, ctx: Arc<Context>) -> R
     let api: Api<ClusterImportPolicy> = Api::all(ctx.client.clone());
     if policy.meta().deletion_timestamp.is_some() {
         ctx.deps.remove_policy(&name);
+        ctx.forget(&name);
         // Lifecycles and PediaClusters go by garbage collection (owner references).
         finalize::remove(&api, &policy, conditions::policy::FINALIZER).await?;
         return Ok(Action::await_change());
@@ -70,49 +71,20 @@ async fn reconcile_policy(
             return Ok(Action::await_change());
         }
     };
-    let source = match negotiate(
-        &ctx.client,
-        &spec.source.group,
-        &spec.source.resource,
-        spec.source.versions.as_deref().unwrap_or_default(),
-    )
-    .await
-    {
-        Ok(ar) => ar,
-        Err(message) => {
-            conditions::set(conds, cond::VALIDATED, false, cond::REASON_FAILED_NEGOTIATE_SOURCE_RESOURCE, &message);
-            // The resource's CRD may be installed later.
-            return Ok(Action::requeue(Duration::from_secs(15)));
-        }
+    // Discovery once per policy generation: source events re-run this reconcile often.
+    let generation = policy.metadata.generation;
+    let cached = ctx.negotiated(&name).filter(|n| generation.is_some() && n.generation == generation);
+    let Negotiated { source, references, reference_ars, .. } = match cached {
+        Some(n) => n,
+        None => match negotiate_policy(ctx, spec, generation, conds).await {
+            Some(n) => {
+                ctx.remember(&name, n.clone());
+                n
+            }
+            // The resources' CRDs may be installed later.
+            None => return Ok(Action::requeue(Duration::from_secs(15))),
+        },
     };
-    let mut references = Vec::new();
-    let mut reference_ars = Vec::new();
-    for r in spec.references.iter().flatten() {
-        match negotiate(&ctx.client, &r.group, &r.resource, r.versions.as_deref().unwrap_or_default()).await {
-            Ok(ar) => {
-                references.push(ReferenceResourceTemplate {
-                    key: r.key.clone(),
-                    group: r.group.clone(),
-                    resource: r.resource.clone(),
-                    namespace_template: r.namespace_template.clone(),
-                    name_template: r.name_template.clone(),
-                    version: ar.version.clone(),
-                });
-                reference_ars.push(ar);
-            }
-            Err(message) => {
-                let message = format!("reference {}: {message}", r.key);
-                conditions::set(
-                    conds,
-                    cond::VALIDATED,
-                    false,
-                    cond::REASON_FAILED_NEGOTIATE_REFERENCE_RESOURCE,
-                    &message,
-                );
-                return Ok(Action::requeue(Duration::from_secs(15)));
-            }
-        }
-    }
     ctx.deps.set_policy(&name, &source, &reference_ars);
     conditions::set(conds, cond::VALIDATED, true, cond::REASON_SUCCESS, "");
     if !ctx.deps.synced(&name) {
@@ -231,4 +203,57 @@ async fn reconcile_policy(
         conditions::set(conds, cond::RECONCILING, false, cond::REASON_FAILED_RECONCILE, &message);
         Ok(Action::requeue(Duration::from_secs(30)))
     }
+}
+
+/// Resolves the source and reference resources; on failure sets `Validated=False` with the
+/// reason and message and returns None.
+async fn negotiate_policy(
+    ctx: &Context,
+    spec: &api_types::policy::ClusterImportPolicySpec,
+    generation: Option<i64>,
+    conds: &mut Vec<Condition>,
+) -> Option<Negotiated> {
+    let source = match negotiate(
+        &ctx.client,
+        &spec.source.group,
+        &spec.source.resource,
+        spec.source.versions.as_deref().unwrap_or_default(),
+    )
+    .await
+    {
+        Ok(ar) => ar,
+        Err(message) => {
+            conditions::set(conds, cond::VALIDATED, false, cond::REASON_FAILED_NEGOTIATE_SOURCE_RESOURCE, &message);
+            return None;
+        }
+    };
+    let mut references = Vec::new();
+    let mut reference_ars = Vec::new();
+    for r in spec.references.iter().flatten() {
+        match negotiate(&ctx.client, &r.group, &r.resource, r.versions.as_deref().unwrap_or_default()).await {
+            Ok(ar) => {
+                references.push(ReferenceResourceTemplate {
+                    key: r.key.clone(),
+                    group: r.group.clone(),
+                    resource: r.resource.clone(),
+                    namespace_template: r.namespace_template.clone(),
+                    name_template: r.name_template.clone(),
+                    version: ar.version.clone(),
+                });
+                reference_ars.push(ar);
+            }
+            Err(message) => {
+                let message = format!("reference {}: {message}", r.key);
+                conditions::set(
+                    conds,
+                    cond::VALIDATED,
+                    false,
+                    cond::REASON_FAILED_NEGOTIATE_REFERENCE_RESOURCE,
+                    &message,
+                );
+                return None;
+            }
+        }
+    }
+    Some(Negotiated { generation, source, references, reference_ars })
 }

@@ -372,7 +372,7 @@ fn lex_quoted(src: &str, start: usize) -> Result<(String, usize), SyntaxError> {
 /// Parses a whole template.
 pub fn parse(src: &str) -> Result<Vec<Node>, SyntaxError> {
     let pieces = split(src)?;
-    let mut p = Parser { pieces: pieces.into_iter().peekable() };
+    let mut p = Parser { pieces: pieces.into_iter() };
     let (nodes, stop) = p.list()?;
     match stop {
         None => {
@@ -438,7 +438,7 @@ enum Stop {
 }
 
 struct Parser {
-    pieces: std::iter::Peekable<std::vec::IntoIter<Piece>>,
+    pieces: std::vec::IntoIter<Piece>,
 }
 
 #[derive(Clone, Copy, PartialEq)]

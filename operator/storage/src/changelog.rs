@@ -22,7 +22,7 @@ use crate::db::{self, with_conn};
 use crate::error::StorageError;
 use crate::object::{self, Gvr};
 use crate::sql::Sql;
-use crate::store::Storage;
+use crate::store::{Number, Storage};
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,12 +133,6 @@ struct ChangeRow {
     name: String,
     #[diesel(sql_type = Nullable<Text>)]
     object: Option<String>,
-}
-
-#[derive(QueryableByName)]
-struct Number {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
 
 const ENTRY_COLUMNS: &str = "seq, op, cluster, api_group, version, resource, namespace, name, changed_at, object";

@@ -117,10 +117,11 @@ struct TextRow {
     s: String,
 }
 
+/// One integer column named `n` (counts, sizes).
 #[derive(QueryableByName)]
-struct Number {
+pub(crate) struct Number {
     #[diesel(sql_type = BigInt)]
-    n: i64,
+    pub(crate) n: i64,
 }
 
 /// Keys of a (cluster, resource): `(namespace, name)`.
