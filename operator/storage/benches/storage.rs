@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use api_types::search::{ListOptions, SearchQuery};
 use diesel::Connection;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
+use pedia_storage::object::{self, Row};
 use pedia_storage::{Backend, Gvr, ListRequest, Storage, StorageConfig};
 use serde_json::{Value, json};
 
@@ -100,26 +101,43 @@ async fn timed_pages(s: &Storage, queries: &[String], continue_page: bool) -> (f
     (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99))
 }
 
-/// The backend's own bulk load of the same rows into the same table: one SQLite transaction of
-/// prepared inserts, PostgreSQL COPY (psql), MariaDB LOAD DATA (mysql client).
-async fn bulk_load(backend: Backend, url: &str, rows: &[(String, String)]) -> Duration {
-    let dir = std::env::temp_dir();
+/// The rows the write API stores for `sample` in every cluster, one cluster at a time.
+fn bulk_rows(sample: &[Value], clusters: usize) -> impl Iterator<Item = (String, Row)> + '_ {
+    (0..clusters).flat_map(move |c| {
+        let cluster = format!("cluster-{c:03}");
+        sample.iter().map(move |o| (cluster.clone(), object::prepare(&cluster, o).unwrap()))
+    })
+}
+
+/// The backend's own bulk load of exactly the rows the write API stores (same keys, columns and
+/// objects, same table and indexes): one SQLite transaction of prepared inserts, PostgreSQL COPY
+/// (psql), MariaDB LOAD DATA (mysql client). Only the load is timed, not building the rows.
+async fn bulk_load(backend: Backend, url: &str, sample: &[Value], clusters: usize) -> Duration {
+    const COLS: &str = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object";
     match backend {
         Backend::Sqlite => {
-            use diesel::sql_types::Text;
+            use diesel::sql_types::{BigInt, Text};
             let path = url.trim_start_matches("sqlite://").to_owned();
-            let rows = rows.to_vec();
+            let rows: Vec<(String, Row)> = bulk_rows(sample, clusters).collect();
             tokio::task::spawn_blocking(move || {
                 let mut c = diesel::SqliteConnection::establish(&path).unwrap();
                 diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA journal_mode = WAL"), &mut c).unwrap();
+                let insert =
+                    format!("INSERT INTO resources ({COLS}) VALUES (?, '', 'v1', 'pods', ?, ?, ?, ?, ?, ?, ?, 0, ?)");
                 let t = Instant::now();
                 c.transaction::<_, diesel::result::Error, _>(|c| {
-                    for (i, (cluster, obj)) in rows.iter().enumerate() {
+                    for (cluster, r) in &rows {
                         diesel::RunQueryDsl::execute(
-                            diesel::sql_query("INSERT INTO resources (cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object) VALUES (?, '', 'v1', 'pods', 'Pod', 'ns', ?, 'uid', '', '1', 0, 0, ?)")
+                            diesel::sql_query(&insert)
                                 .bind::<Text, _>(cluster)
-                                .bind::<Text, _>(format!("bulk-{i}"))
-                                .bind::<Text, _>(obj),
+                                .bind::<Text, _>(&r.kind)
+                                .bind::<Text, _>(&r.namespace)
+                                .bind::<Text, _>(&r.name)
+                                .bind::<Text, _>(&r.uid)
+                                .bind::<Text, _>(&r.owner_uid)
+                                .bind::<Text, _>(&r.resource_version)
+                                .bind::<BigInt, _>(r.created_at)
+                                .bind::<Text, _>(&r.object),
                             c,
                         )?;
                     }
@@ -132,14 +150,20 @@ async fn bulk_load(backend: Backend, url: &str, rows: &[(String, String)]) -> Du
             .unwrap()
         }
         Backend::Postgres | Backend::Mysql => {
-            let file = dir.join(format!("pedia-bench-{}.tsv", std::process::id()));
-            let mut text = String::with_capacity(rows.len() * 2600);
-            for (i, (cluster, obj)) in rows.iter().enumerate() {
-                let escaped = obj.replace('\\', "\\\\");
-                text.push_str(&format!("{cluster}\t\tv1\tpods\tPod\tns\tbulk-{i}\tuid\t\t1\t0\t0\t{escaped}\n"));
+            use std::io::Write;
+            let file = std::env::temp_dir().join(format!("pedia-bench-{}.tsv", std::process::id()));
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+            for (cluster, r) in bulk_rows(sample, clusters) {
+                let escaped = r.object.replace('\\', "\\\\");
+                writeln!(
+                    out,
+                    "{cluster}\t\tv1\tpods\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t0\t{escaped}",
+                    r.kind, r.namespace, r.name, r.uid, r.owner_uid, r.resource_version, r.created_at
+                )
+                .unwrap();
             }
-            std::fs::write(&file, text).unwrap();
-            let cols = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object";
+            out.flush().unwrap();
+            drop(out);
             let db = url.rsplit('/').next().unwrap().to_owned();
             let t = Instant::now();
             let status = if backend == Backend::Postgres {
@@ -153,7 +177,7 @@ async fn bulk_load(backend: Backend, url: &str, rows: &[(String, String)]) -> Du
                         "-d",
                         &db,
                         "-c",
-                        &format!("\\copy resources ({cols}) FROM '{}'", file.display()),
+                        &format!("\\copy resources ({COLS}) FROM '{}'", file.display()),
                     ])
                     .status()
                     .unwrap()
@@ -166,7 +190,7 @@ async fn bulk_load(backend: Backend, url: &str, rows: &[(String, String)]) -> Du
                         &db,
                         "-e",
                         &format!(
-                            "SET GLOBAL local_infile = 1; LOAD DATA LOCAL INFILE '{}' INTO TABLE resources ({cols})",
+                            "SET GLOBAL local_infile = 1; LOAD DATA LOCAL INFILE '{}' INTO TABLE resources ({COLS})",
                             file.display()
                         ),
                     ])
@@ -179,6 +203,47 @@ async fn bulk_load(backend: Backend, url: &str, rows: &[(String, String)]) -> Du
             elapsed
         }
     }
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Stream,
+    Relist,
+}
+
+/// Writes `sample` into every cluster through the write API with `workers` concurrent writers.
+async fn ingest(
+    s: &std::sync::Arc<Storage>,
+    sample: &std::sync::Arc<Vec<Value>>,
+    clusters: usize,
+    workers: usize,
+    mode: Mode,
+) -> Duration {
+    let t = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..workers {
+        let (s, sample) = (s.clone(), sample.clone());
+        handles.push(tokio::spawn(async move {
+            let gvr = Gvr::new("", "v1", "pods");
+            for c in (w..clusters).step_by(workers) {
+                let cluster = format!("cluster-{c:03}");
+                match mode {
+                    Mode::Stream => {
+                        for batch in sample.chunks(500) {
+                            s.upsert(&cluster, &gvr, batch).await.unwrap();
+                        }
+                    }
+                    Mode::Relist => {
+                        s.replace_all(&cluster, &gvr, &sample).await.unwrap();
+                    }
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    t.elapsed()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -200,57 +265,50 @@ async fn main() {
     let raw_bytes: usize =
         sample.iter().map(|o| serde_json::to_string(o).unwrap().len()).sum::<usize>() / per_cluster.max(1);
     println!("storage bench: {objects} pods ({raw_bytes} bytes of JSON each) in {clusters} clusters");
-    let gvr = Gvr::new("", "v1", "pods");
     for backend in backends {
         let name = format!("pedia_bench_{}", backend.name());
-        // Physical limit: the backend's own bulk load of a sample of the same rows.
-        let bulk_n = (objects / 10).clamp(1000, 100_000);
-        let bulk_rows: Vec<(String, String)> = (0..bulk_n)
-            .map(|i| {
-                (format!("cluster-{:03}", i % clusters), serde_json::to_string(&sample[i % sample.len()]).unwrap())
-            })
-            .collect();
+        // Physical limit: the backend's own bulk load of the same rows.
         let url = fresh_url(backend, &format!("{name}_bulk")).await;
         let s = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap();
         s.migrate().await.unwrap();
         drop(s);
-        let bulk = bulk_load(backend, &url, &bulk_rows).await;
-        let bulk_rate = bulk_n as f64 / bulk.as_secs_f64();
-        drop(bulk_rows);
+        let bulk = bulk_load(backend, &url, &sample, clusters).await;
+        let bulk_rate = (per_cluster * clusters) as f64 / bulk.as_secs_f64();
 
+        // The write API as the sync engine uses it: a watch stream of upserts in batches of 500,
+        // and initial syncs (one replace_all per cluster, as after a list).
+        let url = fresh_url(backend, &format!("{name}_stream")).await;
+        let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
+        s.migrate().await.unwrap();
+        let workers = if backend == Backend::Sqlite { 1 } else { 4 };
+        let stream = ingest(&s, &sample, clusters, workers, Mode::Stream).await;
+        drop(s);
+        // Leave no second copy behind (fresh_url empties the database).
+        fresh_url(backend, &format!("{name}_stream")).await;
+        fresh_url(backend, &format!("{name}_bulk")).await;
         let url = fresh_url(backend, &name).await;
         let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
         s.migrate().await.unwrap();
-        let t = Instant::now();
-        let workers = if backend == Backend::Sqlite { 1 } else { 4 };
-        let mut handles = Vec::new();
-        for w in 0..workers {
-            let s = s.clone();
-            let gvr = gvr.clone();
-            let sample = sample.clone();
-            handles.push(tokio::spawn(async move {
-                for c in (w..clusters).step_by(workers) {
-                    let cluster = format!("cluster-{c:03}");
-                    for batch in sample.chunks(500) {
-                        s.upsert(&cluster, &gvr, batch).await.unwrap();
-                    }
-                }
-            }));
-        }
-        for h in handles {
-            h.await.unwrap();
-        }
-        let ingest = t.elapsed();
-        let rate = objects as f64 / ingest.as_secs_f64();
+        let relist = ingest(&s, &sample, clusters, workers, Mode::Relist).await;
         // Fresh planner statistics, as autovacuum / auto-analyze would have by now.
         s.analyze().await.unwrap();
         println!(
-            "{:<8} ingest: {objects} pods in {:.1}s = {rate:.0} rows/s through the write API ({workers} writer{}); bulk load of {bulk_n} rows: {bulk_rate:.0} rows/s; ratio {:.0}%",
+            "{:<8} bulk load of the same rows: {objects} in {:.1}s = {bulk_rate:.0} rows/s",
             backend.name(),
-            ingest.as_secs_f64(),
-            if workers > 1 { "s" } else { "" },
-            100.0 * rate / bulk_rate
+            bulk.as_secs_f64()
         );
+        for (label, t) in
+            [("watch stream (upserts of 500)", stream), ("initial sync (replace_all per cluster)", relist)]
+        {
+            let rate = objects as f64 / t.as_secs_f64();
+            println!(
+                "{:<8} ingest, {label}: {:.1}s = {rate:.0} rows/s ({workers} writer{}), {:.0}% of bulk",
+                backend.name(),
+                t.as_secs_f64(),
+                if workers > 1 { "s" } else { "" },
+                100.0 * rate / bulk_rate
+            );
+        }
         let stats = s.stats().await.unwrap();
         if let Some(size) = stats.size_bytes {
             let per = size as f64 / objects as f64;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod internalstorage;
+mod labels;
 pub mod object;
 pub mod query;
 pub mod sql;

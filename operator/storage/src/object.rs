@@ -2,7 +2,9 @@
 
 use api_types::search::annotations;
 use k8s_openapi::jiff::Timestamp;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::{Error as _, SerializeMap, Serializer};
+use serde_json::{Map, Value, json};
 
 use crate::error::StorageError;
 
@@ -59,16 +61,7 @@ pub fn prepare(cluster: &str, object: &Value) -> Result<Row, StorageError> {
             "metadata.name is empty".into(),
         ));
     }
-    let mut o = object.clone();
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("managedFields");
-        let annotations = m.entry("annotations").or_insert_with(|| json!({}));
-        if let Some(a) = annotations.as_object_mut() {
-            a.remove("kubectl.kubernetes.io/last-applied-configuration");
-            a.insert(annotations::CLUSTER_NAME.into(), json!(cluster));
-        }
-    }
-    let owner_uid = o
+    let owner_uid = object
         .pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .and_then(|refs| refs.iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true)))
@@ -76,24 +69,112 @@ pub fn prepare(cluster: &str, object: &Value) -> Result<Row, StorageError> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let labels = o
+    let labels = object
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
         .unwrap_or_default();
-    let created_at = meta(&o, "creationTimestamp").parse::<Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0);
+    let created_at = meta(object, "creationTimestamp").parse::<Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0);
     Ok(Row {
-        kind: o.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        namespace: meta(&o, "namespace").to_owned(),
-        name,
-        uid: meta(&o, "uid").to_owned(),
+        kind: object.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        namespace: meta(object, "namespace").to_owned(),
+        uid: meta(object, "uid").to_owned(),
         owner_uid,
-        resource_version: meta(&o, "resourceVersion").to_owned(),
+        resource_version: meta(object, "resourceVersion").to_owned(),
         created_at,
-        object: serde_json::to_string(&o)
-            .map_err(|e| StorageError::BadObject(meta(object, "name").to_owned(), e.to_string()))?,
+        object: serde_json::to_string(&Stored { object, cluster })
+            .map_err(|e| StorageError::BadObject(name.clone(), e.to_string()))?,
+        name,
         labels,
     })
+}
+
+/// [`prepare`] for many objects, on every core when there are enough of them (a relist of
+/// thousands of objects spent a fifth of its time here, on one core).
+pub fn prepare_all(cluster: &str, objects: &[Value]) -> Result<Vec<Row>, StorageError> {
+    const PER_THREAD: usize = 512;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(objects.len() / PER_THREAD);
+    if threads <= 1 {
+        return objects.iter().map(|o| prepare(cluster, o)).collect();
+    }
+    let size = objects.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = objects
+            .chunks(size)
+            .map(|part| scope.spawn(move || part.iter().map(|o| prepare(cluster, o)).collect::<Result<Vec<_>, _>>()))
+            .collect();
+        let mut rows = Vec::with_capacity(objects.len());
+        for part in parts {
+            rows.extend(part.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+        }
+        Ok(rows)
+    })
+}
+
+/// `object` as stored, serialized without copying it first (a deep clone of every object was a
+/// fifth of the write path's time): `metadata` goes through [`StoredMetadata`].
+struct Stored<'a> {
+    object: &'a Value,
+    cluster: &'a str,
+}
+
+impl Serialize for Stored<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Value::Object(fields) = self.object else { return self.object.serialize(s) };
+        let mut map = s.serialize_map(Some(fields.len()))?;
+        for (k, v) in fields {
+            match v {
+                Value::Object(m) if k == "metadata" => {
+                    map.serialize_entry(k, &StoredMetadata { metadata: m, cluster: self.cluster })?
+                }
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// Metadata without managedFields, with the last-applied annotation dropped and the cluster
+/// annotation set (annotations are created when absent; a non-object is left as it is).
+struct StoredMetadata<'a> {
+    metadata: &'a Map<String, Value>,
+    cluster: &'a str,
+}
+
+impl Serialize for StoredMetadata<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        let cluster_only = || json!({ annotations::CLUSTER_NAME: self.cluster });
+        let stamp = json!(self.cluster);
+        for (k, v) in self.metadata {
+            match (k.as_str(), v) {
+                ("managedFields", _) => {}
+                ("annotations", Value::Object(a)) => {
+                    let kept = a.iter().map(|(k, v)| (k.as_str(), v)).filter(|(k, _)| {
+                        *k != "kubectl.kubernetes.io/last-applied-configuration" && *k != annotations::CLUSTER_NAME
+                    });
+                    let stamped = kept.chain(std::iter::once((annotations::CLUSTER_NAME, &stamp)));
+                    map.serialize_entry(k, &Entries(std::cell::RefCell::new(Some(stamped))))?
+                }
+                ("annotations", Value::Null) => map.serialize_entry(k, &cluster_only())?,
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        if !self.metadata.contains_key("annotations") {
+            map.serialize_entry("annotations", &cluster_only())?;
+        }
+        map.end()
+    }
+}
+
+/// A map serialized from an iterator of entries (consumed once).
+struct Entries<I>(std::cell::RefCell<Option<I>>);
+
+impl<'v, I: Iterator<Item = (&'v str, &'v Value)>> Serialize for Entries<I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let entries = self.0.borrow_mut().take().ok_or_else(|| S::Error::custom("entries serialized twice"))?;
+        s.collect_map(entries)
+    }
 }
 
 /// Now, in Unix milliseconds.
@@ -125,5 +206,48 @@ mod tests {
             json!({"keep": "me", "shadow.clusterpedia.io/cluster-name": "m1"})
         );
         assert!(prepare("m1", &json!({"kind": "Pod", "metadata": {}})).is_err());
+    }
+
+    #[test]
+    fn prepare_all_keeps_order_and_reports_errors() {
+        let objects: Vec<Value> = (0..2000)
+            .map(|i| json!({"kind": "Pod", "metadata": {"name": format!("p{i}"), "namespace": "ns"}}))
+            .collect();
+        let rows = prepare_all("m1", &objects).unwrap();
+        let sequential: Vec<Row> = objects.iter().map(|o| prepare("m1", o).unwrap()).collect();
+        assert_eq!(rows, sequential);
+        let mut bad = objects.clone();
+        bad[1500] = json!({"kind": "Pod", "metadata": {}});
+        assert!(matches!(prepare_all("m1", &bad), Err(StorageError::BadObject(..))));
+    }
+
+    /// The stored JSON equals pruning a copy of the object (how it was done before the view).
+    #[test]
+    fn stored_json_equals_pruned_copy() {
+        let pruned_copy = |o: &Value| {
+            let mut o = o.clone();
+            let m = o["metadata"].as_object_mut().unwrap();
+            m.remove("managedFields");
+            let a = m.entry("annotations").or_insert_with(|| json!({}));
+            if a.is_null() {
+                *a = json!({});
+            }
+            if let Some(a) = a.as_object_mut() {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+                a.insert(annotations::CLUSTER_NAME.into(), json!("m1"));
+            }
+            o
+        };
+        let cases = [
+            json!({"kind": "Pod", "metadata": {"name": "no-annotations", "labels": {"a": "b"}}, "spec": {"x": [1, {"y": null}]}}),
+            json!({"kind": "Pod", "metadata": {"name": "null", "annotations": null, "managedFields": []}}),
+            json!({"kind": "Pod", "metadata": {"name": "stale", "annotations": {"shadow.clusterpedia.io/cluster-name": "old", "z": "1",
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"big\": true}"}}}),
+            json!({"kind": "Pod", "metadata": {"name": "odd", "annotations": "not a map"}}),
+        ];
+        for o in cases {
+            let stored: Value = serde_json::from_str(&prepare("m1", &o).unwrap().object).unwrap();
+            assert_eq!(stored, pruned_copy(&o), "{o}");
+        }
     }
 }

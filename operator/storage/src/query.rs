@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::config::Backend;
 use crate::db::{self, with_conn};
 use crate::error::StorageError;
+use crate::labels;
 use crate::object::Gvr;
 use crate::sql::Sql;
 use crate::store::Storage;
@@ -209,7 +210,7 @@ fn json_path(path: &[Segment]) -> String {
 fn field_expr(s: &mut Sql, path: &[Segment]) {
     match s.backend {
         Backend::Postgres => {
-            s.push("jsonb_extract_path_text(object");
+            s.push("json_extract_path_text(object");
             for seg in path {
                 s.push(", ");
                 match seg {
@@ -291,8 +292,8 @@ fn requirement(s: &mut Sql, r: &Requirement, expr: &dyn Fn(&mut Sql)) {
     }
 }
 
-/// Label requirements use the label index: the `resource_labels` table on SQLite and MySQL, the
-/// GIN index on the labels object (containment and key existence) on PostgreSQL. `>` and `<`
+/// Label requirements use the label index: `label_pairs` + `resource_labels` on SQLite and MySQL,
+/// the GIN index on the `labels` JSONB column (containment and key existence) on PostgreSQL. `>` and `<`
 /// compare numbers and read the JSON.
 fn label_requirement(s: &mut Sql, r: &Requirement) {
     let key = r.key.clone();
@@ -308,12 +309,11 @@ fn label_requirement(s: &mut Sql, r: &Requirement) {
     };
     match s.backend {
         Backend::Postgres => {
-            // Positive predicates stay bare so the GIN index serves them (NULL labels just do
-            // not match); negated ones need COALESCE so objects without labels do match.
-            s.push(if negate { " AND NOT COALESCE(" } else { " AND (" });
+            // `labels` is never NULL (`{}` without labels), so negation is plain NOT.
+            s.push(if negate { " AND NOT (" } else { " AND (" });
             match values {
                 None => {
-                    s.push("(object->'metadata'->'labels') ? ").text(&key);
+                    s.push("labels ? ").text(&key);
                 }
                 Some(values) => {
                     s.push("(");
@@ -321,23 +321,16 @@ fn label_requirement(s: &mut Sql, r: &Requirement) {
                         if i > 0 {
                             s.push(" OR ");
                         }
-                        s.push("(object->'metadata'->'labels') @> jsonb_build_object(")
-                            .text(&key)
-                            .push("::text, ")
-                            .text(v)
-                            .push("::text)");
+                        s.push("labels @> jsonb_build_object(").text(&key).push("::text, ").text(v).push("::text)");
                     }
                     s.push(")");
                 }
             }
-            s.push(if negate { ", false)" } else { ")" });
+            s.push(")");
         }
         Backend::Sqlite | Backend::Mysql => {
             s.push(if negate { " AND id NOT IN (" } else { " AND id IN (" });
-            s.push("SELECT resource_id FROM resource_labels WHERE label_key = ").text(&key);
-            if let Some(values) = values {
-                s.push(" AND label_value IN ").text_list(values);
-            }
+            labels::resources_with(s, &key, values);
             s.push(")");
         }
     }
@@ -531,10 +524,8 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term]) -> Result<Sql, S
         })
         .flatten();
     if let Some(r) = driving.map(|i| &q.labels.requirements[i]) {
-        s.push(" JOIN (SELECT resource_id FROM resource_labels WHERE label_key = ").text(&r.key);
-        if r.operator != Operator::Exists {
-            s.push(" AND label_value IN ").text_list(&r.values);
-        }
+        s.push(" JOIN (");
+        labels::resources_with(&mut s, &r.key, (r.operator != Operator::Exists).then_some(r.values.as_slice()));
         s.push(") driving_labels ON resources.id = driving_labels.resource_id");
     }
     s.push(" WHERE 1 = 1");

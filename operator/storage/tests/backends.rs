@@ -46,6 +46,62 @@ async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
     db.cleanup().await;
 }
 
+/// The label index migration converts existing rows (and its down migration converts them back):
+/// a store written before it answers label selectors the same afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_index_migration_keeps_existing_labels() {
+    for backend in ALL {
+        let db = fresh(backend).await;
+        let batch: Vec<Value> = (0..6)
+            .map(|i| {
+                pod(
+                    "ns",
+                    &format!("p{i}"),
+                    "1",
+                    json!({"app": if i < 4 { "web" } else { "db" }, "rank": i.to_string()}),
+                )
+            })
+            .collect();
+        db.storage.upsert("m1", &pods(), &batch).await.unwrap();
+        let down = match backend {
+            Backend::Sqlite => include_str!("../migrations/sqlite/2026-11-22-000003_label_index/down.sql"),
+            Backend::Postgres => include_str!("../migrations/postgres/2026-11-22-000003_label_index/down.sql"),
+            Backend::Mysql => include_str!("../migrations/mysql/2026-11-22-000003_label_index/down.sql"),
+        };
+        db.batch_execute(down).await;
+        db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261122000003'").await;
+        // A new process migrates the old layout (its label cache starts empty, as at start).
+        let s = Storage::connect(&pedia_storage::StorageConfig::from_url(&db.url).unwrap(), 1).await.unwrap();
+        assert_eq!(s.migrate().await.unwrap(), ["20261122000003"], "{backend:?}");
+        let count = |q: &'static str| {
+            let s = &s;
+            async move { s.list(&req(pods(), q)).await.unwrap().items.len() }
+        };
+        assert_eq!(
+            (
+                count("labelSelector=app%3Dweb").await,
+                count("labelSelector=app%3Ddb%2Crank%3D5").await,
+                count("labelSelector=app!%3Dweb").await
+            ),
+            (4, 1, 2),
+            "{backend:?}"
+        );
+        // Writes after the migration index their labels, old pairs and new ones alike.
+        s.upsert("m1", &pods(), &[pod("ns", "p0", "2", json!({"app": "db", "tier": "new"}))]).await.unwrap();
+        assert_eq!(
+            (
+                count("labelSelector=app%3Dweb").await,
+                count("labelSelector=app%3Ddb").await,
+                count("labelSelector=tier").await
+            ),
+            (3, 3, 1),
+            "{backend:?}"
+        );
+        drop(s);
+        db.cleanup().await;
+    }
+}
+
 /// Rows left in the label table (SQLite and MySQL keep one; PostgreSQL indexes the JSON).
 async fn label_rows(db: &Db) -> i64 {
     #[derive(diesel::QueryableByName)]
@@ -142,6 +198,15 @@ async fn write_api_on_every_backend() {
         assert_eq!((outcome.upserted, outcome.deleted), (3, 3), "{backend:?}");
         let all = s.list(&req(pods(), "clusters=m1")).await.unwrap();
         assert_eq!(names(&all), ["m1/ns-a/p0", "m1/ns-a/p1", "m1/ns-a/p2"], "{backend:?}");
+        assert_eq!((by_label("app").await, by_label("!app").await), (2, 1), "{backend:?}: p2 lost its label");
+
+        // A batch carrying one object twice stores the last one (one INSERT cannot write a key twice).
+        let twice = [pod("ns-b", "p9", "1", json!({"app": "old"})), pod("ns-b", "p9", "2", json!({"app": "new"}))];
+        assert_eq!(s.upsert("m1", &pods(), &twice).await.unwrap(), 1, "{backend:?}");
+        let p9 = s.get("m1", &pods(), "ns-b", "p9").await.unwrap().unwrap();
+        assert_eq!(p9["metadata"]["resourceVersion"], "2", "{backend:?}");
+        assert_eq!((by_label("app%3Dnew").await, by_label("app%3Dold").await), (1, 0), "{backend:?}");
+        assert!(s.delete("m1", &pods(), "ns-b", "p9").await.unwrap());
 
         let events = vec![
             json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1", "namespace": "ns-a", "uid": "ev-1", "resourceVersion": "3"},

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 pub struct Db {
     pub storage: Storage,
+    pub url: String,
     pub backend: Backend,
     pub drop_sql: Option<(String, String)>,
     pub file: Option<std::path::PathBuf>,
@@ -62,10 +63,29 @@ pub async fn fresh(backend: Backend) -> Db {
     };
     let storage = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 1).await.unwrap();
     storage.migrate().await.unwrap();
-    Db { storage, backend, drop_sql, file }
+    Db { storage, url, backend, drop_sql, file }
 }
 
 impl Db {
+    /// Runs `sql` (several statements) on a connection of its own.
+    pub async fn batch_execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut c = diesel_async::sync_connection_wrapper::SyncConnectionWrapper::<diesel::SqliteConnection>::establish(path)
+                    .await
+                    .unwrap();
+                c.batch_execute(sql).await.unwrap()
+            }
+            Backend::Postgres => {
+                AsyncPgConnection::establish(&self.url).await.unwrap().batch_execute(sql).await.unwrap()
+            }
+            Backend::Mysql => {
+                AsyncMysqlConnection::establish(&self.url).await.unwrap().batch_execute(sql).await.unwrap()
+            }
+        }
+    }
+
     pub async fn cleanup(self) {
         drop(self.storage);
         match (self.backend, self.drop_sql) {

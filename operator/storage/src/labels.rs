@@ -1,0 +1,152 @@
+//! The label index of SQLite and MySQL (PostgreSQL uses a GIN index on the object instead).
+//!
+//! Label pairs are interned in `label_pairs`, so `resource_labels` holds two integers per label
+//! (`label_id, resource_id`) instead of the key and value text: cheaper to write, a fraction of
+//! the size. Pairs are a dictionary that only grows; ids are cached in memory, and new pairs
+//! are added outside the write transaction (an id read inside a transaction that rolls back
+//! would otherwise linger in the cache).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Text};
+
+use crate::config::Backend;
+use crate::object::Row;
+use crate::sql::Sql;
+
+/// Pairs per statement (two binds each).
+const PAIRS_PER_STATEMENT: usize = 1000;
+/// The cache forgets everything past this many pairs (labels unique per object, such as a
+/// job's controller-uid, would otherwise grow it with the store).
+const CACHE_LIMIT: usize = 200_000;
+
+pub(crate) type Pair = (String, String);
+
+#[derive(QueryableByName)]
+pub(crate) struct PairRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    label_key: String,
+    #[diesel(sql_type = Text)]
+    label_value: String,
+}
+
+/// Ids of label pairs seen by this process.
+#[derive(Default)]
+pub(crate) struct PairCache(Mutex<HashMap<Pair, i64>>);
+
+impl PairCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Pair, i64>> {
+        // A poisoned map is still a valid cache.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached ids of the pairs of `rows`, and the pairs that are not cached.
+    pub(crate) fn lookup(&self, rows: &[Row]) -> (HashMap<Pair, i64>, Vec<Pair>) {
+        let cache = self.lock();
+        let (mut found, mut missing) = (HashMap::new(), Vec::new());
+        let mut seen = HashSet::new();
+        for p in rows.iter().flat_map(|r| r.labels.iter()) {
+            if seen.insert(p) {
+                match cache.get(p) {
+                    Some(id) => {
+                        found.insert(p.clone(), *id);
+                    }
+                    None => missing.push(p.clone()),
+                }
+            }
+        }
+        (found, missing)
+    }
+
+    /// Caches `read` and adds it to `found`.
+    pub(crate) fn remember(&self, read: Vec<PairRow>, found: &mut HashMap<Pair, i64>) {
+        let mut cache = self.lock();
+        if cache.len() + read.len() > CACHE_LIMIT {
+            cache.clear();
+        }
+        for p in read {
+            let pair = (p.label_key, p.label_value);
+            cache.insert(pair.clone(), p.id);
+            found.insert(pair, p.id);
+        }
+    }
+}
+
+/// Statements adding `pairs` to the dictionary (existing ones are left alone).
+pub(crate) fn insert_pairs(backend: Backend, pairs: &[Pair]) -> Vec<Sql> {
+    pairs
+        .chunks(PAIRS_PER_STATEMENT)
+        .map(|chunk| {
+            let mut s = Sql::new(backend);
+            s.push(match backend {
+                Backend::Mysql => "INSERT IGNORE INTO label_pairs (label_key, label_value) VALUES ",
+                _ => "INSERT OR IGNORE INTO label_pairs (label_key, label_value) VALUES ",
+            });
+            for (i, (k, v)) in chunk.iter().enumerate() {
+                s.push(if i > 0 { ", (" } else { "(" }).text(k).push(", ").text(v).push(")");
+            }
+            s
+        })
+        .collect()
+}
+
+/// Queries for the ids of `pairs`.
+pub(crate) fn select_pairs(backend: Backend, pairs: &[Pair]) -> Vec<Sql> {
+    pairs
+        .chunks(PAIRS_PER_STATEMENT)
+        .map(|chunk| {
+            let mut s = Sql::new(backend);
+            s.push("SELECT id, label_key, label_value FROM label_pairs WHERE (label_key, label_value) IN (");
+            for (i, (k, v)) in chunk.iter().enumerate() {
+                s.push(if i > 0 { ", (" } else { "(" }).text(k).push(", ").text(v).push(")");
+            }
+            s.push(")");
+            s
+        })
+        .collect()
+}
+
+/// Statements writing the label rows of `rows` (by `(namespace, name)` in `ids`): rows in
+/// `replaced` lose their old labels first; rows missing from `ids` are left alone.
+pub(crate) fn write_statements(
+    backend: Backend,
+    rows: &[&Row],
+    ids: &HashMap<(String, String), i64>,
+    replaced: &[i64],
+    pairs: &HashMap<Pair, i64>,
+) -> Vec<Sql> {
+    let mut out = Vec::new();
+    if !replaced.is_empty() {
+        let mut delete = Sql::new(backend);
+        delete.push("DELETE FROM resource_labels WHERE resource_id IN ").int_list(replaced.iter().copied());
+        out.push(delete);
+    }
+    let links: Vec<(i64, i64)> = rows
+        .iter()
+        .filter_map(|r| Some((*ids.get(&(r.namespace.clone(), r.name.clone()))?, *r)))
+        .flat_map(|(id, r)| r.labels.iter().filter_map(move |p| Some((*pairs.get(p)?, id))))
+        .collect();
+    for chunk in links.chunks(PAIRS_PER_STATEMENT * 2) {
+        let mut insert = Sql::new(backend);
+        insert.push("INSERT INTO resource_labels (label_id, resource_id) VALUES ");
+        for (i, (label, resource)) in chunk.iter().enumerate() {
+            insert.push(if i > 0 { ", (" } else { "(" }).int(*label).push(", ").int(*resource).push(")");
+        }
+        out.push(insert);
+    }
+    out
+}
+
+/// `SELECT resource_id ...` of the resources carrying label `key` (with one of `values`, when
+/// given): the subquery label selectors are compiled into on SQLite and MySQL.
+pub(crate) fn resources_with(s: &mut Sql, key: &str, values: Option<&[String]>) {
+    s.push("SELECT rl.resource_id FROM label_pairs lp JOIN resource_labels rl ON rl.label_id = lp.id");
+    s.push(" WHERE lp.label_key = ").text(key);
+    if let Some(values) = values {
+        s.push(" AND lp.label_value IN ").text_list(values);
+    }
+}
