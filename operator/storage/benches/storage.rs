@@ -1,6 +1,7 @@
 //! Storage benchmark: ingest through the write API beside the backend's own bulk load of the same
 //! rows, query latencies (p50/p99) on a large store, and bytes per object. Prints figures;
-//! asserts nothing. `make bench` runs it; `-- --objects N --clusters C --backends sqlite,postgres,mysql`.
+//! asserts nothing. `make bench` runs it;
+//! `-- --objects N --clusters C --backends sqlite,postgres,mysql --workers W`.
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 use std::time::{Duration, Instant};
@@ -280,7 +281,9 @@ async fn main() {
         let url = fresh_url(backend, &format!("{name}_stream")).await;
         let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
         s.migrate().await.unwrap();
-        let workers = if backend == Backend::Sqlite { 1 } else { 4 };
+        // Four sync workers (one per member cluster, as `pedia run` has) write concurrently; on
+        // SQLite their transactions queue for the single writer connection.
+        let workers: usize = arg("--workers", "4").parse().unwrap();
         let stream = ingest(&s, &sample, clusters, workers, Mode::Stream).await;
         drop(s);
         // Leave no second copy behind (fresh_url empties the database).
@@ -302,10 +305,9 @@ async fn main() {
         {
             let rate = objects as f64 / t.as_secs_f64();
             println!(
-                "{:<8} ingest, {label}: {:.1}s = {rate:.0} rows/s ({workers} writer{}), {:.0}% of bulk",
+                "{:<8} ingest, {label}: {:.1}s = {rate:.0} rows/s ({workers} writers), {:.0}% of bulk",
                 backend.name(),
                 t.as_secs_f64(),
-                if workers > 1 { "s" } else { "" },
                 100.0 * rate / bulk_rate
             );
         }

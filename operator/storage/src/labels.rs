@@ -125,11 +125,13 @@ pub(crate) fn write_statements(
         delete.push("DELETE FROM resource_labels WHERE resource_id IN ").int_list(replaced.iter().copied());
         out.push(delete);
     }
-    let links: Vec<(i64, i64)> = rows
+    let mut links: Vec<(i64, i64)> = rows
         .iter()
         .filter_map(|r| Some((*ids.get(&(r.namespace.clone(), r.name.clone()))?, *r)))
         .flat_map(|(id, r)| r.labels.iter().filter_map(move |p| Some((*pairs.get(p)?, id))))
         .collect();
+    // In index order: each pair's new ids land together at the end of its range.
+    links.sort_unstable();
     for chunk in links.chunks(PAIRS_PER_STATEMENT * 2) {
         let mut insert = Sql::new(backend);
         insert.push("INSERT INTO resource_labels (label_id, resource_id) VALUES ");
