@@ -68,6 +68,17 @@ async fn fresh_url(backend: Backend, name: &str) -> String {
         }
         Backend::Mysql => {
             let mut c = AsyncMysqlConnection::establish("mysql://root@127.0.0.1:3306/test").await.unwrap();
+            // InnoDB reads with O_DIRECT (no OS page cache behind it): a store needs a buffer pool
+            // sized to its working set, and a redo log large enough not to stall writers on
+            // checkpoints, as any production MySQL has (the defaults are 128 MiB and 96 MiB).
+            for setting in [
+                "innodb_buffer_pool_size = GREATEST(@@innodb_buffer_pool_size, 2147483648)",
+                "innodb_log_file_size = GREATEST(@@innodb_log_file_size, 1073741824)",
+            ] {
+                if let Err(e) = c.batch_execute(&format!("SET GLOBAL {setting}")).await {
+                    println!("mysql: could not set {setting}: {e}");
+                }
+            }
             c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).await.unwrap();
             format!("mysql://root@127.0.0.1:3306/{name}")
         }
@@ -266,6 +277,11 @@ async fn main() {
     let raw_bytes: usize =
         sample.iter().map(|o| serde_json::to_string(o).unwrap().len()).sum::<usize>() / per_cluster.max(1);
     println!("storage bench: {objects} pods ({raw_bytes} bytes of JSON each) in {clusters} clusters");
+    if backends.contains(&Backend::Mysql) {
+        println!(
+            "mysql: SET GLOBAL innodb_buffer_pool_size >= 2 GiB, innodb_log_file_size >= 1 GiB (see docs/storage.md)"
+        );
+    }
     for backend in backends {
         let name = format!("pedia_bench_{}", backend.name());
         // Physical limit: the backend's own bulk load of the same rows.
