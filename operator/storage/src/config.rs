@@ -1,7 +1,7 @@
 //! Where the store lives: `--storage URL`.
 
 use crate::error::StorageError;
-use crate::tls::{PgTls, extract_pg_tls};
+use crate::tls::{Tls, extract_tls};
 
 /// The SQL backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +29,8 @@ pub struct StorageConfig {
     pub target: String,
     /// Connections in the pool (SQLite has one more, for writing).
     pub max_connections: u32,
-    /// TLS to PostgreSQL (`sslmode`, `sslrootcert`; taken out of `target`).
-    pub pg_tls: PgTls,
+    /// TLS to PostgreSQL or MySQL (`sslmode`, `sslrootcert`; taken out of `target`).
+    pub tls: Tls,
 }
 
 impl StorageConfig {
@@ -55,13 +55,13 @@ impl StorageConfig {
         Self::new(backend, target, 8)
     }
 
-    /// A configuration for `target`; PostgreSQL's `sslmode`/`sslrootcert` become [`PgTls`].
+    /// A configuration for `target`; `sslmode`/`sslrootcert` become [`Tls`].
     pub fn new(backend: Backend, target: String, max_connections: u32) -> Result<Self, StorageError> {
-        let (target, pg_tls) = match backend {
-            Backend::Postgres => extract_pg_tls(&target)?,
-            _ => (target, PgTls::Disable),
+        let (target, tls) = match backend {
+            Backend::Postgres | Backend::Mysql => extract_tls(&target)?,
+            Backend::Sqlite => (target, Tls::Disable),
         };
-        Ok(Self { backend, target, max_connections, pg_tls })
+        Ok(Self { backend, target, max_connections, tls })
     }
 
     /// The URL with any password replaced, for logs and messages.

@@ -40,19 +40,29 @@ const SQLITE_SETUP: &str = "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL;
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824; \
      PRAGMA wal_autocheckpoint = 4096;";
 
+/// How long a caller waits for a pooled connection.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// How long a write waits for SQLite's single writer connection: writes queue there by design,
+/// and at a million objects a checkpoint can hold the writer for seconds while several sync
+/// workers wait (10 s was too short: "Timed out in bb8" with 4 writers).
+const SQLITE_WRITER_WAIT: Duration = Duration::from_secs(600);
+
 /// Builds a bb8 pool (a macro: the manager's trait bounds differ per connection type).
 macro_rules! build_pool {
     ($manager:expr, $size:expr, $target:expr) => {
+        build_pool!($manager, $size, $target, POOL_WAIT)
+    };
+    ($manager:expr, $size:expr, $target:expr, $wait:expr) => {
         Pool::builder()
             .max_size($size)
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout($wait)
             .build($manager)
             .await
             .map_err(|e| StorageError::Connect { target: $target.to_owned(), message: e.to_string() })
     };
 }
 
-async fn sqlite_pool(path: &str, size: u32) -> Result<Pool<SqliteConn>, StorageError> {
+async fn sqlite_pool(path: &str, size: u32, wait: Duration) -> Result<Pool<SqliteConn>, StorageError> {
     let mut config = ManagerConfig::<SqliteConn>::default();
     config.custom_setup = Box::new(|url| {
         let url = url.to_owned();
@@ -64,7 +74,7 @@ async fn sqlite_pool(path: &str, size: u32) -> Result<Pool<SqliteConn>, StorageE
         .boxed()
     });
     let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-    build_pool!(manager, size, path)
+    build_pool!(manager, size, path, wait)
 }
 
 impl Pools {
@@ -73,20 +83,23 @@ impl Pools {
         // One direct connection first: a pool only reports "timed out", the driver says why.
         let probe = match config.backend {
             Backend::Sqlite => SqliteConn::establish(&config.target).await.map(drop),
-            Backend::Postgres => crate::tls::connect_pg(&config.target, &config.pg_tls).await.map(drop),
-            Backend::Mysql => AsyncMysqlConnection::establish(&config.target).await.map(drop),
+            Backend::Postgres => crate::tls::connect_pg(&config.target, &config.tls).await.map(drop),
+            Backend::Mysql => crate::tls::connect_mysql(&config.target, &config.tls).await.map(drop),
         };
         probe.map_err(|e| connect_err(config, e))?;
         let pools = match config.backend {
             Backend::Sqlite => {
-                let write = sqlite_pool(&config.target, 1).await?;
+                let write = sqlite_pool(&config.target, 1, SQLITE_WRITER_WAIT).await?;
                 // The writer creates the file and switches it to WAL before readers open it.
                 let _ = write.get().await.map_err(|e| connect_err(config, e))?;
-                Pools::Sqlite { read: sqlite_pool(&config.target, config.max_connections.max(1)).await?, write }
+                Pools::Sqlite {
+                    read: sqlite_pool(&config.target, config.max_connections.max(1), POOL_WAIT).await?,
+                    write,
+                }
             }
             Backend::Postgres => {
                 let mut cfg = ManagerConfig::<AsyncPgConnection>::default();
-                let tls = config.pg_tls.clone();
+                let tls = config.tls.clone();
                 cfg.custom_setup = Box::new(move |url| {
                     let (url, tls) = (url.to_owned(), tls.clone());
                     async move { crate::tls::connect_pg(&url, &tls).await }.boxed()
@@ -98,10 +111,11 @@ impl Pools {
                 // READ COMMITTED: InnoDB then takes no gap locks, so concurrent writers of the
                 // label index do not deadlock each other.
                 let mut cfg = ManagerConfig::<AsyncMysqlConnection>::default();
-                cfg.custom_setup = Box::new(|url| {
-                    let url = url.to_owned();
+                let tls = config.tls.clone();
+                cfg.custom_setup = Box::new(move |url| {
+                    let (url, tls) = (url.to_owned(), tls.clone());
                     async move {
-                        let mut conn = AsyncMysqlConnection::establish(&url).await?;
+                        let mut conn = crate::tls::connect_mysql(&url, &tls).await?;
                         conn.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                             .await
                             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;

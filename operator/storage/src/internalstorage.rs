@@ -94,10 +94,6 @@ pub fn from_file(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Sto
     StorageConfig::new(backend, target, max_connections)
 }
 
-fn plain_ssl(mode: &str) -> bool {
-    matches!(mode, "" | "disable" | "false")
-}
-
 fn postgres_target(f: &File, ssl: &str) -> Result<String, StorageError> {
     if let Some(dsn) = &f.dsn {
         // tokio-postgres reads both URLs and keyword DSNs; upstream appends DB_PASSWORD when missing.
@@ -126,19 +122,45 @@ fn postgres_target(f: &File, ssl: &str) -> Result<String, StorageError> {
 }
 
 fn mysql_target(f: &File, ssl: &str) -> Result<String, StorageError> {
-    if !plain_ssl(ssl) {
-        return Err(bad(format!("sslMode {ssl:?}: TLS to MySQL is not supported yet; use sslMode: disable")));
-    }
-    if let Some(dsn) = &f.dsn {
-        return go_mysql_dsn(dsn, f.password.as_deref());
-    }
-    let db = f.database.as_deref().ok_or_else(|| bad("mysql needs `database` (or a dsn)"))?;
-    let auth = match (&f.user, &f.password) {
-        (Some(u), Some(p)) => format!("{}:{}@", percent(u), percent(p)),
-        (Some(u), None) => format!("{}@", percent(u)),
-        _ => String::new(),
+    // The Go driver's `tls` parameter (in the DSN or `params`) wins over `sslMode`.
+    let dsn_tls = f
+        .dsn
+        .as_deref()
+        .and_then(|d| d.split_once('?'))
+        .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("tls=")).map(str::to_owned));
+    let tls = dsn_tls.or_else(|| f.params.get("tls").cloned()).unwrap_or_else(|| ssl.to_owned());
+    let url = if let Some(dsn) = &f.dsn {
+        go_mysql_dsn(dsn, f.password.as_deref())?
+    } else {
+        let db = f.database.as_deref().ok_or_else(|| bad("mysql needs `database` (or a dsn)"))?;
+        let auth = match (&f.user, &f.password) {
+            (Some(u), Some(p)) => format!("{}:{}@", percent(u), percent(p)),
+            (Some(u), None) => format!("{}@", percent(u)),
+            _ => String::new(),
+        };
+        format!("mysql://{auth}{}:{}/{}", f.host.as_deref().unwrap_or("localhost"), f.port.unwrap_or(3306), percent(db))
     };
-    Ok(format!("mysql://{auth}{}:{}/{}", f.host.as_deref().unwrap_or("localhost"), f.port.unwrap_or(3306), percent(db)))
+    Ok(match mysql_ssl_mode(&tls)? {
+        Some(mode) => format!("{url}?sslmode={mode}"),
+        None => url,
+    })
+}
+
+/// pedia's `sslmode` for a MySQL `sslMode` or Go driver `tls` value (None: the default, prefer).
+fn mysql_ssl_mode(value: &str) -> Result<Option<&'static str>, StorageError> {
+    Ok(Some(match value.to_ascii_lowercase().as_str() {
+        "" => return Ok(None),
+        "false" | "disable" | "disabled" => "disable",
+        "preferred" | "prefer" => "prefer",
+        "skip-verify" | "require" | "required" => "require",
+        "verify-ca" | "verify_ca" => "verify-ca",
+        "true" | "verify-full" | "verify_identity" => "verify-full",
+        other => {
+            return Err(bad(format!(
+                "mysql tls {other:?}: use false, preferred, skip-verify, true (verify-full), or a pedia sslmode"
+            )));
+        }
+    }))
 }
 
 /// Go's MySQL DSN (`user:pass@tcp(host:port)/db?params`) as a mysql:// URL.
@@ -177,13 +199,12 @@ mod tests {
             c.target,
             "host='clusterpedia-internalstorage-postgres' port=5432 user='postgres' password='p@ss word' dbname='clusterpedia'"
         );
-        assert_eq!(c.pg_tls, crate::tls::PgTls::Disable);
-        let tls = |mode: &str| {
-            from_file(&format!("type: postgres\ndatabase: d\nsslMode: {mode}\n"), &no_env).map(|c| c.pg_tls)
-        };
-        assert_eq!(tls("require").unwrap(), crate::tls::PgTls::Require);
-        assert_eq!(tls("verify-full").unwrap(), crate::tls::PgTls::VerifyFull(None));
-        assert_eq!(from_file("type: postgres\ndatabase: d\n", &no_env).unwrap().pg_tls, crate::tls::PgTls::Prefer);
+        assert_eq!(c.tls, crate::tls::Tls::Disable);
+        let tls =
+            |mode: &str| from_file(&format!("type: postgres\ndatabase: d\nsslMode: {mode}\n"), &no_env).map(|c| c.tls);
+        assert_eq!(tls("require").unwrap(), crate::tls::Tls::Require);
+        assert_eq!(tls("verify-full").unwrap(), crate::tls::Tls::VerifyFull(None));
+        assert_eq!(from_file("type: postgres\ndatabase: d\n", &no_env).unwrap().tls, crate::tls::Tls::Prefer);
         assert!(tls("maybe").unwrap_err().to_string().contains("sslmode \"maybe\""));
     }
 
@@ -200,6 +221,19 @@ mod tests {
     }
 
     #[test]
+    fn mysql_tls_from_ssl_mode_and_go_dsn() {
+        use crate::tls::Tls;
+        let tls = |text: &str| from_file(text, &no_env).unwrap();
+        assert_eq!(tls("type: mysql\ndatabase: d\n").tls, Tls::Prefer);
+        assert_eq!(tls("type: mysql\ndatabase: d\nsslMode: disable\n").tls, Tls::Disable);
+        let c = tls("type: mysql\nhost: db\ndatabase: d\nsslMode: \"true\"\n");
+        assert_eq!((c.target.as_str(), &c.tls), ("mysql://db:3306/d", &Tls::VerifyFull(None)));
+        let c = tls("type: mysql\ndsn: \"u:p@tcp(db:3306)/d?tls=skip-verify&parseTime=true\"\nsslMode: \"true\"\n");
+        assert_eq!((c.target.as_str(), &c.tls), ("mysql://u:p@db:3306/d", &Tls::Require));
+        assert_eq!(tls("type: mysql\ndatabase: d\nparams:\n  tls: preferred\n").tls, Tls::Prefer);
+    }
+
+    #[test]
     fn env_overrides_and_errors() {
         let env = |k: &str| match k {
             "DB_TYPE" => Some("sqlite".to_owned()),
@@ -212,7 +246,7 @@ mod tests {
             ("host: x\n", "`type`"),
             ("type: oracle\n", "unknown type"),
             ("type: postgres\nhost: h\n", "database"),
-            ("type: mysql\ndatabase: d\nsslMode: \"true\"\n", "not supported yet"),
+            ("type: mysql\ndatabase: d\nsslMode: \"maybe\"\n", "mysql tls \"maybe\""),
             ("type: mysql\ndatabase: d\nconnPool: {maxOpenConns: 1, maxIdleConns: 5}\n", "maxOpenConns"),
             ("type: [\n", "internalstorage config"),
         ] {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncMysqlConnection};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use serde_json::Value;
 
@@ -197,11 +197,12 @@ impl Storage {
                 run_migrations(SqliteConn::establish(&target).await.map_err(connect_err)?, SQLITE_MIGRATIONS)
             }
             Backend::Postgres => {
-                let conn = crate::tls::connect_pg(&target, &self.config.pg_tls).await.map_err(connect_err)?;
+                let conn = crate::tls::connect_pg(&target, &self.config.tls).await.map_err(connect_err)?;
                 run_migrations(conn, POSTGRES_MIGRATIONS)
             }
             Backend::Mysql => {
-                run_migrations(AsyncMysqlConnection::establish(&target).await.map_err(connect_err)?, MYSQL_MIGRATIONS)
+                let conn = crate::tls::connect_mysql(&target, &self.config.tls).await.map_err(connect_err)?;
+                run_migrations(conn, MYSQL_MIGRATIONS)
             }
         }
     }

@@ -1,7 +1,8 @@
-//! TLS to PostgreSQL with rustls, following libpq's `sslmode`: `disable`; `allow`/`prefer`
-//! (the default: TLS when the server offers it, certificate not checked); `require` (TLS,
-//! certificate not checked unless `sslrootcert` is given); `verify-ca` (the chain must lead to
-//! `sslrootcert`, or the system roots); `verify-full` (also the host name).
+//! TLS to PostgreSQL and MySQL/MariaDB with rustls, following libpq's `sslmode` (MySQL's
+//! `ssl-mode` names are accepted too): `disable`; `allow`/`prefer` (the default: TLS when the
+//! server offers it, certificate not checked); `require` (TLS, certificate not checked unless
+//! `sslrootcert` is given); `verify-ca` (the chain must lead to `sslrootcert`, or the system
+//! roots; MySQL: the built-in Mozilla roots); `verify-full` (also the host name).
 
 use std::future::Future;
 use std::io;
@@ -20,7 +21,7 @@ use crate::error::StorageError;
 
 /// libpq's `sslmode`, with the root certificate file where it matters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum PgTls {
+pub enum Tls {
     Disable,
     #[default]
     Prefer,
@@ -29,18 +30,19 @@ pub enum PgTls {
     VerifyFull(Option<String>),
 }
 
-impl PgTls {
-    /// From `sslmode` and `sslrootcert` as libpq reads them.
+impl Tls {
+    /// From `sslmode` and `sslrootcert` as libpq reads them, or MySQL's `ssl-mode` values.
     pub fn parse(mode: Option<&str>, root: Option<&str>) -> Result<Self, String> {
         let root = root.map(str::to_owned);
-        Ok(match (mode.unwrap_or("prefer"), root) {
-            ("disable", _) => PgTls::Disable,
-            ("allow" | "prefer", _) => PgTls::Prefer,
-            ("require", None) => PgTls::Require,
+        let mode = mode.unwrap_or("prefer").to_ascii_lowercase();
+        Ok(match (mode.as_str(), root) {
+            ("disable" | "disabled", _) => Tls::Disable,
+            ("allow" | "prefer" | "preferred", _) => Tls::Prefer,
+            ("require" | "required", None) => Tls::Require,
             // libpq: `require` with a root certificate verifies the chain, like verify-ca.
-            ("require", Some(r)) => PgTls::VerifyCa(Some(r)),
-            ("verify-ca", r) => PgTls::VerifyCa(r),
-            ("verify-full", r) => PgTls::VerifyFull(r),
+            ("require" | "required", Some(r)) => Tls::VerifyCa(Some(r)),
+            ("verify-ca" | "verify_ca", r) => Tls::VerifyCa(r),
+            ("verify-full" | "verify_identity", r) => Tls::VerifyFull(r),
             (other, _) => {
                 return Err(format!(
                     "sslmode {other:?}: use disable, allow, prefer, require, verify-ca or verify-full"
@@ -52,8 +54,8 @@ impl PgTls {
     fn ssl_mode(&self) -> tokio_postgres::config::SslMode {
         use tokio_postgres::config::SslMode;
         match self {
-            PgTls::Disable => SslMode::Disable,
-            PgTls::Prefer => SslMode::Prefer,
+            Tls::Disable => SslMode::Disable,
+            Tls::Prefer => SslMode::Prefer,
             _ => SslMode::Require,
         }
     }
@@ -89,24 +91,24 @@ impl PgTls {
             Ok(store)
         };
         let config = match self {
-            PgTls::Disable | PgTls::Prefer | PgTls::Require => builder
+            Tls::Disable | Tls::Prefer | Tls::Require => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
                 .with_no_client_auth(),
-            PgTls::VerifyCa(file) => {
+            Tls::VerifyCa(file) => {
                 let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(file)?), provider)
                     .build()
                     .map_err(|e| e.to_string())?;
                 builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyName(inner))).with_no_client_auth()
             }
-            PgTls::VerifyFull(file) => builder.with_root_certificates(roots(file)?).with_no_client_auth(),
+            Tls::VerifyFull(file) => builder.with_root_certificates(roots(file)?).with_no_client_auth(),
         };
         Ok(config)
     }
 }
 
 /// Connects to PostgreSQL with `config`'s TLS mode.
-pub async fn connect_pg(target: &str, tls: &PgTls) -> Result<diesel_async::AsyncPgConnection, diesel::ConnectionError> {
+pub async fn connect_pg(target: &str, tls: &Tls) -> Result<diesel_async::AsyncPgConnection, diesel::ConnectionError> {
     let bad = |m: String| diesel::ConnectionError::BadConnection(m);
     let mut config: tokio_postgres::Config = target.parse().map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
     config.ssl_mode(tls.ssl_mode());
@@ -125,9 +127,69 @@ pub async fn connect_pg(target: &str, tls: &PgTls) -> Result<diesel_async::Async
     diesel_async::AsyncPgConnection::try_from_client_and_connection(client, connection).await
 }
 
-/// Splits `sslmode` and `sslrootcert` out of a PostgreSQL URL or keyword DSN (tokio-postgres
-/// does not know verify-ca/verify-full), returning the rest and the TLS mode.
-pub fn extract_pg_tls(target: &str) -> Result<(String, PgTls), StorageError> {
+/// Connects to MySQL/MariaDB with `tls`; `prefer` falls back to a plain connection when the
+/// server has no TLS (as MySQL clients' PREFERRED does).
+pub async fn connect_mysql(
+    target: &str,
+    tls: &Tls,
+) -> Result<diesel_async::AsyncMysqlConnection, diesel::ConnectionError> {
+    use mysql_async::{OptsBuilder, SslOpts};
+    let bad = |m: String| diesel::ConnectionError::BadConnection(m);
+    let opts = mysql_async::Opts::from_url(target).map_err(|e| bad(e.to_string()))?;
+    if let Tls::VerifyCa(Some(path)) | Tls::VerifyFull(Some(path)) = tls {
+        // mysql_async's own message does not name the file.
+        std::fs::metadata(path).map_err(|e| bad(format!("sslrootcert {path}: {e}")))?;
+    }
+    let roots = |root: &Option<String>| match root {
+        Some(path) => SslOpts::default()
+            .with_root_certs(vec![std::path::PathBuf::from(path).into()])
+            .with_disable_built_in_roots(true),
+        None => SslOpts::default(),
+    };
+    let ssl = match tls {
+        Tls::Disable => None,
+        Tls::Prefer | Tls::Require => Some(SslOpts::default().with_danger_accept_invalid_certs(true)),
+        Tls::VerifyCa(root) => Some(roots(root).with_danger_skip_domain_validation(true)),
+        Tls::VerifyFull(root) => Some(roots(root)),
+    };
+    let connect = |ssl: Option<SslOpts>| mysql_async::Conn::new(OptsBuilder::from_opts(opts.clone()).ssl_opts(ssl));
+    let conn = match connect(ssl.clone()).await {
+        Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)) if *tls == Tls::Prefer => {
+            connect(None).await
+        }
+        // mysql_async's skip_domain_validation looks for "NotValidForName" in the error text,
+        // which rustls 0.23 no longer prints, so verify-ca fails on the name. The chain was
+        // verified by then; connecting again with the certificate's own DNS name checks the
+        // chain and the name it was issued for. If rustls words it differently, this fails closed.
+        Err(e) if matches!(tls, Tls::VerifyCa(_)) => match name_in_certificate(&e.to_string()) {
+            Some(name) => connect(ssl.map(|s| s.with_danger_tls_hostname_override(Some(name)))).await,
+            None => Err(e),
+        },
+        other => other,
+    };
+    let conn = conn.map_err(|e| {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        bad(message)
+    })?;
+    diesel_async::AsyncMysqlConnection::try_from(conn).await
+}
+
+/// The DNS name from rustls' "certificate not valid for name ...; certificate is only valid for
+/// DnsName(\"NAME\")" error.
+fn name_in_certificate(error: &str) -> Option<String> {
+    let (_, rest) = error.split_once("certificate is only valid for DnsName(\"")?;
+    rest.split_once('"').map(|(name, _)| name.to_owned())
+}
+
+/// Splits `sslmode` and `sslrootcert` out of a PostgreSQL or MySQL URL or a PostgreSQL keyword
+/// DSN (tokio-postgres does not know verify-ca/verify-full), returning the rest and the mode.
+pub fn extract_tls(target: &str) -> Result<(String, Tls), StorageError> {
     let bad = |m: String| StorageError::Config(m);
     let (mut mode, mut root) = (None, None);
     let rest = if target.contains("://") {
@@ -135,8 +197,8 @@ pub fn extract_pg_tls(target: &str) -> Result<(String, PgTls), StorageError> {
         let mut kept = Vec::new();
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
-                "sslmode" => mode = Some(v.into_owned()),
-                "sslrootcert" => root = Some(v.into_owned()),
+                "sslmode" | "ssl-mode" => mode = Some(v.into_owned()),
+                "sslrootcert" | "ssl-ca" => root = Some(v.into_owned()),
                 _ => kept.push((k.into_owned(), v.into_owned())),
             }
         }
@@ -157,7 +219,7 @@ pub fn extract_pg_tls(target: &str) -> Result<(String, PgTls), StorageError> {
         }
         kept.join(" ")
     };
-    let tls = PgTls::parse(mode.as_deref(), root.as_deref()).map_err(bad)?;
+    let tls = Tls::parse(mode.as_deref(), root.as_deref()).map_err(bad)?;
     Ok((rest, tls))
 }
 
@@ -359,16 +421,22 @@ mod tests {
     #[test]
     fn sslmode_and_root_are_taken_out_of_urls_and_dsns() {
         let (rest, tls) =
-            extract_pg_tls("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fca.pem&application_name=x").unwrap();
+            extract_tls("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fca.pem&application_name=x").unwrap();
         assert_eq!(rest, "postgres://u@h/db?application_name=x");
-        assert_eq!(tls, PgTls::VerifyFull(Some("/ca.pem".into())));
-        let (rest, tls) = extract_pg_tls("postgres://u@h/db").unwrap();
-        assert_eq!((rest.as_str(), tls), ("postgres://u@h/db", PgTls::Prefer));
-        let (rest, tls) = extract_pg_tls(r"host='h' password='a b\'c' sslmode=require dbname=d").unwrap();
-        assert_eq!((rest.as_str(), tls), (r"host='h' password='a b\'c' dbname=d", PgTls::Require));
-        let (_, tls) = extract_pg_tls("host=h sslmode=require sslrootcert='/r.pem'").unwrap();
-        assert_eq!(tls, PgTls::VerifyCa(Some("/r.pem".into())), "require + root verifies the chain, as libpq");
-        let err = extract_pg_tls("postgres://h/db?sslmode=sometimes").unwrap_err().to_string();
+        assert_eq!(tls, Tls::VerifyFull(Some("/ca.pem".into())));
+        let (rest, tls) = extract_tls("postgres://u@h/db").unwrap();
+        assert_eq!((rest.as_str(), tls), ("postgres://u@h/db", Tls::Prefer));
+        let (rest, tls) = extract_tls(r"host='h' password='a b\'c' sslmode=require dbname=d").unwrap();
+        assert_eq!((rest.as_str(), tls), (r"host='h' password='a b\'c' dbname=d", Tls::Require));
+        let (_, tls) = extract_tls("host=h sslmode=require sslrootcert='/r.pem'").unwrap();
+        assert_eq!(tls, Tls::VerifyCa(Some("/r.pem".into())), "require + root verifies the chain, as libpq");
+        let err = extract_tls("postgres://h/db?sslmode=sometimes").unwrap_err().to_string();
         assert!(err.contains("sslmode \"sometimes\""), "{err}");
+        // MySQL's names for the same modes.
+        let (rest, tls) = extract_tls("mysql://u@h:3306/db?ssl-mode=VERIFY_CA&ssl-ca=%2Fca.pem").unwrap();
+        assert_eq!((rest.as_str(), tls), ("mysql://u@h:3306/db", Tls::VerifyCa(Some("/ca.pem".into()))));
+        assert_eq!(extract_tls("mysql://h/db?sslmode=REQUIRED").unwrap().1, Tls::Require);
+        assert_eq!(extract_tls("mysql://h/db?ssl-mode=verify_identity").unwrap().1, Tls::VerifyFull(None));
+        assert_eq!(extract_tls("mysql://h/db?ssl-mode=disabled").unwrap().1, Tls::Disable);
     }
 }

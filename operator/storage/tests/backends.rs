@@ -529,3 +529,51 @@ async fn postgres_tls_modes() {
     let err = Storage::connect(&missing, 1).await.err().unwrap().to_string();
     assert!(err.contains("sslrootcert /nonexistent.pem"), "{err}");
 }
+
+/// TLS to MariaDB in every mode, against the local server's certificate (issued for
+/// mariadb.pedia.test by the CA in `@@ssl_ca`; `.ci/mariadb-tls` sets it up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_tls_modes() {
+    let admin = common::admin_url(Backend::Mysql);
+    let setting = |name: &'static str| {
+        let admin = admin.clone();
+        async move {
+            use diesel_async::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Setting {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                v: String,
+            }
+            let mut c = AsyncMysqlConnection::establish(&admin).await.unwrap();
+            let rows: Vec<Setting> =
+                diesel::sql_query(format!("SELECT CAST(@@{name} AS CHAR) AS v")).load(&mut c).await.unwrap();
+            rows[0].v.clone()
+        }
+    };
+    assert_eq!(setting("have_ssl").await, "YES", "MariaDB must serve TLS for this test: run .ci/mariadb-tls");
+    let ca = setting("ssl_ca").await;
+    let connect = |query: String| async move {
+        let config =
+            pedia_storage::StorageConfig::from_url(&format!("{}?{query}", common::admin_url(Backend::Mysql))).unwrap();
+        Storage::connect(&config, 1).await
+    };
+    let plain = connect("sslmode=disable".into()).await.unwrap();
+    assert_eq!(plain.connection_security().await.unwrap(), "plain");
+    for mode in ["require", "prefer", "REQUIRED"] {
+        let s = connect(format!("sslmode={mode}")).await.unwrap_or_else(|e| panic!("sslmode={mode}: {e}"));
+        assert!(s.connection_security().await.unwrap().starts_with("TLS"), "sslmode={mode}");
+    }
+    let root = url::form_urlencoded::byte_serialize(ca.as_bytes()).collect::<String>();
+    let s = connect(format!("ssl-mode=VERIFY_CA&ssl-ca={root}"))
+        .await
+        .unwrap_or_else(|e| panic!("verify-ca with {ca}: {e}"));
+    assert!(s.connection_security().await.unwrap().starts_with("TLS"));
+    // The certificate names mariadb.pedia.test, not 127.0.0.1: verify-full refuses, saying why.
+    let err = connect(format!("sslmode=verify-full&sslrootcert={root}")).await.err().unwrap().to_string();
+    assert!(err.contains("NotValidForName") || err.contains("not valid for name"), "{err}");
+    // The built-in public roots did not sign it.
+    let err = connect("sslmode=verify-ca".into()).await.err().unwrap().to_string();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    let err = connect("sslmode=verify-ca&sslrootcert=/nonexistent.pem".into()).await.err().unwrap().to_string();
+    assert!(err.contains("sslrootcert /nonexistent.pem"), "{err}");
+}
