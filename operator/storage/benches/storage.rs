@@ -50,6 +50,14 @@ fn pod(cluster: usize, i: usize) -> Value {
                 "containerID": format!("containerd://{:064x}", i), "state": {"running": {"startedAt": "2026-01-01T00:00:08Z"}}}]}})
 }
 
+fn url_of(backend: Backend, name: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", std::env::temp_dir().join(format!("{name}.db")).display()),
+        Backend::Postgres => format!("postgres://postgres@127.0.0.1:5432/{name}"),
+        Backend::Mysql => format!("mysql://root@127.0.0.1:3306/{name}"),
+    }
+}
+
 async fn fresh_url(backend: Backend, name: &str) -> String {
     match backend {
         Backend::Sqlite => {
@@ -72,7 +80,7 @@ async fn fresh_url(backend: Backend, name: &str) -> String {
             // sized to its working set, and a redo log large enough not to stall writers on
             // checkpoints, as any production MySQL has (the defaults are 128 MiB and 96 MiB).
             for setting in [
-                "innodb_buffer_pool_size = GREATEST(@@innodb_buffer_pool_size, 2147483648)",
+                "innodb_buffer_pool_size = GREATEST(@@innodb_buffer_pool_size, 6442450944)",
                 "innodb_log_file_size = GREATEST(@@innodb_log_file_size, 1073741824)",
             ] {
                 if let Err(e) = c.batch_execute(&format!("SET GLOBAL {setting}")).await {
@@ -279,85 +287,102 @@ async fn main() {
     println!("storage bench: {objects} pods ({raw_bytes} bytes of JSON each) in {clusters} clusters");
     if backends.contains(&Backend::Mysql) {
         println!(
-            "mysql: SET GLOBAL innodb_buffer_pool_size >= 2 GiB, innodb_log_file_size >= 1 GiB (see docs/storage.md)"
+            "mysql: SET GLOBAL innodb_buffer_pool_size >= 6 GiB, innodb_log_file_size >= 1 GiB (see docs/storage.md)"
         );
     }
+    // `--queries-only`: time the pages of the store a previous run left behind.
+    let queries_only = std::env::args().any(|a| a == "--queries-only");
     for backend in backends {
         let name = format!("pedia_bench_{}", backend.name());
-        // Physical limit: the backend's own bulk load of the same rows.
-        let url = fresh_url(backend, &format!("{name}_bulk")).await;
-        let s = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap();
-        s.migrate().await.unwrap();
-        drop(s);
-        let bulk = bulk_load(backend, &url, &sample, clusters).await;
-        let bulk_rate = (per_cluster * clusters) as f64 / bulk.as_secs_f64();
+        let s = if queries_only {
+            Storage::connect(&StorageConfig::from_url(&url_of(backend, &name)).unwrap(), 3).await.unwrap()
+        } else {
+            ingest_all(backend, &name, &sample, clusters).await
+        };
+        report_size_and_pages(backend, &s, objects, raw_bytes, clusters).await;
+    }
+}
 
-        // The write API as the sync engine uses it: a watch stream of upserts in batches of 500,
-        // and initial syncs (one replace_all per cluster, as after a list).
-        let url = fresh_url(backend, &format!("{name}_stream")).await;
-        let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
-        s.migrate().await.unwrap();
-        // Four sync workers (one per member cluster, as `pedia run` has) write concurrently; on
-        // SQLite their transactions queue for the single writer connection.
-        let workers: usize = arg("--workers", "4").parse().unwrap();
-        let stream = ingest(&s, &sample, clusters, workers, Mode::Stream).await;
-        drop(s);
-        // Leave no second copy behind (fresh_url empties the database).
-        fresh_url(backend, &format!("{name}_stream")).await;
-        fresh_url(backend, &format!("{name}_bulk")).await;
-        let url = fresh_url(backend, &name).await;
-        let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
-        s.migrate().await.unwrap();
-        let relist = ingest(&s, &sample, clusters, workers, Mode::Relist).await;
-        // Fresh planner statistics, as autovacuum / auto-analyze would have by now.
-        s.analyze().await.unwrap();
+/// Bulk load, watch-stream ingest and initial-sync ingest of `sample` in every cluster, each into
+/// a fresh database; prints the rates and returns the store of the initial sync.
+async fn ingest_all(backend: Backend, name: &str, sample: &std::sync::Arc<Vec<Value>>, clusters: usize) -> Storage {
+    let objects = sample.len() * clusters;
+    // Physical limit: the backend's own bulk load of the same rows.
+    let url = fresh_url(backend, &format!("{name}_bulk")).await;
+    let s = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap();
+    s.migrate().await.unwrap();
+    drop(s);
+    let bulk = bulk_load(backend, &url, sample, clusters).await;
+    let bulk_rate = objects as f64 / bulk.as_secs_f64();
+
+    // The write API as the sync engine uses it: a watch stream of upserts in batches of 500,
+    // and initial syncs (one replace_all per cluster, as after a list).
+    let url = fresh_url(backend, &format!("{name}_stream")).await;
+    let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
+    s.migrate().await.unwrap();
+    // Four sync workers (one per member cluster, as `pedia run` has) write concurrently; on
+    // SQLite their transactions queue for the single writer connection.
+    let workers: usize = arg("--workers", "4").parse().unwrap();
+    let stream = ingest(&s, sample, clusters, workers, Mode::Stream).await;
+    drop(s);
+    // Leave no second copy behind (fresh_url empties the database).
+    fresh_url(backend, &format!("{name}_stream")).await;
+    fresh_url(backend, &format!("{name}_bulk")).await;
+    let url = fresh_url(backend, name).await;
+    let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
+    s.migrate().await.unwrap();
+    let relist = ingest(&s, sample, clusters, workers, Mode::Relist).await;
+    // Fresh planner statistics, as autovacuum / auto-analyze would have by now.
+    s.analyze().await.unwrap();
+    println!(
+        "{:<8} bulk load of the same rows: {objects} in {:.1}s = {bulk_rate:.0} rows/s",
+        backend.name(),
+        bulk.as_secs_f64()
+    );
+    for (label, t) in [("watch stream (upserts of 500)", stream), ("initial sync (replace_all per cluster)", relist)] {
+        let rate = objects as f64 / t.as_secs_f64();
         println!(
-            "{:<8} bulk load of the same rows: {objects} in {:.1}s = {bulk_rate:.0} rows/s",
+            "{:<8} ingest, {label}: {:.1}s = {rate:.0} rows/s ({workers} writers), {:.0}% of bulk",
             backend.name(),
-            bulk.as_secs_f64()
+            t.as_secs_f64(),
+            100.0 * rate / bulk_rate
         );
-        for (label, t) in
-            [("watch stream (upserts of 500)", stream), ("initial sync (replace_all per cluster)", relist)]
-        {
-            let rate = objects as f64 / t.as_secs_f64();
-            println!(
-                "{:<8} ingest, {label}: {:.1}s = {rate:.0} rows/s ({workers} writers), {:.0}% of bulk",
-                backend.name(),
-                t.as_secs_f64(),
-                100.0 * rate / bulk_rate
-            );
-        }
-        let stats = s.stats().await.unwrap();
-        if let Some(size) = stats.size_bytes {
-            let per = size as f64 / objects as f64;
-            println!(
-                "{:<8} size: {:.0} MiB, {per:.0} bytes per object = {:.2}x the raw JSON",
-                backend.name(),
-                size as f64 / 1048576.0,
-                per / raw_bytes as f64
-            );
-        }
-        let pick = |i: usize| format!("cluster-{:03}", (i * 37) % clusters);
-        let mk = |f: &dyn Fn(usize) -> String| (0..60).map(f).collect::<Vec<String>>();
-        let cases: [(&str, Vec<String>, bool); 6] = [
-            ("first page, cluster", mk(&|i| format!("limit=500&clusters={}", pick(i))), false),
-            (
-                "first page, cluster+namespace",
-                mk(&|i| format!("limit=500&clusters={}&namespaces=ns-{}", pick(i), i % 20)),
-                false,
-            ),
-            ("first page, name", mk(&|i| format!("limit=500&names=app-{}-{:07}", i % 50, i * 13)), false),
-            (
-                "label selector page",
-                mk(&|i| format!("limit=500&labelSelector=app.kubernetes.io%2Fname%3Dapp-{}%2Ctier%3Dcanary", i % 50)),
-                false,
-            ),
-            ("continue page, cluster", mk(&|i| format!("limit=500&clusters={}", pick(i))), true),
-            ("continue page, all clusters", mk(&|_| "limit=500".to_owned()), true),
-        ];
-        for (label, queries, cont) in cases {
-            let (p50, p99) = timed_pages(&s, &queries, cont).await;
-            println!("{:<8} {label:<32} p50 {p50:7.1} ms  p99 {p99:7.1} ms", backend.name());
-        }
+    }
+    std::sync::Arc::try_unwrap(s).ok().unwrap()
+}
+
+/// Bytes per object and page latencies (p50/p99) of the store.
+async fn report_size_and_pages(backend: Backend, s: &Storage, objects: usize, raw_bytes: usize, clusters: usize) {
+    let stats = s.stats().await.unwrap();
+    if let Some(size) = stats.size_bytes {
+        let per = size as f64 / objects as f64;
+        println!(
+            "{:<8} size: {:.0} MiB, {per:.0} bytes per object = {:.2}x the raw JSON",
+            backend.name(),
+            size as f64 / 1048576.0,
+            per / raw_bytes as f64
+        );
+    }
+    let pick = |i: usize| format!("cluster-{:03}", (i * 37) % clusters);
+    let mk = |f: &dyn Fn(usize) -> String| (0..60).map(f).collect::<Vec<String>>();
+    let cases: [(&str, Vec<String>, bool); 6] = [
+        ("first page, cluster", mk(&|i| format!("limit=500&clusters={}", pick(i))), false),
+        (
+            "first page, cluster+namespace",
+            mk(&|i| format!("limit=500&clusters={}&namespaces=ns-{}", pick(i), i % 20)),
+            false,
+        ),
+        ("first page, name", mk(&|i| format!("limit=500&names=app-{}-{:07}", i % 50, i * 13)), false),
+        (
+            "label selector page",
+            mk(&|i| format!("limit=500&labelSelector=app.kubernetes.io%2Fname%3Dapp-{}%2Ctier%3Dcanary", i % 50)),
+            false,
+        ),
+        ("continue page, cluster", mk(&|i| format!("limit=500&clusters={}", pick(i))), true),
+        ("continue page, all clusters", mk(&|_| "limit=500".to_owned()), true),
+    ];
+    for (label, queries, cont) in cases {
+        let (p50, p99) = timed_pages(s, &queries, cont).await;
+        println!("{:<8} {label:<32} p50 {p50:7.1} ms  p99 {p99:7.1} ms", backend.name());
     }
 }

@@ -142,15 +142,7 @@ impl Pools {
 }
 
 fn connect_err(config: &StorageConfig, e: impl std::error::Error) -> StorageError {
-    // Drivers put the useful part ("Connection refused") in the source chain.
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    StorageError::Connect { target: config.redacted(), message }
+    StorageError::Connect { target: config.redacted(), message: crate::error::with_sources(&e) }
 }
 
 pub(crate) fn pool_err(

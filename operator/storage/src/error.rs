@@ -23,6 +23,23 @@ pub enum StorageError {
     Expired { requested: i64, horizon: i64 },
 }
 
+/// `e` followed by its sources: drivers put the useful part ("Connection refused", "invalid peer
+/// certificate ...") there. A source whose text is already in the message is left out (some
+/// errors print their source themselves).
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
+}
+
 impl From<diesel::result::Error> for StorageError {
     fn from(source: diesel::result::Error) -> Self {
         StorageError::Query { operation: "transaction", source }

@@ -330,7 +330,7 @@ fn label_requirement(s: &mut Sql, r: &Requirement) {
         }
         Backend::Sqlite | Backend::Mysql => {
             s.push(if negate { " AND id NOT IN (" } else { " AND id IN (" });
-            labels::resources_with(s, &key, values);
+            labels::resources_with_all(s, &[(key.as_str(), values)]);
             s.push(")");
         }
     }
@@ -362,13 +362,26 @@ fn contains(s: &mut Sql, column: &str, needle: &str) {
     s.push(column).push(", ").text(needle).push(") > 0");
 }
 
-/// The WHERE clause (after `WHERE 1 = 1`) shared by the page and the count. `skip_label` is a
-/// label requirement already applied by a join.
+/// The WHERE clause (after `WHERE 1 = 1`) shared by the page and the count.
 fn filters(s: &mut Sql, req: &ListRequest) {
-    filters_except(s, req, None);
+    filters_except(s, req, false);
 }
 
-fn filters_except(s: &mut Sql, req: &ListRequest, skip_label: Option<usize>) {
+/// A requirement the label index answers as a set to intersect (`=`, `in`, exists).
+fn wanted(r: &Requirement) -> Option<labels::Wanted<'_>> {
+    match r.operator {
+        Operator::Equals | Operator::In => Some((r.key.as_str(), Some(r.values.as_slice()))),
+        Operator::Exists => Some((r.key.as_str(), None)),
+        _ => None,
+    }
+}
+
+fn positive_labels(q: &SearchQuery) -> Vec<labels::Wanted<'_>> {
+    q.labels.requirements.iter().filter_map(wanted).collect()
+}
+
+/// [`filters`]; `joined`: the positive label requirements are applied by a join already.
+fn filters_except(s: &mut Sql, req: &ListRequest, joined: bool) {
     let q = &req.query;
     if let Some(g) = &req.gvr {
         s.push(" AND api_group = ").text(&g.group).push(" AND version = ").text(&g.version);
@@ -404,8 +417,16 @@ fn filters_except(s: &mut Sql, req: &ListRequest, skip_label: Option<usize>) {
         s.push(" AND ");
         contains(s, "name", needle);
     }
-    for (i, r) in q.labels.requirements.iter().enumerate() {
-        if Some(i) != skip_label {
+    // SQLite and MySQL intersect the positive label requirements inside the label index (MySQL
+    // in its driving join, `joined`); PostgreSQL's GIN index takes them one by one.
+    let positive = positive_labels(q);
+    if s.backend != Backend::Postgres && !positive.is_empty() && !joined {
+        s.push(" AND id IN (");
+        labels::resources_with_all(s, &positive);
+        s.push(")");
+    }
+    for r in &q.labels.requirements {
+        if s.backend == Backend::Postgres || wanted(r).is_none() {
             label_requirement(s, r);
         }
     }
@@ -514,22 +535,16 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term]) -> Result<Sql, S
         s.push(" FORCE INDEX (resources_gvr_order)");
     }
     // MariaDB/MySQL evaluate `id IN (SELECT ... FROM resource_labels)` row by row over the whole
-    // resource; driving the query from the first positive label requirement reads only its rows.
-    let driving = (backend == Backend::Mysql)
-        .then(|| {
-            q.labels
-                .requirements
-                .iter()
-                .position(|r| matches!(r.operator, Operator::Equals | Operator::In | Operator::Exists))
-        })
-        .flatten();
-    if let Some(r) = driving.map(|i| &q.labels.requirements[i]) {
+    // resource; driving the query from the positive label requirements reads only their rows.
+    let positive = positive_labels(q);
+    let joined = backend == Backend::Mysql && !positive.is_empty();
+    if joined {
         s.push(" JOIN (");
-        labels::resources_with(&mut s, &r.key, (r.operator != Operator::Exists).then_some(r.values.as_slice()));
+        labels::resources_with_all(&mut s, &positive);
         s.push(") driving_labels ON resources.id = driving_labels.resource_id");
     }
     s.push(" WHERE 1 = 1");
-    filters_except(&mut s, req, driving);
+    filters_except(&mut s, req, joined);
     if let Some(token) = &q.continue_token {
         let values = decode_cursor(token, &q.order_by, terms.len())?;
         keyset(&mut s, terms, &values);

@@ -113,17 +113,7 @@ pub async fn connect_pg(target: &str, tls: &Tls) -> Result<diesel_async::AsyncPg
     let mut config: tokio_postgres::Config = target.parse().map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
     config.ssl_mode(tls.ssl_mode());
     let connector = MakeRustls(Arc::new(tls.client_config().map_err(bad)?));
-    let (client, connection) = config.connect(connector).await.map_err(|e| {
-        // The useful part ("invalid peer certificate: ...") is in the source chain.
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        bad(message)
-    })?;
+    let (client, connection) = config.connect(connector).await.map_err(|e| bad(crate::error::with_sources(&e)))?;
     diesel_async::AsyncPgConnection::try_from_client_and_connection(client, connection).await
 }
 
@@ -167,16 +157,7 @@ pub async fn connect_mysql(
         },
         other => other,
     };
-    let conn = conn.map_err(|e| {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        bad(message)
-    })?;
+    let conn = conn.map_err(|e| bad(crate::error::with_sources(&e)))?;
     diesel_async::AsyncMysqlConnection::try_from(conn).await
 }
 
