@@ -271,23 +271,20 @@ impl Storage {
                     };
                     let before = if replace { &existing } else { &before };
                     // SQLite returns the ids of what it wrote, saving a lookup of the new rows.
-                    let mut written = None;
-                    let changed = match backend {
-                        Backend::Sqlite => {
-                            written = Some(db::load!(conn, s, operation, KeyRow)?);
-                            classify(chunk, before)
-                        }
+                    let (changed, written) = match backend {
+                        Backend::Sqlite => (classify(chunk, before), Some(db::load!(conn, s, operation, KeyRow)?)),
                         Backend::Postgres => {
                             let upserted = db::load!(conn, s, operation, UpsertedRow)?;
-                            if replace {
+                            let changed = if replace {
                                 classify(chunk, before)
                             } else {
                                 upserted.into_iter().map(Pending::from).collect()
-                            }
+                            };
+                            (changed, None)
                         }
                         Backend::Mysql => {
                             db::execute!(conn, s, operation)?;
-                            classify(chunk, before)
+                            (classify(chunk, before), None)
                         }
                     };
                     if labelled {
@@ -306,12 +303,17 @@ impl Storage {
                             .iter()
                             .filter(|r| changed_keys.contains(&(r.namespace.as_str(), r.name.as_str())))
                             .collect();
-                        let added =
-                            chunk.iter().filter(|r| !before.contains_key(&(r.namespace.clone(), r.name.clone())));
-                        let new = match (written, self.keys_sql(cluster, gvr, added)) {
-                            (Some(written), _) => written,
-                            (None, Some(k)) => db::load!(conn, &k, operation, KeyRow)?,
-                            (None, None) => Vec::new(),
+                        let new = match written {
+                            Some(written) => written,
+                            None => {
+                                let added = chunk
+                                    .iter()
+                                    .filter(|r| !before.contains_key(&(r.namespace.clone(), r.name.clone())));
+                                match self.keys_sql(cluster, gvr, added) {
+                                    Some(k) => db::load!(conn, &k, operation, KeyRow)?,
+                                    None => Vec::new(),
+                                }
+                            }
                         };
                         ids.extend(new.into_iter().map(|k| ((k.namespace, k.name), k.id)));
                         for l in labels::write_statements(backend, &changed_rows, &ids, &replaced, &pairs) {
