@@ -45,11 +45,11 @@ impl PairCache {
     }
 
     /// The cached ids of the pairs of `rows`, and the pairs that are not cached.
-    pub(crate) fn lookup(&self, rows: &[Row]) -> (HashMap<Pair, i64>, Vec<Pair>) {
+    pub(crate) fn lookup<'r>(&self, rows: impl IntoIterator<Item = &'r Row>) -> (HashMap<Pair, i64>, Vec<Pair>) {
         let cache = self.lock();
         let (mut found, mut missing) = (HashMap::new(), Vec::new());
         let mut seen = HashSet::new();
-        for p in rows.iter().flat_map(|r| r.labels.iter()) {
+        for p in rows.into_iter().flat_map(|r| r.labels.iter()) {
             if seen.insert(p) {
                 match cache.get(p) {
                     Some(id) => {

@@ -31,6 +31,8 @@ pub struct Storage {
     config: StorageConfig,
     pools: Pools,
     label_pairs: labels::PairCache,
+    /// SQLite writes waiting for the writer connection (see `write_grouped`).
+    queue: std::sync::Mutex<Vec<Queued>>,
 }
 
 /// Rows per cluster and resource, and the database size.
@@ -161,6 +163,165 @@ pub(crate) struct Number {
 /// Keys of a (cluster, resource): `(namespace, name)`.
 pub type ResourceVersions = HashMap<(Gvr, String, String), String>;
 
+/// At most this many objects commit together on SQLite (the first write of a group may be
+/// larger); bounds the transaction and the WAL it grows.
+const GROUP_ROWS: usize = 20_000;
+
+/// One write, prepared (rows and statements built) before it needs a connection.
+struct Prepared {
+    operation: &'static str,
+    cluster: String,
+    gvr: Gvr,
+    rows: Vec<Row>,
+    statements: Vec<Sql>,
+    all_keys: Option<Sql>,
+    replace: bool,
+}
+
+/// A prepared write waiting for SQLite's writer connection, and where its outcome goes.
+struct Queued {
+    write: Prepared,
+    done: tokio::sync::oneshot::Sender<Result<ReplaceOutcome, StorageError>>,
+}
+
+/// Resolves the label pair ids of `$rows` (adding new pairs outside any transaction, see
+/// labels.rs); an empty map on PostgreSQL, which indexes labels itself. Evaluates to a Result.
+macro_rules! resolve_pairs {
+    ($self:ident, $conn:ident, $backend:expr, $rows:expr) => {
+        async {
+            let backend = $backend;
+            let labelled = backend != Backend::Postgres;
+            // New label pairs go into the dictionary before the transaction (see labels.rs).
+            let (mut pairs, missing) = if labelled { $self.label_pairs.lookup($rows) } else { Default::default() };
+            if !missing.is_empty() {
+                for i in labels::insert_pairs(backend, &missing) {
+                    db::execute!($conn, &i, "label pairs")?;
+                }
+                for q in labels::select_pairs(backend, &missing) {
+                    let read = db::load!($conn, &q, "label pairs", labels::PairRow)?;
+                    $self.label_pairs.remember(read, &mut pairs);
+                }
+                if let Some(p) = missing.iter().find(|p| !pairs.contains_key(*p)) {
+                    return Err::<_, StorageError>(StorageError::BadObject(
+                        format!("label {}={}", p.0, p.1),
+                        "the label pair was not stored in label_pairs".into(),
+                    ));
+                }
+            }
+            Ok::<_, StorageError>(pairs)
+        }
+        .await
+    };
+}
+
+/// Applies one [`Prepared`] write inside the caller's transaction: upserts, label index, stale
+/// rows of a relist, change log. Evaluates to `Result<ReplaceOutcome, StorageError>`.
+macro_rules! apply_rows {
+    ($self:ident, $conn:ident, $backend:expr, $w:expr, $pairs:expr) => {
+        async {
+            let backend = $backend;
+            let labelled = backend != Backend::Postgres;
+            let existing = match &$w.all_keys {
+                Some(k) => existing_map(db::load!($conn, k, $w.operation, KeyRow)?),
+                None => Existing::new(),
+            };
+            let mut pending = Vec::new();
+            for (s, chunk) in $w.statements.iter().zip($w.rows.chunks(BATCH)) {
+                // PostgreSQL reports what its upsert did (RETURNING below), so only the
+                // other backends look the keys up first.
+                let lookup = ($w.all_keys.is_none() && backend != Backend::Postgres)
+                    .then(|| $self.keys_sql(&$w.cluster, &$w.gvr, chunk.iter()))
+                    .flatten();
+                let before = match lookup {
+                    Some(k) => existing_map(db::load!($conn, &k, $w.operation, KeyRow)?),
+                    None => Existing::new(),
+                };
+                let before = if $w.replace { &existing } else { &before };
+                // SQLite returns the ids of what it wrote, saving a lookup of the new rows.
+                let (changed, written) = match backend {
+                    Backend::Sqlite => (classify(chunk, before), Some(db::load!($conn, s, $w.operation, KeyRow)?)),
+                    Backend::Postgres => {
+                        let upserted = db::load!($conn, s, $w.operation, UpsertedRow)?;
+                        let changed = if $w.replace {
+                            classify(chunk, before)
+                        } else {
+                            upserted.into_iter().map(Pending::from).collect()
+                        };
+                        (changed, None)
+                    }
+                    Backend::Mysql => {
+                        db::execute!($conn, s, $w.operation)?;
+                        (classify(chunk, before), None)
+                    }
+                };
+                if labelled {
+                    // Replayed rows keep their labels; modified rows get theirs rewritten.
+                    let mut ids = HashMap::new();
+                    let mut replaced = Vec::new();
+                    for c in &changed {
+                        if let Some((id, _)) = before.get(&(c.namespace.clone(), c.name.clone())) {
+                            ids.insert((c.namespace.clone(), c.name.clone()), *id);
+                            replaced.push(*id);
+                        }
+                    }
+                    let changed_keys: HashSet<(&str, &str)> =
+                        changed.iter().map(|c| (c.namespace.as_str(), c.name.as_str())).collect();
+                    let changed_rows: Vec<&Row> = chunk
+                        .iter()
+                        .filter(|r| changed_keys.contains(&(r.namespace.as_str(), r.name.as_str())))
+                        .collect();
+                    let new = match written {
+                        Some(written) => written,
+                        None => {
+                            let added =
+                                chunk.iter().filter(|r| !before.contains_key(&(r.namespace.clone(), r.name.clone())));
+                            match $self.keys_sql(&$w.cluster, &$w.gvr, added) {
+                                Some(k) => db::load!($conn, &k, $w.operation, KeyRow)?,
+                                None => Vec::new(),
+                            }
+                        }
+                    };
+                    ids.extend(new.into_iter().map(|k| ((k.namespace, k.name), k.id)));
+                    for l in labels::write_statements(backend, &changed_rows, &ids, &replaced, $pairs) {
+                        db::execute!($conn, &l, $w.operation)?;
+                    }
+                }
+                pending.extend(changed);
+            }
+            let keep: HashSet<(&str, &str)> = $w.rows.iter().map(|r| (r.namespace.as_str(), r.name.as_str())).collect();
+            let stale: Vec<i64> = existing
+                .iter()
+                .filter(|((ns, name), _)| !keep.contains(&(ns.as_str(), name.as_str())))
+                .map(|(_, (id, _))| *id)
+                .collect();
+            let n = pending.len() + stale.len();
+            if n > 0 {
+                db::execute!($conn, &changelog::reserve_sql(backend, n), $w.operation)?;
+                let state = db::load!($conn, &changelog::state_sql(backend), $w.operation, changelog::StateRow)?;
+                let mut next = changelog::first_reserved(&state, n)?;
+                for e in changelog::upsert_entries(backend, &$w.cluster, &$w.gvr, next, &pending) {
+                    db::execute!($conn, &e, $w.operation)?;
+                }
+                next += pending.len() as i64;
+                for chunk in stale.chunks(BATCH) {
+                    let ids = |s: &mut Sql| {
+                        s.push(" WHERE id IN ").int_list(chunk.iter().copied());
+                    };
+                    let mut log = changelog::deletion_entries(backend, next);
+                    ids(&mut log);
+                    next += db::execute!($conn, &log, $w.operation)? as i64;
+                    let mut d = Sql::new(backend);
+                    d.push("DELETE FROM resources");
+                    ids(&mut d);
+                    db::execute!($conn, &d, $w.operation)?;
+                }
+            }
+            Ok::<_, StorageError>(ReplaceOutcome { upserted: $w.rows.len(), deleted: stale.len() })
+        }
+        .await
+    };
+}
+
 impl Storage {
     /// Connects, retrying with exponential backoff (each failure logged) for `attempts` tries.
     pub async fn connect(config: &StorageConfig, attempts: u32) -> Result<Self, StorageError> {
@@ -169,7 +330,14 @@ impl Storage {
         loop {
             tries += 1;
             match Pools::open(config).await {
-                Ok(pools) => return Ok(Self { config: config.clone(), pools, label_pairs: Default::default() }),
+                Ok(pools) => {
+                    return Ok(Self {
+                        config: config.clone(),
+                        pools,
+                        label_pairs: Default::default(),
+                        queue: Default::default(),
+                    });
+                }
                 Err(e) if tries < attempts.max(1) => {
                     tracing::warn!(storage = %config.redacted(), attempt = tries, error = %e, retry_in = ?delay, "storage not reachable yet");
                     tokio::time::sleep(delay).await;
@@ -215,7 +383,8 @@ impl Storage {
     }
 
     /// Writes `objects` in one transaction, logging each change; with `replace`, every other row
-    /// of this (cluster, resource) is deleted too (a relist).
+    /// of this (cluster, resource) is deleted too (a relist). On SQLite, writes queued behind the
+    /// single writer connection commit together (see [`Storage::write_grouped`]).
     async fn write_once(
         &self,
         operation: &'static str,
@@ -232,131 +401,122 @@ impl Storage {
             self.key_filter(&mut keys, cluster, gvr);
             keys
         });
+        let write =
+            Prepared { operation, cluster: cluster.to_owned(), gvr: gvr.clone(), rows, statements, all_keys, replace };
+        if let Pools::Sqlite { write: writer, .. } = &self.pools {
+            return self.write_grouped(writer, write).await;
+        }
         let backend = self.backend();
-        let labelled = backend != Backend::Postgres;
-        let deleted = with_conn!(&self.pools, write, operation, |conn| {
-            // New label pairs go into the dictionary before the transaction (see labels.rs).
-            let (mut pairs, missing) = if labelled { self.label_pairs.lookup(&rows) } else { Default::default() };
-            if !missing.is_empty() {
-                for i in labels::insert_pairs(backend, &missing) {
-                    db::execute!(conn, &i, "label pairs")?;
-                }
-                for q in labels::select_pairs(backend, &missing) {
-                    let read = db::load!(conn, &q, "label pairs", labels::PairRow)?;
-                    self.label_pairs.remember(read, &mut pairs);
-                }
-                if let Some(p) = missing.iter().find(|p| !pairs.contains_key(*p)) {
-                    return Err(StorageError::BadObject(
-                        format!("label {}={}", p.0, p.1),
-                        "the label pair was not stored in label_pairs".into(),
-                    ));
-                }
-            }
+        with_conn!(&self.pools, write, operation, |conn| {
+            let pairs = resolve_pairs!(self, conn, backend, write.rows.iter())?;
             db::begin(&mut *conn, backend).await?;
-            let result = async {
-                let existing = match &all_keys {
-                    Some(k) => existing_map(db::load!(conn, k, operation, KeyRow)?),
-                    None => Existing::new(),
-                };
-                let mut pending = Vec::new();
-                for (s, chunk) in statements.iter().zip(rows.chunks(BATCH)) {
-                    // PostgreSQL reports what its upsert did (RETURNING below), so only the
-                    // other backends look the keys up first.
-                    let lookup = (all_keys.is_none() && backend != Backend::Postgres)
-                        .then(|| self.keys_sql(cluster, gvr, chunk.iter()))
-                        .flatten();
-                    let before = match lookup {
-                        Some(k) => existing_map(db::load!(conn, &k, operation, KeyRow)?),
-                        None => Existing::new(),
-                    };
-                    let before = if replace { &existing } else { &before };
-                    // SQLite returns the ids of what it wrote, saving a lookup of the new rows.
-                    let (changed, written) = match backend {
-                        Backend::Sqlite => (classify(chunk, before), Some(db::load!(conn, s, operation, KeyRow)?)),
-                        Backend::Postgres => {
-                            let upserted = db::load!(conn, s, operation, UpsertedRow)?;
-                            let changed = if replace {
-                                classify(chunk, before)
-                            } else {
-                                upserted.into_iter().map(Pending::from).collect()
-                            };
-                            (changed, None)
-                        }
-                        Backend::Mysql => {
-                            db::execute!(conn, s, operation)?;
-                            (classify(chunk, before), None)
-                        }
-                    };
-                    if labelled {
-                        // Replayed rows keep their labels; modified rows get theirs rewritten.
-                        let mut ids = HashMap::new();
-                        let mut replaced = Vec::new();
-                        for c in &changed {
-                            if let Some((id, _)) = before.get(&(c.namespace.clone(), c.name.clone())) {
-                                ids.insert((c.namespace.clone(), c.name.clone()), *id);
-                                replaced.push(*id);
-                            }
-                        }
-                        let changed_keys: HashSet<(&str, &str)> =
-                            changed.iter().map(|c| (c.namespace.as_str(), c.name.as_str())).collect();
-                        let changed_rows: Vec<&Row> = chunk
+            let result = apply_rows!(self, conn, backend, &write, &pairs);
+            db::finish(&mut *conn, result).await
+        })
+    }
+
+    /// SQLite has one writer: a write joins the queue, and whoever gets the writer connection
+    /// commits everything queued by then in one transaction (group commit: several sync
+    /// workers' batches pay for one commit). A write whose caller gave up may still be applied
+    /// by the next writer; writes are idempotent.
+    async fn write_grouped(
+        &self,
+        writer: &diesel_async::pooled_connection::bb8::Pool<SqliteConn>,
+        write: Prepared,
+    ) -> Result<ReplaceOutcome, StorageError> {
+        let operation = write.operation;
+        let lost = || StorageError::Pool { operation, message: "the write was dropped before it finished".into() };
+        let (done, mut outcome) = tokio::sync::oneshot::channel();
+        self.queued().push(Queued { write, done });
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut outcome => return result.unwrap_or_else(|_| Err(lost())),
+                conn = writer.get() => {
+                    let mut conn = conn.map_err(db::pool_err(operation))?;
+                    match outcome.try_recv() {
+                        Ok(result) => return result,
+                        Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(lost()),
+                        Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+                    }
+                    let group = {
+                        let mut queue = self.queued();
+                        let mut rows = 0;
+                        let n = queue
                             .iter()
-                            .filter(|r| changed_keys.contains(&(r.namespace.as_str(), r.name.as_str())))
-                            .collect();
-                        let new = match written {
-                            Some(written) => written,
-                            None => {
-                                let added = chunk
-                                    .iter()
-                                    .filter(|r| !before.contains_key(&(r.namespace.clone(), r.name.clone())));
-                                match self.keys_sql(cluster, gvr, added) {
-                                    Some(k) => db::load!(conn, &k, operation, KeyRow)?,
-                                    None => Vec::new(),
-                                }
-                            }
-                        };
-                        ids.extend(new.into_iter().map(|k| ((k.namespace, k.name), k.id)));
-                        for l in labels::write_statements(backend, &changed_rows, &ids, &replaced, &pairs) {
-                            db::execute!(conn, &l, operation)?;
-                        }
+                            .take_while(|q| {
+                                rows += q.write.rows.len();
+                                rows <= GROUP_ROWS
+                            })
+                            .count()
+                            .max(1)
+                            .min(queue.len());
+                        queue.drain(..n).collect::<Vec<_>>()
+                    };
+                    if group.is_empty() {
+                        // Not ours to wait for any more: the write that took it was dropped.
+                        return Err(lost());
                     }
-                    pending.extend(changed);
+                    self.commit_group(&mut conn, group).await;
                 }
-                let keep: HashSet<(&str, &str)> =
-                    rows.iter().map(|r| (r.namespace.as_str(), r.name.as_str())).collect();
-                let stale: Vec<i64> = existing
-                    .iter()
-                    .filter(|((ns, name), _)| !keep.contains(&(ns.as_str(), name.as_str())))
-                    .map(|(_, (id, _))| *id)
-                    .collect();
-                let n = pending.len() + stale.len();
-                if n > 0 {
-                    db::execute!(conn, &changelog::reserve_sql(backend, n), operation)?;
-                    let state = db::load!(conn, &changelog::state_sql(backend), operation, changelog::StateRow)?;
-                    let mut next = changelog::first_reserved(&state, n)?;
-                    for e in changelog::upsert_entries(backend, cluster, gvr, next, &pending) {
-                        db::execute!(conn, &e, operation)?;
-                    }
-                    next += pending.len() as i64;
-                    for chunk in stale.chunks(BATCH) {
-                        let ids = |s: &mut Sql| {
-                            s.push(" WHERE id IN ").int_list(chunk.iter().copied());
-                        };
-                        let mut log = changelog::deletion_entries(backend, next);
-                        ids(&mut log);
-                        next += db::execute!(conn, &log, operation)? as i64;
-                        let mut d = Sql::new(backend);
-                        d.push("DELETE FROM resources");
-                        ids(&mut d);
-                        db::execute!(conn, &d, operation)?;
-                    }
-                }
-                Ok(stale.len())
             }
-            .await;
-            db::finish(&mut *conn, result).await?
-        });
-        Ok(ReplaceOutcome { upserted: rows.len(), deleted })
+        }
+    }
+
+    fn queued(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
+        // A poisoned queue still holds valid writes.
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Commits `group` in one transaction; when that fails, each write alone (so one bad write
+    /// fails only its own caller).
+    async fn commit_group(&self, conn: &mut SqliteConn, group: Vec<Queued>) {
+        let writes: Vec<&Prepared> = group.iter().map(|q| &q.write).collect();
+        let together = self.apply_sqlite(conn, &writes).await;
+        match together {
+            Ok(outcomes) => {
+                for (q, o) in group.into_iter().zip(outcomes) {
+                    let _ = q.done.send(Ok(o));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                if let Some(q) = group.into_iter().next() {
+                    let _ = q.done.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(writes = group.len(), error = %e, "group commit failed; writing one by one");
+                for q in group {
+                    let alone = self.apply_sqlite(conn, &[&q.write]).await;
+                    let _ = q.done.send(alone.and_then(|mut o| {
+                        o.pop().ok_or_else(|| StorageError::Pool {
+                            operation: q.write.operation,
+                            message: "no outcome".into(),
+                        })
+                    }));
+                }
+            }
+        }
+    }
+
+    /// `writes` in one SQLite transaction.
+    async fn apply_sqlite(
+        &self,
+        conn: &mut SqliteConn,
+        writes: &[&Prepared],
+    ) -> Result<Vec<ReplaceOutcome>, StorageError> {
+        let backend = Backend::Sqlite;
+        let pairs = resolve_pairs!(self, conn, backend, writes.iter().flat_map(|w| w.rows.iter()))?;
+        db::begin(&mut *conn, backend).await?;
+        let result = async {
+            let mut outcomes = Vec::with_capacity(writes.len());
+            for w in writes {
+                outcomes.push(apply_rows!(self, conn, backend, w, &pairs)?);
+            }
+            Ok(outcomes)
+        }
+        .await;
+        db::finish(&mut *conn, result).await
     }
 
     fn upsert_statements(&self, cluster: &str, gvr: &Gvr, rows: &[Row]) -> Vec<Sql> {
