@@ -182,7 +182,13 @@ pub(crate) use with_conn;
 
 /// Starts a transaction. Statements run through raw BEGIN/COMMIT (not diesel's closure API) so
 /// that reads can happen inside it; SQLite takes the write lock at once.
+///
+/// A write whose future was dropped mid-transaction returns its connection to the pool with the
+/// transaction still open; BEGIN would then fail (SQLite), be ignored (PostgreSQL) or commit the
+/// half-done write (MySQL). So the leftover is rolled back first (an error here only means there
+/// was none).
 pub async fn begin<C: SimpleAsyncConnection>(conn: &mut C, backend: Backend) -> Result<(), StorageError> {
+    let _ = conn.batch_execute("ROLLBACK").await;
     let sql = if backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
     conn.batch_execute(sql).await.map_err(StorageError::query("begin transaction"))
 }

@@ -622,3 +622,42 @@ async fn concurrent_writes_all_land() {
         std::sync::Arc::into_inner(db).unwrap().cleanup().await;
     }
 }
+
+/// A write whose future was dropped mid-transaction leaves its connection in that transaction; the
+/// next write on it must roll the leftover back, never commit it with its own rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_open_is_rolled_back_by_the_next_write() {
+    macro_rules! check {
+        ($conn:expr, $backend:expr, $db:expr) => {{
+            let mut c = $conn;
+            let event = |cluster: &str| {
+                format!("INSERT INTO events (cluster, involved_uid, event_uid, resource_version, synced_at, object) VALUES ('{cluster}', 'u', 'e', '1', 0, '{{}}')")
+            };
+            c.batch_execute(if $backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" }).await.unwrap();
+            c.batch_execute(&event("half-done")).await.unwrap();
+            // The dropped write never got to COMMIT or ROLLBACK; the next one begins on this connection.
+            pedia_storage::db::begin(&mut c, $backend).await.unwrap();
+            c.batch_execute(&event("next")).await.unwrap();
+            pedia_storage::db::finish(&mut c, Ok(())).await.unwrap();
+            drop(c);
+            assert_eq!($db.storage.stats().await.unwrap().events, 1, "{:?}: only the next write's event", $backend);
+        }};
+    }
+    for backend in ALL {
+        let db = fresh(backend).await;
+        match backend {
+            Backend::Sqlite => check!(
+                diesel_async::sync_connection_wrapper::SyncConnectionWrapper::<diesel::SqliteConnection>::establish(
+                    db.url.trim_start_matches("sqlite://")
+                )
+                .await
+                .unwrap(),
+                backend,
+                db
+            ),
+            Backend::Postgres => check!(AsyncPgConnection::establish(&db.url).await.unwrap(), backend, db),
+            Backend::Mysql => check!(AsyncMysqlConnection::establish(&db.url).await.unwrap(), backend, db),
+        }
+        db.cleanup().await;
+    }
+}
