@@ -1,4 +1,4 @@
-//! The label index of SQLite and MySQL (PostgreSQL uses a GIN index on the object instead).
+//! The label index of SQLite and MySQL (PostgreSQL uses a GIN index on its `labels` column).
 //!
 //! Label pairs are interned in `label_pairs`, so `resource_labels` holds two integers per label
 //! (`label_id, resource_id`) instead of the key and value text: cheaper to write, a fraction of
@@ -13,6 +13,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 
 use crate::config::Backend;
+use crate::error::StorageError;
 use crate::object::Row;
 use crate::sql::Sql;
 
@@ -111,25 +112,32 @@ pub(crate) fn select_pairs(backend: Backend, pairs: &[Pair]) -> Vec<Sql> {
 }
 
 /// Statements writing the label rows of `rows` (by `(namespace, name)` in `ids`): rows in
-/// `replaced` lose their old labels first; rows missing from `ids` are left alone.
+/// `replaced` lose their old labels first. A row without an id or a label without a pair id is
+/// an error, never an object left out of the index.
 pub(crate) fn write_statements(
     backend: Backend,
     rows: &[&Row],
     ids: &HashMap<(String, String), i64>,
     replaced: &[i64],
     pairs: &HashMap<Pair, i64>,
-) -> Vec<Sql> {
+) -> Result<Vec<Sql>, StorageError> {
     let mut out = Vec::new();
     if !replaced.is_empty() {
         let mut delete = Sql::new(backend);
         delete.push("DELETE FROM resource_labels WHERE resource_id IN ").int_list(replaced.iter().copied());
         out.push(delete);
     }
-    let mut links: Vec<(i64, i64)> = rows
-        .iter()
-        .filter_map(|r| Some((*ids.get(&(r.namespace.clone(), r.name.clone()))?, *r)))
-        .flat_map(|(id, r)| r.labels.iter().filter_map(move |p| Some((*pairs.get(p)?, id))))
-        .collect();
+    let missing = |r: &Row, what: String| StorageError::BadObject(format!("{}/{}", r.namespace, r.name), what);
+    let mut links: Vec<(i64, i64)> = Vec::new();
+    for r in rows {
+        let id = *ids
+            .get(&(r.namespace.clone(), r.name.clone()))
+            .ok_or_else(|| missing(r, "its row id was not found after writing it".into()))?;
+        for p in &r.labels {
+            let pair = pairs.get(p).ok_or_else(|| missing(r, format!("label {}={} has no pair id", p.0, p.1)))?;
+            links.push((*pair, id));
+        }
+    }
     // In index order: each pair's new ids land together at the end of its range.
     links.sort_unstable();
     for chunk in links.chunks(PAIRS_PER_STATEMENT * 2) {
@@ -140,7 +148,7 @@ pub(crate) fn write_statements(
         }
         out.push(insert);
     }
-    out
+    Ok(out)
 }
 
 /// A label requirement the index answers: `key` present (with one of `values`, when given).
@@ -164,5 +172,32 @@ pub(crate) fn resources_with_all(s: &mut Sql, all: &[Wanted<'_>]) {
             s.push(" AND p2.label_value IN ").text_list(values.iter());
         }
         s.push(")");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_rows_need_ids_for_the_object_and_every_pair() {
+        let row = crate::object::prepare(
+            "m1",
+            &serde_json::json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "ns", "labels": {"a": "1", "b": "2"}}}),
+        )
+        .unwrap();
+        let ids = HashMap::from([(("ns".to_owned(), "p".to_owned()), 7)]);
+        let mut pairs = HashMap::from([(("a".to_owned(), "1".to_owned()), 3), (("b".to_owned(), "2".to_owned()), 1)]);
+        let sql = write_statements(Backend::Sqlite, &[&row], &ids, &[7], &pairs).unwrap();
+        assert_eq!(sql.len(), 2, "delete the old labels, insert the new ones");
+        assert_eq!(
+            sql[1].binds,
+            [crate::sql::Bind::Int(1), crate::sql::Bind::Int(7), crate::sql::Bind::Int(3), crate::sql::Bind::Int(7)]
+        );
+        let err = write_statements(Backend::Sqlite, &[&row], &HashMap::new(), &[], &pairs).unwrap_err();
+        assert!(err.to_string().contains("ns/p") && err.to_string().contains("row id"), "{err}");
+        pairs.remove(&("b".to_owned(), "2".to_owned()));
+        let err = write_statements(Backend::Sqlite, &[&row], &ids, &[], &pairs).unwrap_err();
+        assert!(err.to_string().contains("label b=2"), "{err}");
     }
 }

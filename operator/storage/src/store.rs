@@ -282,7 +282,7 @@ macro_rules! apply_rows {
                         }
                     };
                     ids.extend(new.into_iter().map(|k| ((k.namespace, k.name), k.id)));
-                    for l in labels::write_statements(backend, &changed_rows, &ids, &replaced, $pairs) {
+                    for l in labels::write_statements(backend, &changed_rows, &ids, &replaced, $pairs)? {
                         db::execute!($conn, &l, $w.operation)?;
                     }
                 }
