@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::config::Backend;
 use crate::db::{self, with_conn};
 use crate::error::StorageError;
-use crate::object::{self, Gvr};
+use crate::object::{self, Gvr, RawObject};
 use crate::sql::Sql;
 use crate::store::{Number, Storage};
 
@@ -48,7 +48,7 @@ impl ChangeOp {
 }
 
 /// One entry of the log, with the object to send.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Change {
     pub seq: i64,
     pub op: ChangeOp,
@@ -56,8 +56,24 @@ pub struct Change {
     pub gvr: Gvr,
     pub namespace: String,
     pub name: String,
-    /// The current object for ADDED/MODIFIED, the last stored one for DELETED.
-    pub object: Value,
+    /// The current object for ADDED/MODIFIED, the last stored one for DELETED (as stored, not
+    /// decoded).
+    pub object: RawObject,
+}
+
+impl Change {
+    /// The object as a JSON value.
+    pub fn value(&self) -> Result<Value, serde_json::Error> {
+        object::decode(&self.object)
+    }
+}
+
+impl PartialEq for Change {
+    fn eq(&self, other: &Self) -> bool {
+        (self.seq, self.op, &self.cluster, &self.gvr, &self.namespace, &self.name)
+            == (other.seq, other.op, &other.cluster, &other.gvr, &other.namespace, &other.name)
+            && self.object.get() == other.object.get()
+    }
 }
 
 /// What one read of the log returned.
@@ -256,8 +272,7 @@ impl Storage {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let Some(text) = r.object else { continue };
-            let object = serde_json::from_str(&text)
-                .map_err(|e| StorageError::BadObject(format!("{}/{}", r.namespace, r.name), e.to_string()))?;
+            let object = object::raw(text, &r.namespace, &r.name)?;
             let op = ChangeOp::parse(&r.op)
                 .ok_or_else(|| StorageError::Schema(format!("change {} has an unknown op {:?}", r.seq, r.op)))?;
             out.push(Change {

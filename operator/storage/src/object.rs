@@ -4,9 +4,26 @@ use api_types::search::annotations;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 use serde::ser::{Error as _, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::error::StorageError;
+
+/// A stored object's JSON as read back, checked but not decoded: readers hand it on as it is
+/// (the apiserver writes it into its response), so a page of 500 objects builds no tree of
+/// values. [`decode`] gives a `Value` where one is needed.
+pub type RawObject = Box<RawValue>;
+
+/// Checks a stored object's text and keeps it as [`RawObject`] (no copy when the text has no
+/// surrounding whitespace, which stored objects never have).
+pub(crate) fn raw(text: String, namespace: &str, name: &str) -> Result<RawObject, StorageError> {
+    RawValue::from_string(text).map_err(|e| StorageError::BadObject(format!("{namespace}/{name}"), e.to_string()))
+}
+
+/// The object as a JSON value.
+pub fn decode(object: &RawValue) -> Result<Value, serde_json::Error> {
+    serde_json::from_str(object.get())
+}
 
 /// A group-version-resource.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

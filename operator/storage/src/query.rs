@@ -13,7 +13,7 @@ use crate::config::Backend;
 use crate::db::{self, with_conn};
 use crate::error::StorageError;
 use crate::labels;
-use crate::object::Gvr;
+use crate::object::{Gvr, RawObject};
 use crate::sql::Sql;
 use crate::store::Storage;
 
@@ -27,10 +27,24 @@ pub struct ListRequest {
 }
 
 /// One stored object and the cluster it comes from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Item {
     pub cluster: String,
-    pub object: Value,
+    /// The object's JSON as stored (pruned at write time), not decoded.
+    pub object: RawObject,
+}
+
+impl Item {
+    /// The object as a JSON value.
+    pub fn value(&self) -> Result<Value, serde_json::Error> {
+        crate::object::decode(&self.object)
+    }
+}
+
+impl PartialEq for Item {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster == other.cluster && self.object.get() == other.object.get()
+    }
 }
 
 /// A page of results.
@@ -608,18 +622,24 @@ impl Storage {
         let items = rows
             .into_iter()
             .map(|r| {
-                let parsed: Value = serde_json::from_str(&r.object)
-                    .map_err(|e| StorageError::BadObject(format!("{}/{}", r.namespace, r.name), e.to_string()))?;
-                let object = if q.only_metadata {
+                let text = if q.only_metadata {
+                    // The stored metadata wrapped as a PartialObjectMetadata-like object, by
+                    // concatenation: the metadata is checked below, the rest are JSON strings.
                     let api_version = if r.api_group.is_empty() {
                         r.version.clone()
                     } else {
                         format!("{}/{}", r.api_group, r.version)
                     };
-                    json!({"apiVersion": api_version, "kind": r.kind, "metadata": parsed})
+                    format!(
+                        r#"{{"apiVersion":{},"kind":{},"metadata":{}}}"#,
+                        Value::from(api_version),
+                        Value::from(r.kind),
+                        r.object
+                    )
                 } else {
-                    parsed
+                    r.object
                 };
+                let object = crate::object::raw(text, &r.namespace, &r.name)?;
                 Ok(Item { cluster: r.cluster, object })
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
@@ -644,7 +664,13 @@ impl Storage {
                 ..SearchQuery::default()
             },
         };
-        Ok(self.list(&req).await?.items.into_iter().next().map(|i| i.object))
+        match self.list(&req).await?.items.into_iter().next() {
+            Some(item) => item
+                .value()
+                .map(Some)
+                .map_err(|e| StorageError::BadObject(format!("{namespace}/{name}"), e.to_string())),
+            None => Ok(None),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ async fn since(s: &Storage, after: i64, filter: &ChangeFilter) -> Vec<(i64, Chan
         .changes
         .into_iter()
         .map(|c| {
-            let rv = c.object["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_owned();
+            let rv = c.value().unwrap()["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_owned();
             (c.seq, c.op, format!("{}/{}/{}", c.cluster, c.namespace, c.name), rv)
         })
         .collect()
@@ -73,7 +73,11 @@ async fn every_write_is_logged_in_commit_order() {
         let nothing = s.changes_since(8, &all(), 5).await.unwrap();
         assert!(nothing.changes.is_empty() && nothing.position == 8, "{backend:?}: {nothing:?}");
         let deleted = s.changes_since(4, &all(), 1).await.unwrap().changes;
-        assert_eq!(deleted[0].object["metadata"]["labels"], json!({}), "{backend:?}: the last object is kept");
+        assert_eq!(
+            deleted[0].value().unwrap()["metadata"]["labels"],
+            json!({}),
+            "{backend:?}: the last object is kept"
+        );
 
         let pods_of_m2 = ChangeFilter { gvr: Some(pods()), clusters: vec!["m2".into()] };
         assert!(since(s, 0, &pods_of_m2).await.is_empty(), "{backend:?}");

@@ -136,7 +136,7 @@ async fn selectors_agree_on_every_backend_and_the_reference() {
             let got: BTreeSet<String> = page
                 .items
                 .iter()
-                .map(|i| format!("{}/{}", i.cluster, i.object["metadata"]["name"].as_str().unwrap()))
+                .map(|i| format!("{}/{}", i.cluster, i.value().unwrap()["metadata"]["name"].as_str().unwrap()))
                 .collect();
             assert_eq!(got, expected, "seed {seed:#x} case {case} on {backend:?}: labels {labels:?} fields {fields:?}");
         }
