@@ -1,7 +1,8 @@
 //! Storage benchmark: ingest through the write API beside the backend's own bulk load of the same
 //! rows, query latencies (p50/p99) on a large store, and bytes per object. Prints figures;
 //! asserts nothing. `make bench` runs it;
-//! `-- --objects N --clusters C --backends sqlite,postgres,mysql --workers W`.
+//! `-- --objects N --clusters C --backends sqlite,postgres,mysql --workers W`; `--no-stream` skips
+//! the watch-stream ingest, `--queries-only` times the store a previous run left.
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 use std::time::{Duration, Instant};
@@ -132,6 +133,8 @@ fn bulk_rows(sample: &[Value], clusters: usize) -> impl Iterator<Item = (String,
 /// The backend's own bulk load of exactly the rows the write API stores (same keys, columns and
 /// objects, same table and indexes): one SQLite transaction of prepared inserts, PostgreSQL COPY
 /// (psql), MariaDB LOAD DATA (mysql client). Only the load is timed, not building the rows.
+/// PostgreSQL's rows include their `labels` column; the separate label tables of SQLite and
+/// MariaDB are not loaded, so there the write API's ratio also pays for the label index.
 async fn bulk_load(backend: Backend, url: &str, sample: &[Value], clusters: usize) -> Duration {
     const COLS: &str = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object";
     match backend {
@@ -173,14 +176,23 @@ async fn bulk_load(backend: Backend, url: &str, sample: &[Value], clusters: usiz
             use std::io::Write;
             let file = std::env::temp_dir().join(format!("pedia-bench-{}.tsv", std::process::id()));
             let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+            let pg = backend == Backend::Postgres;
             for (cluster, r) in bulk_rows(sample, clusters) {
                 let escaped = r.object.replace('\\', "\\\\");
-                writeln!(
+                write!(
                     out,
                     "{cluster}\t\tv1\tpods\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t0\t{escaped}",
                     r.kind, r.namespace, r.name, r.uid, r.owner_uid, r.resource_version, r.created_at
                 )
                 .unwrap();
+                if pg {
+                    // PostgreSQL keeps labels in a JSONB column of the row (GIN-indexed): part of
+                    // the same row, so the bulk load writes it too.
+                    let labels: serde_json::Map<String, Value> =
+                        r.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                    write!(out, "\t{}", Value::Object(labels).to_string().replace('\\', "\\\\")).unwrap();
+                }
+                writeln!(out).unwrap();
             }
             out.flush().unwrap();
             drop(out);
@@ -197,7 +209,7 @@ async fn bulk_load(backend: Backend, url: &str, sample: &[Value], clusters: usiz
                         "-d",
                         &db,
                         "-c",
-                        &format!("\\copy resources ({COLS}) FROM '{}'", file.display()),
+                        &format!("\\copy resources ({COLS}, labels) FROM '{}'", file.display()),
                     ])
                     .status()
                     .unwrap()
@@ -317,14 +329,20 @@ async fn ingest_all(backend: Backend, name: &str, sample: &std::sync::Arc<Vec<Va
 
     // The write API as the sync engine uses it: a watch stream of upserts in batches of 500,
     // and initial syncs (one replace_all per cluster, as after a list).
-    let url = fresh_url(backend, &format!("{name}_stream")).await;
-    let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
-    s.migrate().await.unwrap();
     // Four sync workers (one per member cluster, as `pedia run` has) write concurrently; on
     // SQLite their transactions queue for the single writer connection.
     let workers: usize = arg("--workers", "4").parse().unwrap();
-    let stream = ingest(&s, sample, clusters, workers, Mode::Stream).await;
-    drop(s);
+    // `--no-stream`: only the initial sync (a quicker way to a large store for the pages).
+    let stream = if std::env::args().any(|a| a == "--no-stream") {
+        None
+    } else {
+        let url = fresh_url(backend, &format!("{name}_stream")).await;
+        let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
+        s.migrate().await.unwrap();
+        let t = ingest(&s, sample, clusters, workers, Mode::Stream).await;
+        drop(s);
+        Some(t)
+    };
     // Leave no second copy behind (fresh_url empties the database).
     fresh_url(backend, &format!("{name}_stream")).await;
     fresh_url(backend, &format!("{name}_bulk")).await;
@@ -339,7 +357,8 @@ async fn ingest_all(backend: Backend, name: &str, sample: &std::sync::Arc<Vec<Va
         backend.name(),
         bulk.as_secs_f64()
     );
-    for (label, t) in [("watch stream (upserts of 500)", stream), ("initial sync (replace_all per cluster)", relist)] {
+    let modes = [("watch stream (upserts of 500)", stream), ("initial sync (replace_all per cluster)", Some(relist))];
+    for (label, t) in modes.into_iter().filter_map(|(l, t)| Some((l, t?))) {
         let rate = objects as f64 / t.as_secs_f64();
         println!(
             "{:<8} ingest, {label}: {:.1}s = {rate:.0} rows/s ({workers} writers), {:.0}% of bulk",

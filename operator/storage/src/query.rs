@@ -344,7 +344,7 @@ fn label_requirement(s: &mut Sql, r: &Requirement) {
         }
         Backend::Sqlite | Backend::Mysql => {
             s.push(if negate { " AND id NOT IN (" } else { " AND id IN (" });
-            labels::resources_with_all(s, &[(key.as_str(), values)]);
+            labels::resources_with_all(s, &[(key.as_str(), values)], &[]);
             s.push(")");
         }
     }
@@ -377,8 +377,8 @@ fn contains(s: &mut Sql, column: &str, needle: &str) {
 }
 
 /// The WHERE clause (after `WHERE 1 = 1`) shared by the page and the count.
-fn filters(s: &mut Sql, req: &ListRequest) {
-    filters_except(s, req, false);
+fn filters(s: &mut Sql, req: &ListRequest, ids: &[Option<Vec<i64>>]) {
+    filters_except(s, req, false, ids);
 }
 
 /// A requirement the label index answers as a set to intersect (`=`, `in`, exists).
@@ -394,8 +394,9 @@ fn positive_labels(q: &SearchQuery) -> Vec<labels::Wanted<'_>> {
     q.labels.requirements.iter().filter_map(wanted).collect()
 }
 
-/// [`filters`]; `joined`: the positive label requirements are applied by a join already.
-fn filters_except(s: &mut Sql, req: &ListRequest, joined: bool) {
+/// [`filters`]; `joined`: the positive label requirements are applied by a join already; `ids`:
+/// their resolved pair ids (see [`labels::Resolved`]).
+fn filters_except(s: &mut Sql, req: &ListRequest, joined: bool, ids: &[Option<Vec<i64>>]) {
     let q = &req.query;
     if let Some(g) = &req.gvr {
         s.push(" AND api_group = ").text(&g.group).push(" AND version = ").text(&g.version);
@@ -436,7 +437,7 @@ fn filters_except(s: &mut Sql, req: &ListRequest, joined: bool) {
     let positive = positive_labels(q);
     if s.backend != Backend::Postgres && !positive.is_empty() && !joined {
         s.push(" AND id IN (");
-        labels::resources_with_all(s, &positive);
+        labels::resources_with_all(s, &positive, ids);
         s.push(")");
     }
     for r in &q.labels.requirements {
@@ -520,7 +521,7 @@ fn keyset(s: &mut Sql, terms: &[Term], values: &[Value]) {
 
 const SELECT: &str = "SELECT id, cluster, api_group, version, kind, namespace, name, created_at, resource_version, ";
 
-fn compile(backend: Backend, req: &ListRequest, terms: &[Term]) -> Result<Sql, StorageError> {
+fn compile(backend: Backend, req: &ListRequest, terms: &[Term], ids: &[Option<Vec<i64>>]) -> Result<Sql, StorageError> {
     let q = &req.query;
     let mut s = Sql::new(backend);
     s.push(SELECT).push(object_column(backend, q.only_metadata));
@@ -554,11 +555,11 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term]) -> Result<Sql, S
     let joined = backend == Backend::Mysql && !positive.is_empty();
     if joined {
         s.push(" JOIN (");
-        labels::resources_with_all(&mut s, &positive);
+        labels::resources_with_all(&mut s, &positive, ids);
         s.push(") driving_labels ON resources.id = driving_labels.resource_id");
     }
     s.push(" WHERE 1 = 1");
-    filters_except(&mut s, req, joined);
+    filters_except(&mut s, req, joined, ids);
     if let Some(token) = &q.continue_token {
         let values = decode_cursor(token, &q.order_by, terms.len())?;
         keyset(&mut s, terms, &values);
@@ -588,12 +589,31 @@ impl Storage {
     pub async fn list(&self, req: &ListRequest) -> Result<Page, StorageError> {
         let q = &req.query;
         let terms = order_terms(&q.order_by)?;
-        let sql = compile(self.backend(), req, &terms)?;
+        // Bad input is refused before a connection is taken.
+        let mut sql = compile(self.backend(), req, &terms, &[])?;
+        let positive = positive_labels(q);
+        let pairs_sql = match self.backend() {
+            Backend::Postgres => None,
+            backend => labels::wanted_pairs_sql(backend, &positive),
+        };
         let state = crate::changelog::state_sql(self.backend());
-        let (head, mut rows) = with_conn!(self.pools(), read, "list", |conn| (
-            db::load!(conn, &state, "list: change log head", crate::changelog::StateRow)?,
-            db::load!(conn, &sql, "list", ObjectRow)?
-        ));
+        let (head, ids, mut rows) = with_conn!(self.pools(), read, "list", |conn| {
+            let head = db::load!(conn, &state, "list: change log head", crate::changelog::StateRow)?;
+            let ids = match &pairs_sql {
+                Some(p) => labels::resolve(&positive, &db::load!(conn, p, "list: label pairs", labels::PairRow)?),
+                None => Vec::new(),
+            };
+            // A label value no stored object carries: nothing can match.
+            let rows = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
+                Vec::new()
+            } else {
+                if !ids.is_empty() {
+                    sql = compile(self.backend(), req, &terms, &ids)?;
+                }
+                db::load!(conn, &sql, "list", ObjectRow)?
+            };
+            (head, ids, rows)
+        });
         let resource_version = head.first().map_or(0, |h| h.head);
         let limit = q.limit.map(|l| l as usize);
         let more = limit.is_some_and(|l| rows.len() > l);
@@ -608,7 +628,7 @@ impl Storage {
             (Some(values), true) => {
                 let mut count = Sql::new(self.backend());
                 count.push("SELECT COUNT(*) AS n FROM resources WHERE 1 = 1");
-                filters(&mut count, req);
+                filters(&mut count, req, &ids);
                 keyset(&mut count, &terms, values);
                 let n: Vec<Count> = with_conn!(self.pools(), read, "list: remaining count", |conn| db::load!(
                     conn,
@@ -708,7 +728,7 @@ mod tests {
         let req = ListRequest { gvr: Some(Gvr::new("", "v1", "pods")), resource_types: Vec::new(), query };
         let terms = order_terms(&[]).unwrap();
         for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-            let s = compile(backend, &req, &terms).unwrap();
+            let s = compile(backend, &req, &terms, &[]).unwrap();
             for word in ["DROP", "app", "tier", "Running", "phase", "evil", "c1"] {
                 assert!(!s.text.contains(word), "{backend:?} spliced {word}: {}", s.text);
             }

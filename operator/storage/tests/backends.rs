@@ -300,6 +300,13 @@ async fn queries_on_every_backend() {
             ("labelSelector=rank%3E1", 6),
             ("labelSelector=rank%3C1", 3),
             ("clusters=m1&namespaces=a&labelSelector=app%3Dweb%2Crank%3E0", 1),
+            // Intersections of `exists` and `=`/`in` in either order, and values nothing carries.
+            ("labelSelector=canary%2Capp%3Ddb", 3),
+            ("labelSelector=app%3Ddb%2Crank%20in%20(1%2C3)%2Ccanary", 3),
+            ("labelSelector=canary%2Capp%3Dweb", 0),
+            ("labelSelector=app%3Dnothing", 0),
+            ("labelSelector=app%20in%20(web%2Cnothing)", 6),
+            ("labelSelector=rank%20in%20(0%2Cnothing)%2Capp%3Dweb", 3),
             // Search labels, with exclusion operators honoured.
             ("labelSelector=search.clusterpedia.io%2Fclusters%20notin%20(m2)", 8),
             ("labelSelector=search.clusterpedia.io%2Fnamespaces%3Db", 4),
