@@ -521,6 +521,19 @@ fn keyset(s: &mut Sql, terms: &[Term], values: &[Value]) {
 
 const SELECT: &str = "SELECT id, cluster, api_group, version, kind, namespace, name, created_at, resource_version, ";
 
+fn order_by(s: &mut Sql, terms: &[Term]) {
+    s.push(" ORDER BY ");
+    for (i, t) in terms.iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        t.push_sql(s);
+        if t.desc {
+            s.push(" DESC");
+        }
+    }
+}
+
 fn compile(backend: Backend, req: &ListRequest, terms: &[Term], ids: &[Option<Vec<i64>>]) -> Result<Sql, StorageError> {
     let q = &req.query;
     let mut s = Sql::new(backend);
@@ -538,6 +551,15 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term], ids: &[Option<Ve
         s.push(&format!(" AS sort{i}"));
     }
     s.push(" FROM resources");
+    let positive = positive_labels(q);
+    // A label page has to sort its matches (thousands at scale), and SQLite and MariaDB sort
+    // whole result rows: the page's ids are chosen first (sorting only the keys), then the
+    // objects of those ids are read (late row lookup). MariaDB took 90 of 135 ms copying the
+    // objects of 2,900 matches into a temporary table for a page of 500.
+    let late = backend != Backend::Postgres && !positive.is_empty() && q.limit.is_some();
+    if late {
+        s.push(" JOIN (SELECT resources.id AS page_id FROM resources");
+    }
     // MariaDB/MySQL misjudge ORDER BY ... LIMIT on this table and pick a range scan over another
     // index (seconds on large stores); the order index answers a plain page directly.
     if backend == Backend::Mysql
@@ -551,7 +573,6 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term], ids: &[Option<Ve
     }
     // MariaDB/MySQL evaluate `id IN (SELECT ... FROM resource_labels)` row by row over the whole
     // resource; driving the query from the positive label requirements reads only their rows.
-    let positive = positive_labels(q);
     let joined = backend == Backend::Mysql && !positive.is_empty();
     if joined {
         s.push(" JOIN (");
@@ -564,21 +585,16 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term], ids: &[Option<Ve
         let values = decode_cursor(token, &q.order_by, terms.len())?;
         keyset(&mut s, terms, &values);
     }
-    s.push(" ORDER BY ");
-    for (i, t) in terms.iter().enumerate() {
-        if i > 0 {
-            s.push(", ");
-        }
-        t.push_sql(&mut s);
-        if t.desc {
-            s.push(" DESC");
-        }
-    }
+    order_by(&mut s, terms);
     if let Some(limit) = q.limit {
         if limit <= 0 {
             return Err(StorageError::InvalidQuery { param: "limit", message: "must be positive".into() });
         }
         s.push(" LIMIT ").int(limit + 1);
+    }
+    if late {
+        s.push(") page ON resources.id = page.page_id");
+        order_by(&mut s, terms);
     }
     Ok(s)
 }

@@ -349,6 +349,13 @@ async fn queries_on_every_backend() {
                 "app desc, tier, rank",
             ),
             ("limit=5&orderby=spec.containers%5B0%5D.name%20desc%2Cspec.missing", "container desc"),
+            // Label pages pick their ids first, then read the objects (matching all 12 here).
+            ("limit=5&labelSelector=app%20in%20(web%2Cdb)", "cluster,namespace,name"),
+            ("limit=4&labelSelector=rank%2Capp%20in%20(db%2Cweb)&orderby=created_at%20desc", "created_at desc"),
+            (
+                "limit=2&labelSelector=rank&orderby=metadata.labels%5B%27app%27%5D%20desc%2Cmetadata.annotations%5B%27example.com%2Ftier%27%5D%2Cmetadata.labels.rank",
+                "app desc, tier, rank",
+            ),
         ] {
             let mut r = req(pods(), &format!("{query}&withRemainingCount=true"));
             let mut seen = Vec::new();
