@@ -237,6 +237,12 @@ async fn bulk_load(backend: Backend, url: &str, sample: &[Value], clusters: usiz
     }
 }
 
+/// A store for the write API runs; `--no-returning` writes as on MySQL 8 (no `INSERT ... RETURNING`).
+async fn writer(url: &str) -> Storage {
+    let s = Storage::connect(&StorageConfig::from_url(url).unwrap(), 3).await.unwrap();
+    if std::env::args().any(|a| a == "--no-returning") { s.without_returning() } else { s }
+}
+
 #[derive(Clone, Copy)]
 enum Mode {
     Stream,
@@ -337,7 +343,7 @@ async fn ingest_all(backend: Backend, name: &str, sample: &std::sync::Arc<Vec<Va
         None
     } else {
         let url = fresh_url(backend, &format!("{name}_stream")).await;
-        let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
+        let s = std::sync::Arc::new(writer(&url).await);
         s.migrate().await.unwrap();
         let t = ingest(&s, sample, clusters, workers, Mode::Stream).await;
         drop(s);
@@ -347,7 +353,7 @@ async fn ingest_all(backend: Backend, name: &str, sample: &std::sync::Arc<Vec<Va
     fresh_url(backend, &format!("{name}_stream")).await;
     fresh_url(backend, &format!("{name}_bulk")).await;
     let url = fresh_url(backend, name).await;
-    let s = std::sync::Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap());
+    let s = std::sync::Arc::new(writer(&url).await);
     s.migrate().await.unwrap();
     let relist = ingest(&s, sample, clusters, workers, Mode::Relist).await;
     // Fresh planner statistics, as autovacuum / auto-analyze would have by now.

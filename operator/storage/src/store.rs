@@ -33,6 +33,9 @@ pub struct Storage {
     label_pairs: labels::PairCache,
     /// SQLite writes waiting for the writer connection (see `write_grouped`).
     queue: std::sync::Mutex<Vec<Queued>>,
+    /// The server takes `INSERT ... RETURNING` (SQLite, PostgreSQL, MariaDB; not MySQL 8), so
+    /// an upsert reports the ids it wrote instead of a second lookup.
+    returning: bool,
 }
 
 /// Rows per cluster and resource, and the database size.
@@ -131,6 +134,15 @@ fn last_of_each_key(rows: Vec<Row>) -> Vec<Row> {
     }
     let keep: HashSet<usize> = last.into_values().collect();
     rows.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, r)| r).collect()
+}
+
+/// MariaDB 10.5 and later take `INSERT ... RETURNING` (MySQL does not): `VERSION()` reads like
+/// `10.11.6-MariaDB-0+deb12u1`.
+fn mariadb_with_returning(version: &str) -> bool {
+    let number = version.strip_prefix("5.5.5-").unwrap_or(version);
+    let mut parts = number.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next().flatten(), parts.next().flatten());
+    version.contains("MariaDB") && matches!((major, minor), (Some(m), Some(n)) if (m, n) >= (10, 5))
 }
 
 #[derive(QueryableByName)]
@@ -237,7 +249,8 @@ macro_rules! apply_rows {
                     None => Existing::new(),
                 };
                 let before = if $w.replace { &existing } else { &before };
-                // SQLite returns the ids of what it wrote, saving a lookup of the new rows.
+                // SQLite and MariaDB return the ids of what they wrote, saving a lookup of the
+                // new rows.
                 let (changed, written) = match backend {
                     Backend::Sqlite => (classify(chunk, before), Some(db::load!($conn, s, $w.operation, KeyRow)?)),
                     Backend::Postgres => {
@@ -248,6 +261,9 @@ macro_rules! apply_rows {
                             upserted.into_iter().map(Pending::from).collect()
                         };
                         (changed, None)
+                    }
+                    Backend::Mysql if $self.returning => {
+                        (classify(chunk, before), Some(db::load!($conn, s, $w.operation, KeyRow)?))
                     }
                     Backend::Mysql => {
                         db::execute!($conn, s, $w.operation)?;
@@ -329,15 +345,8 @@ impl Storage {
         let mut tries = 0;
         loop {
             tries += 1;
-            match Pools::open(config).await {
-                Ok(pools) => {
-                    return Ok(Self {
-                        config: config.clone(),
-                        pools,
-                        label_pairs: Default::default(),
-                        queue: Default::default(),
-                    });
-                }
+            match Self::open(config).await {
+                Ok(storage) => return Ok(storage),
                 Err(e) if tries < attempts.max(1) => {
                     tracing::warn!(storage = %config.redacted(), attempt = tries, error = %e, retry_in = ?delay, "storage not reachable yet");
                     tokio::time::sleep(delay).await;
@@ -346,6 +355,40 @@ impl Storage {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
+        let pools = Pools::open(config).await?;
+        let returning = match config.backend {
+            Backend::Mysql => {
+                let mut q = Sql::new(Backend::Mysql);
+                q.push("SELECT VERSION() AS s");
+                let version: Vec<TextRow> =
+                    with_conn!(&pools, read, "server version", |conn| db::load!(conn, &q, "server version", TextRow)?);
+                version.first().is_some_and(|v| mariadb_with_returning(&v.s))
+            }
+            _ => true,
+        };
+        Ok(Self {
+            config: config.clone(),
+            pools,
+            label_pairs: Default::default(),
+            queue: Default::default(),
+            returning,
+        })
+    }
+
+    /// Writes as on a server without `INSERT ... RETURNING` (MySQL 8), for tests on MariaDB.
+    #[doc(hidden)]
+    pub fn without_returning(mut self) -> Self {
+        self.returning = false;
+        self
+    }
+
+    /// Whether upserts take ids from `INSERT ... RETURNING` (for tests).
+    #[doc(hidden)]
+    pub fn uses_returning(&self) -> bool {
+        self.returning
     }
 
     pub fn backend(&self) -> Backend {
@@ -560,6 +603,10 @@ impl Storage {
                     Backend::Mysql => {
                         s.push(" ON DUPLICATE KEY UPDATE ");
                         s.push(&updated.iter().map(|c| format!("{c} = VALUES({c})")).collect::<Vec<_>>().join(", "));
+                        if self.returning {
+                            // MariaDB returns every row of the statement (written or not).
+                            s.push(" RETURNING id, namespace, name, resource_version");
+                        }
                     }
                     backend => {
                         // A replayed object (same resourceVersion) is not rewritten.
@@ -869,5 +916,15 @@ mod tests {
         assert_send(s.clean_cluster("c"));
         assert_send(s.record_events("c", objects));
         assert_send(s.migrate());
+    }
+
+    #[test]
+    fn returning_is_used_on_mariadb_10_5_and_later_only() {
+        assert!(mariadb_with_returning("10.11.19-MariaDB-0+deb12u1"));
+        assert!(mariadb_with_returning("11.4.2-MariaDB"));
+        assert!(mariadb_with_returning("5.5.5-10.6.12-MariaDB"), "the replication prefix of old servers");
+        assert!(!mariadb_with_returning("10.4.32-MariaDB"));
+        assert!(!mariadb_with_returning("8.0.36"));
+        assert!(!mariadb_with_returning("8.4.0-commercial"));
     }
 }
