@@ -243,6 +243,15 @@ async fn writer(url: &str) -> Storage {
     if std::env::args().any(|a| a == "--no-returning") { s.without_returning() } else { s }
 }
 
+/// Lets the server write out what the previous phase left in its WAL before the next phase is
+/// timed (PostgreSQL: a CHECKPOINT), so a phase does not pay for the one before it.
+async fn settle(backend: Backend) {
+    if backend == Backend::Postgres {
+        let mut c = AsyncPgConnection::establish("postgres://postgres@127.0.0.1:5432/postgres").await.unwrap();
+        c.batch_execute("CHECKPOINT").await.unwrap();
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Mode {
     Stream,
@@ -330,6 +339,7 @@ async fn ingest_all(backend: Backend, name: &str, sample: &std::sync::Arc<Vec<Va
     let s = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap();
     s.migrate().await.unwrap();
     drop(s);
+    settle(backend).await;
     let bulk = bulk_load(backend, &url, sample, clusters).await;
     let bulk_rate = objects as f64 / bulk.as_secs_f64();
 
@@ -345,6 +355,7 @@ async fn ingest_all(backend: Backend, name: &str, sample: &std::sync::Arc<Vec<Va
         let url = fresh_url(backend, &format!("{name}_stream")).await;
         let s = std::sync::Arc::new(writer(&url).await);
         s.migrate().await.unwrap();
+        settle(backend).await;
         let t = ingest(&s, sample, clusters, workers, Mode::Stream).await;
         drop(s);
         Some(t)
@@ -355,6 +366,7 @@ async fn ingest_all(backend: Backend, name: &str, sample: &std::sync::Arc<Vec<Va
     let url = fresh_url(backend, name).await;
     let s = std::sync::Arc::new(writer(&url).await);
     s.migrate().await.unwrap();
+    settle(backend).await;
     let relist = ingest(&s, sample, clusters, workers, Mode::Relist).await;
     // Fresh planner statistics, as autovacuum / auto-analyze would have by now.
     s.analyze().await.unwrap();
