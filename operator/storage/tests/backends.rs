@@ -742,3 +742,27 @@ async fn mysql_writes_agree_with_and_without_returning() {
     with.cleanup().await;
     without.cleanup().await;
 }
+
+/// PostgreSQL plans from statistics only ANALYZE gathers, and this machine runs it without
+/// autovacuum: the store analyzes after large writes itself (a relist's key lookup scanned a
+/// resource-wide index without statistics).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_is_analyzed_after_large_writes() {
+    #[derive(diesel::QueryableByName)]
+    struct Tuples {
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        n: f64,
+    }
+    let db = fresh(Backend::Postgres).await;
+    let reltuples = || async {
+        let mut c = AsyncPgConnection::establish(&db.url).await.unwrap();
+        let q = diesel::sql_query("SELECT reltuples::float8 AS n FROM pg_class WHERE relname = 'resources'");
+        diesel_async::RunQueryDsl::get_result::<Tuples>(q, &mut c).await.unwrap().n
+    };
+    let batch =
+        |from: usize| (from..from + 5_000).map(|i| pod("ns", &format!("p{i}"), "1", json!({}))).collect::<Vec<_>>();
+    db.storage.replace_all("m1", &pods(), &batch(0)).await.unwrap();
+    db.storage.upsert("m1", &pods(), &batch(5_000)).await.unwrap();
+    assert_eq!(reltuples().await, 10_000.0, "analyzed after 10,000 objects");
+    db.cleanup().await;
+}
