@@ -268,9 +268,15 @@ fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
                     log.horizon,
                     log.head - log.horizon
                 );
-                match stats.size_bytes {
-                    Some(b) => println!("database size: {:.1} MiB ({b} bytes)", b as f64 / 1048576.0),
-                    None => println!("database size: unknown"),
+                let mib = |b: i64| b as f64 / 1048576.0;
+                match (stats.size_bytes, stats.uncompressed_bytes) {
+                    (Some(b), Some(u)) => println!(
+                        "database size: {:.1} MiB on disk ({b} bytes), {:.1} MiB uncompressed (pages count on disk once written out)",
+                        mib(b),
+                        mib(u)
+                    ),
+                    (Some(b), None) => println!("database size: {:.1} MiB ({b} bytes)", mib(b)),
+                    (None, _) => println!("database size: unknown"),
                 }
             }
             StorageCommand::Compact(args) => {

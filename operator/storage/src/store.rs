@@ -36,6 +36,9 @@ pub struct Storage {
     /// The server takes `INSERT ... RETURNING` (SQLite, PostgreSQL, MariaDB; not MySQL 8), so
     /// an upsert reports the ids it wrote instead of a second lookup.
     returning: bool,
+    /// The server is MariaDB: its tables are page-compressed (see the migrations), so the
+    /// database size is what its files take on disk.
+    mariadb: bool,
     /// Rows written since this process last analyzed (PostgreSQL), see `keep_statistics`.
     statistics: std::sync::Mutex<Statistics>,
 }
@@ -51,6 +54,9 @@ struct Statistics {
 /// PostgreSQL is analyzed after this many written objects at least (or 10% of all written).
 const ANALYZE_AFTER: u64 = 10_000;
 
+/// The bytes of the database's pages on MySQL/MariaDB (without compression).
+const PAGES_SIZE: &str = "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS SIGNED) AS n FROM information_schema.tables WHERE table_schema = DATABASE()";
+
 /// Rows per cluster and resource, and the database size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
@@ -58,6 +64,9 @@ pub struct Stats {
     pub events: i64,
     /// Bytes on disk where the backend can tell.
     pub size_bytes: Option<i64>,
+    /// MariaDB: the bytes of its pages uncompressed. Its page-compressed files count a page
+    /// once the server writes it out, so `size_bytes` trails a burst of writes.
+    pub uncompressed_bytes: Option<i64>,
 }
 
 /// What a relist changed.
@@ -372,15 +381,16 @@ impl Storage {
 
     async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
         let pools = Pools::open(config).await?;
-        let returning = match config.backend {
+        let (returning, mariadb) = match config.backend {
             Backend::Mysql => {
                 let mut q = Sql::new(Backend::Mysql);
                 q.push("SELECT VERSION() AS s");
                 let version: Vec<TextRow> =
                     with_conn!(&pools, read, "server version", |conn| db::load!(conn, &q, "server version", TextRow)?);
-                version.first().is_some_and(|v| mariadb_with_returning(&v.s))
+                let version = version.first().map_or("", |v| v.s.as_str());
+                (mariadb_with_returning(version), version.contains("MariaDB"))
             }
-            _ => true,
+            _ => (true, false),
         };
         Ok(Self {
             config: config.clone(),
@@ -388,6 +398,7 @@ impl Storage {
             label_pairs: Default::default(),
             queue: Default::default(),
             returning,
+            mariadb,
             statistics: Default::default(),
         })
     }
@@ -851,13 +862,19 @@ impl Storage {
         size.push(match self.backend() {
             Backend::Sqlite => "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()",
             Backend::Postgres => "SELECT pg_database_size(current_database()) AS n",
-            Backend::Mysql => "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS SIGNED) AS n FROM information_schema.tables WHERE table_schema = DATABASE()",
+            // Page-compressed files take less than their pages: the bytes allocated on disk
+            // (pages still only in the buffer pool are counted once written).
+            Backend::Mysql if self.mariadb => "SELECT CAST(COALESCE(SUM(allocated_size), 0) AS SIGNED) AS n FROM information_schema.innodb_sys_tablespaces WHERE SUBSTRING_INDEX(name, '/', 1) = DATABASE()",
+            Backend::Mysql => PAGES_SIZE,
         });
-        let (rows, events, size): (Vec<CountRow>, Vec<Number>, Vec<Number>) =
+        let mut pages = Sql::new(self.backend());
+        pages.push(PAGES_SIZE);
+        let (rows, events, size, uncompressed): (Vec<CountRow>, Vec<Number>, Vec<Number>, Vec<Number>) =
             with_conn!(&self.pools, read, "stats", |conn| (
                 db::load!(conn, &s, "stats: rows", CountRow)?,
                 db::load!(conn, &e, "stats: events", Number)?,
                 db::load!(conn, &size, "stats: size", Number)?,
+                if self.mariadb { db::load!(conn, &pages, "stats: size of the pages", Number)? } else { Vec::new() },
             ));
         Ok(Stats {
             rows: rows
@@ -866,6 +883,7 @@ impl Storage {
                 .collect(),
             events: events.first().map_or(0, |n| n.n),
             size_bytes: size.first().map(|n| n.n),
+            uncompressed_bytes: uncompressed.first().map(|n| n.n),
         })
     }
 
