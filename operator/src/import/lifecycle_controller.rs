@@ -67,7 +67,12 @@ pub async fn reconcile(lifecycle: Arc<PediaClusterLifecycle>, ctx: Arc<Context>)
         }
         Some(pc) => {
             if conditions::get(&conds, cond::CREATED).is_none_or(|c| c.status != "True") {
-                conditions::set(&mut conds, cond::CREATED, true, cond::REASON_PEDIA_CLUSTER_EXISTED, "");
+                // A PediaCluster this lifecycle owns is one it created: the reconcile after the
+                // create may read the lifecycle from a cache that has not seen its status yet.
+                let uid = lifecycle.uid();
+                let ours = pc.metadata.owner_references.iter().flatten().any(|o| Some(&o.uid) == uid.as_ref());
+                let reason = if ours { cond::REASON_PEDIA_CLUSTER_CREATED } else { cond::REASON_PEDIA_CLUSTER_EXISTED };
+                conditions::set(&mut conds, cond::CREATED, true, reason, "");
             }
             (cond::UPDATING, step(&lifecycle, &ctx, Some(pc), &mut references).await)
         }

@@ -41,6 +41,14 @@ const SQLITE_SETUP: &str = "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL;
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824; \
      PRAGMA wal_autocheckpoint = 16384;";
 
+/// The writer connection also keeps temporary files in memory: a multi-row upsert inside a
+/// transaction writes a statement journal (the pages it changes, so the statement alone can be
+/// undone), and SQLite spills that to a temporary file past 64 KiB; with the file it took 9% of a
+/// watch stream's CPU time (system calls included), in memory 6%. A statement journal is at most
+/// the pages one statement of 500 objects changes. Readers keep the default: a large sort
+/// spills to disk instead of memory.
+const SQLITE_WRITER_SETUP: &str = "PRAGMA temp_store = MEMORY;";
+
 /// How long a caller waits for a pooled connection.
 const POOL_WAIT: Duration = Duration::from_secs(10);
 /// How long a write waits for SQLite's single writer connection: writes queue there by design,
@@ -63,13 +71,19 @@ macro_rules! build_pool {
     };
 }
 
-async fn sqlite_pool(path: &str, size: u32, wait: Duration) -> Result<Pool<SqliteConn>, StorageError> {
+async fn sqlite_pool(
+    path: &str,
+    size: u32,
+    wait: Duration,
+    setup: &'static str,
+) -> Result<Pool<SqliteConn>, StorageError> {
     let mut config = ManagerConfig::<SqliteConn>::default();
-    config.custom_setup = Box::new(|url| {
+    config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         async move {
             let mut conn = SqliteConn::establish(&url).await?;
             conn.batch_execute(SQLITE_SETUP).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            conn.batch_execute(setup).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(conn)
         }
         .boxed()
@@ -90,11 +104,11 @@ impl Pools {
         probe.map_err(|e| connect_err(config, e))?;
         let pools = match config.backend {
             Backend::Sqlite => {
-                let write = sqlite_pool(&config.target, 1, SQLITE_WRITER_WAIT).await?;
+                let write = sqlite_pool(&config.target, 1, SQLITE_WRITER_WAIT, SQLITE_WRITER_SETUP).await?;
                 // The writer creates the file and switches it to WAL before readers open it.
                 let _ = write.get().await.map_err(|e| connect_err(config, e))?;
                 Pools::Sqlite {
-                    read: sqlite_pool(&config.target, config.max_connections.max(1), POOL_WAIT).await?,
+                    read: sqlite_pool(&config.target, config.max_connections.max(1), POOL_WAIT, "").await?,
                     write,
                 }
             }

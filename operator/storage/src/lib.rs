@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod changelog;
+mod checkpoint;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -41,6 +41,8 @@ pub struct Storage {
     mariadb: bool,
     /// Rows written since this process last analyzed (PostgreSQL), see `keep_statistics`.
     statistics: std::sync::Mutex<Statistics>,
+    /// SQLite: checkpoints the WAL off the writer's path.
+    checkpointer: Option<crate::checkpoint::Checkpointer>,
 }
 
 /// Objects written since the last ANALYZE, and in all, by this process.
@@ -400,6 +402,8 @@ impl Storage {
             returning,
             mariadb,
             statistics: Default::default(),
+            checkpointer: (config.backend == Backend::Sqlite)
+                .then(|| crate::checkpoint::Checkpointer::start(config.target.clone(), crate::checkpoint::EVERY)),
         })
     }
 
@@ -407,6 +411,15 @@ impl Storage {
     #[doc(hidden)]
     pub fn without_returning(mut self) -> Self {
         self.returning = false;
+        self
+    }
+
+    /// SQLite: checkpoints the WAL in the background after every `objects` written (for tests).
+    #[doc(hidden)]
+    pub fn checkpoint_every(mut self, objects: u64) -> Self {
+        if self.config.backend == Backend::Sqlite {
+            self.checkpointer = Some(crate::checkpoint::Checkpointer::start(self.config.target.clone(), objects));
+        }
         self
     }
 
@@ -569,6 +582,9 @@ impl Storage {
     async fn commit_group(&self, conn: &mut SqliteConn, group: Vec<Queued>) {
         let writes: Vec<&Prepared> = group.iter().map(|q| &q.write).collect();
         let together = self.apply_sqlite(conn, &writes).await;
+        if let Some(c) = &self.checkpointer {
+            c.wrote(writes.iter().map(|w| w.rows.len()).sum());
+        }
         match together {
             Ok(outcomes) => {
                 for (q, o) in group.into_iter().zip(outcomes) {

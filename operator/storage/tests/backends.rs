@@ -814,3 +814,45 @@ async fn mariadb_tables_are_compressed_on_disk() {
     drop(c);
     db.cleanup().await;
 }
+
+/// SQLite's WAL is copied into the database file in the background as objects are written, not
+/// only when the writer reaches its 256 MiB checkpoint (a store that never checkpoints in the
+/// background keeps everything in the WAL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_in_the_background() {
+    async fn database_growth(every: u64) -> u64 {
+        let db = fresh(Backend::Sqlite).await;
+        let file = db.file.clone().unwrap();
+        let s = Storage::connect(&pedia_storage::StorageConfig::from_url(&db.url).unwrap(), 1)
+            .await
+            .unwrap()
+            .checkpoint_every(every);
+        let before = std::fs::metadata(&file).unwrap().len();
+        for chunk in 0..4 {
+            let batch: Vec<Value> = (0..250)
+                .map(|i| {
+                    let mut p = pod("ns", &format!("p{chunk}-{i}"), "1", json!({"app": "web"}));
+                    p["spec"]["padding"] = json!("x".repeat(2_000));
+                    p
+                })
+                .collect();
+            s.upsert("m1", &pods(), &batch).await.unwrap();
+        }
+        // The checkpoint runs after the write returns; give it a moment.
+        let mut grown = 0;
+        for _ in 0..30 {
+            grown = std::fs::metadata(&file).unwrap().len() - before;
+            if grown > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(s.list(&req(pods(), "labelSelector=app%3Dweb")).await.unwrap().items.len(), 1_000);
+        drop(s);
+        db.cleanup().await;
+        grown
+    }
+    let background = database_growth(100).await;
+    assert!(background > 1 << 20, "the database file grew by {background} bytes");
+    assert_eq!(database_growth(u64::MAX).await, 0, "without background checkpoints the pages stay in the WAL");
+}
