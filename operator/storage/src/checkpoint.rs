@@ -8,7 +8,7 @@
 //! (`wal_autocheckpoint` in db.rs), which then finds most pages copied already, and only a
 //! checkpoint by the writer lets the next write start the WAL over (the background one always
 //! trails the writer's newest pages); without it the WAL grew to whatever the writer's limit was.
-//! A watch stream of 500-object upserts ingested 12% faster (400,000 pods).
+//! A watch stream of 500-object upserts ingested 12% faster at 400,000 pods, 5% at 1,000,000.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
