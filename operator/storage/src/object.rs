@@ -108,9 +108,10 @@ pub fn prepare(cluster: &str, object: &Value) -> Result<Row, StorageError> {
 
 /// Runs CPU-heavy `work` (serializing a batch of objects) without stalling the runtime's other
 /// tasks: on a multi-threaded runtime the worker thread first hands its queued tasks to another
-/// thread. Without this, a few tasks serializing batches held every worker thread while the
-/// task holding SQLite's writer connection waited to be polled between its statements (the
-/// writer sat idle ~40% of a watch-stream ingest).
+/// thread. Serializing 500 pods holds a thread for tens of milliseconds, and the task holding
+/// SQLite's writer connection must be polled between its statements; with two worker threads,
+/// two serializing callers could leave it waiting. (The benchmark showed no measurable gain: its
+/// writer was busy ~80% of the time either way.)
 pub(crate) fn cpu_bound<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
