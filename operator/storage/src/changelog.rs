@@ -156,13 +156,13 @@ const ENTRY_COLUMNS: &str = "seq, op, cluster, api_group, version, resource, nam
 /// Locks the log row and reserves `n` numbers; read the new head with [`state_sql`].
 pub(crate) fn reserve_sql(backend: Backend, n: usize) -> Sql {
     let mut s = Sql::new(backend);
-    s.push("UPDATE change_log SET head = head + ").int(n as i64).push(" WHERE id = 1");
+    s.reuse_prepared().push("UPDATE change_log SET head = head + ").int(n as i64).push(" WHERE id = 1");
     s
 }
 
 pub(crate) fn state_sql(backend: Backend) -> Sql {
     let mut s = Sql::new(backend);
-    s.push("SELECT head, horizon FROM change_log WHERE id = 1");
+    s.reuse_prepared().push("SELECT head, horizon FROM change_log WHERE id = 1");
     s
 }
 
@@ -173,6 +173,10 @@ pub(crate) fn upsert_entries(backend: Backend, cluster: &str, gvr: &Gvr, first: 
     let mut seq = first;
     for chunk in pending.chunks(500) {
         let mut s = Sql::new(backend);
+        if chunk.len() == 500 {
+            // Full chunks share one text.
+            s.reuse_prepared();
+        }
         s.push(&format!("INSERT INTO changes ({ENTRY_COLUMNS}) VALUES "));
         for (i, p) in chunk.iter().enumerate() {
             if i > 0 {

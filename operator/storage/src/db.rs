@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use diesel::SqliteConnection;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::pooled_connection::bb8::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
@@ -227,35 +226,51 @@ pub async fn finish<C: SimpleAsyncConnection, T>(
     }
 }
 
-/// The boxed diesel query of a [`Sql`], with its binds.
-pub fn boxed<'f, DB>(sql: &Sql) -> BoxedSqlQuery<'f, DB, SqlQuery>
+/// A [`Sql`] as a diesel query: its text and binds as built (nothing copied). Diesel prepares
+/// it again for every execution unless the [`Sql`] is marked [`Sql::reuse_prepared`], which
+/// keeps it prepared on the connection (diesel's statement cache, keyed by the text).
+pub struct Statement<'a>(pub &'a Sql);
+
+impl diesel::query_builder::QueryId for Statement<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for Statement<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for Statement<'_>
 where
-    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Nullable<BigInt>>,
     String: diesel::serialize::ToSql<Text, DB>,
     i64: diesel::serialize::ToSql<BigInt, DB>,
     Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, DB>,
 {
-    let mut q = diesel::sql_query(sql.text.clone()).into_boxed::<DB>();
-    for b in &sql.binds {
-        q = match b.clone() {
-            Bind::Text(s) => q.bind::<Text, _>(s),
-            Bind::Int(i) => q.bind::<BigInt, _>(i),
-            Bind::OptInt(o) => q.bind::<Nullable<BigInt>, _>(o),
-        };
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
+        let sql = self.0;
+        if !sql.reused {
+            // The cache never forgets: only statements of a few fixed shapes may enter it.
+            out.unsafe_to_cache_prepared();
+        }
+        // The text between placeholders, and each bind where its placeholder was (diesel
+        // writes the placeholder itself: `?`, or `$n` numbered in the same order).
+        let mut at = 0;
+        for (bind, (start, end)) in sql.binds.iter().zip(&sql.placeholders) {
+            out.push_sql(&sql.text[at..*start]);
+            match bind {
+                Bind::Text(s) => out.push_bind_param::<Text, String>(s)?,
+                Bind::Int(i) => out.push_bind_param::<BigInt, i64>(i)?,
+                Bind::OptInt(o) => out.push_bind_param::<Nullable<BigInt>, Option<i64>>(o)?,
+            }
+            at = *end;
+        }
+        out.push_sql(&sql.text[at..]);
+        Ok(())
     }
-    q
-}
-
-/// [`boxed`] for the backend of `conn` (the connection only fixes the type).
-pub fn boxed_for<'f, C>(_conn: &C, sql: &Sql) -> BoxedSqlQuery<'f, C::Backend, SqlQuery>
-where
-    C: AsyncConnection,
-    C::Backend: diesel::sql_types::HasSqlType<Text> + diesel::sql_types::HasSqlType<BigInt>,
-    String: diesel::serialize::ToSql<Text, C::Backend>,
-    i64: diesel::serialize::ToSql<BigInt, C::Backend>,
-    Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, C::Backend>,
-{
-    boxed::<C::Backend>(sql)
 }
 
 /// Executes a statement on a connection of a concrete type; the affected row count. (Macros,
@@ -263,7 +278,7 @@ where
 /// futures lose `Send`.)
 macro_rules! execute {
     ($conn:expr, $sql:expr, $op:expr) => {{
-        let query = $crate::db::boxed_for(&*$conn, $sql);
+        let query = $crate::db::Statement($sql);
         diesel_async::RunQueryDsl::execute(query, &mut *$conn).await.map_err($crate::error::StorageError::query($op))
     }};
 }
@@ -272,7 +287,7 @@ pub(crate) use execute;
 /// Loads rows of type `$row`.
 macro_rules! load {
     ($conn:expr, $sql:expr, $op:expr, $row:ty) => {{
-        let query = $crate::db::boxed_for(&*$conn, $sql);
+        let query = $crate::db::Statement($sql);
         diesel_async::RunQueryDsl::load::<$row>(query, &mut *$conn)
             .await
             .map_err($crate::error::StorageError::query($op))

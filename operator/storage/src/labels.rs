@@ -142,6 +142,10 @@ pub(crate) fn write_statements(
     links.sort_unstable();
     for chunk in links.chunks(PAIRS_PER_STATEMENT * 2) {
         let mut insert = Sql::new(backend);
+        if chunk.len() == PAIRS_PER_STATEMENT * 2 {
+            // Full chunks share one text.
+            insert.reuse_prepared();
+        }
         insert.push("INSERT INTO resource_labels (label_id, resource_id) VALUES ");
         for (i, (label, resource)) in chunk.iter().enumerate() {
             insert.push(if i > 0 { ", (" } else { "(" }).int(*label).push(", ").int(*resource).push(")");

@@ -149,30 +149,59 @@ fn classify(rows: &[Row], existing: &Existing) -> Vec<Pending> {
 /// The largest id in `resources` (0 when empty).
 fn newest_id_sql() -> Sql {
     let mut q = Sql::new(Backend::Sqlite);
-    q.push("SELECT COALESCE(MAX(id), 0) AS n FROM resources");
+    q.reuse_prepared().push("SELECT COALESCE(MAX(id), 0) AS n FROM resources");
     q
 }
 
-/// What a SQLite upsert changed, from the rows it returned and the largest id before it: it
-/// returns only the rows it inserted or updated (a replayed object's update is skipped by its
-/// WHERE), and a new row's id is larger than every id before it (AUTOINCREMENT), so no lookup
-/// of the keys before the write is needed (dropping it made a 500-object upsert stream ~5% faster).
-/// Returns the changes and the updated rows (as the [`Existing`] they replace).
-fn returned_changes(written: &[KeyRow], newest: i64) -> (Vec<Pending>, Existing) {
+/// What an upsert changed, from the rows it returned, each with what it did to that row (None:
+/// nothing, a replay), so no lookup of the keys before the write is needed (dropping it made a
+/// 500-object upsert stream on SQLite ~5% faster). SQLite returns only the rows it inserted or
+/// updated (a replayed object's update is skipped by its WHERE), and a new row's id is larger
+/// than every id before it (AUTOINCREMENT); MariaDB marks what it did in `synced_at` (see
+/// [`stamped_op`]). Returns the changes and the updated rows (as the [`Existing`] they replace).
+fn returned_changes<'k>(written: impl Iterator<Item = (&'k KeyRow, Option<ChangeOp>)>) -> (Vec<Pending>, Existing) {
     let mut updated = Existing::new();
     let changed = written
-        .iter()
-        .map(|k| {
-            let op = if k.id > newest {
-                ChangeOp::Added
-            } else {
+        .filter_map(|(k, op)| {
+            let op = op?;
+            if op == ChangeOp::Modified {
                 updated.insert((k.namespace.clone(), k.name.clone()), (k.id, String::new()));
-                ChangeOp::Modified
-            };
-            Pending { op, namespace: k.namespace.clone(), name: k.name.clone() }
+            }
+            Some(Pending { op, namespace: k.namespace.clone(), name: k.name.clone() })
         })
         .collect();
     (changed, updated)
+}
+
+/// A row a MariaDB upsert returned: every row of the statement, replayed ones too, with the
+/// values after the write.
+#[derive(QueryableByName)]
+struct StampedRow {
+    #[diesel(embed)]
+    key: KeyRow,
+    #[diesel(sql_type = BigInt)]
+    synced_at: i64,
+}
+
+/// What MariaDB's upsert with `stamp` did to a row whose `synced_at` it returned: it inserts
+/// new rows with the stamp and gives rows whose resourceVersion changed the stamp + 1; a
+/// replayed row keeps its older value (stamps only grow, see [`write_stamp`]).
+fn stamped_op(synced_at: i64, stamp: i64) -> Option<ChangeOp> {
+    match synced_at - stamp {
+        0 => Some(ChangeOp::Added),
+        1 => Some(ChangeOp::Modified),
+        _ => None,
+    }
+}
+
+/// The `synced_at` of one write: the time in milliseconds, but at least 2 above the last
+/// write's, so MariaDB's marks (stamp, stamp + 1) of one write never equal another's.
+fn write_stamp() -> i64 {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = object::now_ms();
+    let order = std::sync::atomic::Ordering::Relaxed;
+    let previous = LAST.fetch_update(order, order, |last| Some(now.max(last + 2))).unwrap_or(now);
+    now.max(previous + 2)
 }
 
 /// `rows` with only the last of several rows of one key (a batch may carry an object twice; one
@@ -241,6 +270,8 @@ struct Prepared {
     statements: Vec<Sql>,
     all_keys: Option<Sql>,
     replace: bool,
+    /// The `synced_at` its statements write (see [`write_stamp`]).
+    stamp: i64,
 }
 
 /// A prepared write waiting for SQLite's writer connection, and where its outcome goes.
@@ -292,9 +323,9 @@ macro_rules! apply_rows {
             };
             let mut pending = Vec::new();
             for (s, chunk) in $w.statements.iter().zip($w.rows.chunks(BATCH)) {
-                // PostgreSQL reports what its upsert did (RETURNING below), and so does SQLite
-                // (see `returned_changes`), so only MySQL looks the keys up first.
-                let lookup = ($w.all_keys.is_none() && backend == Backend::Mysql)
+                // PostgreSQL reports what its upsert did (RETURNING below), and so do SQLite
+                // and MariaDB (see `returned_changes`), so only MySQL 8 looks the keys up first.
+                let lookup = ($w.all_keys.is_none() && backend == Backend::Mysql && !$self.returning)
                     .then(|| $self.keys_sql(&$w.cluster, &$w.gvr, chunk.iter()))
                     .flatten();
                 let mut before = match lookup {
@@ -310,7 +341,11 @@ macro_rules! apply_rows {
                     Backend::Sqlite => {
                         let newest = db::load!($conn, &newest_id_sql(), $w.operation, Number)?;
                         let written = db::load!($conn, s, $w.operation, KeyRow)?;
-                        let (changed, updated) = returned_changes(&written, newest.first().map_or(0, |n| n.n));
+                        let newest = newest.first().map_or(0, |n| n.n);
+                        let ops = written
+                            .iter()
+                            .map(|k| (k, Some(if k.id > newest { ChangeOp::Added } else { ChangeOp::Modified })));
+                        let (changed, updated) = returned_changes(ops);
                         before = updated;
                         (changed, Some(written))
                     }
@@ -323,14 +358,25 @@ macro_rules! apply_rows {
                         };
                         (changed, None)
                     }
+                    Backend::Mysql if $self.returning => {
+                        let (written, stamps): (Vec<KeyRow>, Vec<i64>) = db::load!($conn, s, $w.operation, StampedRow)?
+                            .into_iter()
+                            .map(|r| (r.key, r.synced_at))
+                            .unzip();
+                        let changed = if $w.replace {
+                            classify(chunk, &existing)
+                        } else {
+                            let ops = written.iter().zip(&stamps).map(|(k, t)| (k, stamped_op(*t, $w.stamp)));
+                            let (changed, updated) = returned_changes(ops);
+                            before = updated;
+                            changed
+                        };
+                        (changed, Some(written))
+                    }
                     Backend::Mysql => {
                         let changed = classify(chunk, if $w.replace { &existing } else { &before });
-                        if $self.returning {
-                            (changed, Some(db::load!($conn, s, $w.operation, KeyRow)?))
-                        } else {
-                            db::execute!($conn, s, $w.operation)?;
-                            (changed, None)
-                        }
+                        db::execute!($conn, s, $w.operation)?;
+                        (changed, None)
                     }
                 };
                 let before = if $w.replace { &existing } else { &before };
@@ -514,19 +560,28 @@ impl Storage {
         objects: &[Value],
         replace: bool,
     ) -> Result<ReplaceOutcome, StorageError> {
+        let stamp = write_stamp();
         let (rows, statements) = object::cpu_bound(|| {
             let rows = last_of_each_key(object::prepare_all(cluster, objects)?);
-            let statements = self.upsert_statements(cluster, gvr, &rows);
+            let statements = self.upsert_statements(cluster, gvr, &rows, stamp);
             Ok::<_, StorageError>((rows, statements))
         })?;
         let all_keys = replace.then(|| {
             let mut keys = Sql::new(self.backend());
-            keys.push("SELECT id, namespace, name, resource_version FROM resources");
+            keys.reuse_prepared().push("SELECT id, namespace, name, resource_version FROM resources");
             self.key_filter(&mut keys, cluster, gvr);
             keys
         });
-        let write =
-            Prepared { operation, cluster: cluster.to_owned(), gvr: gvr.clone(), rows, statements, all_keys, replace };
+        let write = Prepared {
+            operation,
+            cluster: cluster.to_owned(),
+            gvr: gvr.clone(),
+            rows,
+            statements,
+            all_keys,
+            replace,
+            stamp,
+        };
         if let Pools::Sqlite { write: writer, .. } = &self.pools {
             return self.write_grouped(writer, write).await;
         }
@@ -677,12 +732,16 @@ impl Storage {
         db::finish(&mut *conn, result).await
     }
 
-    fn upsert_statements(&self, cluster: &str, gvr: &Gvr, rows: &[Row]) -> Vec<Sql> {
-        let now = object::now_ms();
+    /// The multi-row upserts of `rows`, writing `stamp` as their `synced_at`.
+    fn upsert_statements(&self, cluster: &str, gvr: &Gvr, rows: &[Row], stamp: i64) -> Vec<Sql> {
         rows.chunks(BATCH)
             .map(|chunk| {
                 let pg = self.backend() == Backend::Postgres;
                 let mut s = Sql::new(self.backend());
+                if chunk.len() == BATCH {
+                    // Full batches share one text.
+                    s.reuse_prepared();
+                }
                 s.push(&format!("INSERT INTO resources ({COLUMNS}{}) VALUES ", if pg { ", labels" } else { "" }));
                 for (i, r) in chunk.iter().enumerate() {
                     if i > 0 {
@@ -691,7 +750,7 @@ impl Storage {
                     s.push("(").text(cluster).push(", ").text(&gvr.group).push(", ").text(&gvr.version).push(", ");
                     s.text(&gvr.resource).push(", ").text(&r.kind).push(", ").text(&r.namespace).push(", ");
                     s.text(&r.name).push(", ").text(&r.uid).push(", ").text(&r.owner_uid).push(", ");
-                    s.text(&r.resource_version).push(", ").int(r.created_at).push(", ").int(now).push(", ");
+                    s.text(&r.resource_version).push(", ").int(r.created_at).push(", ").int(stamp).push(", ");
                     s.bind(Bind::OptInt(None)).push(", ").text(&r.object);
                     if pg {
                         // PostgreSQL's label index reads its own JSONB column (see the migrations).
@@ -716,11 +775,23 @@ impl Storage {
                 }
                 match self.backend() {
                     Backend::Mysql => {
-                        s.push(" ON DUPLICATE KEY UPDATE ");
-                        s.push(&updated.iter().map(|c| format!("{c} = VALUES({c})")).collect::<Vec<_>>().join(", "));
+                        // A replayed object (same resourceVersion) is not rewritten: every column
+                        // keeps its value unless the resourceVersion changed, which is assigned
+                        // last so that each condition reads the stored one. An updated row gets
+                        // the stamp + 1 in synced_at, which tells MariaDB's RETURNING (every row
+                        // of the statement, after the write) what was inserted, updated or
+                        // neither (`stamped_op`).
+                        let changed = "resource_version <> VALUES(resource_version)";
+                        let assign = |c: &&str| match *c {
+                            "synced_at" => format!("synced_at = IF({changed}, VALUES(synced_at) + 1, synced_at)"),
+                            c => format!("{c} = IF({changed}, VALUES({c}), {c})"),
+                        };
+                        let mut sets: Vec<String> =
+                            updated.iter().filter(|c| **c != "resource_version").map(assign).collect();
+                        sets.push("resource_version = VALUES(resource_version)".into());
+                        s.push(" ON DUPLICATE KEY UPDATE ").push(&sets.join(", "));
                         if self.returning {
-                            // MariaDB returns every row of the statement (written or not).
-                            s.push(" RETURNING id, namespace, name, resource_version");
+                            s.push(" RETURNING id, namespace, name, resource_version, synced_at");
                         }
                     }
                     backend => {
