@@ -349,6 +349,8 @@ async fn queries_on_every_backend() {
                 "app desc, tier, rank",
             ),
             ("limit=5&orderby=spec.containers%5B0%5D.name%20desc%2Cspec.missing", "container desc"),
+            // Ascending only (PostgreSQL continues from a row comparison), absent labels first.
+            ("limit=5&orderby=metadata.labels.rank", "rank"),
             // Label pages pick their ids first, then read the objects (matching all 12 here).
             ("limit=5&labelSelector=app%20in%20(web%2Cdb)", "cluster,namespace,name"),
             ("limit=4&labelSelector=rank%2Capp%20in%20(db%2Cweb)&orderby=created_at%20desc", "created_at desc"),
@@ -412,6 +414,9 @@ async fn queries_on_every_backend() {
                         b[0].cmp(a[0]).then(a[1].cmp(b[1])).then(a[2].cmp(b[2]))
                     });
                     keys == want
+                }
+                "rank" => {
+                    sorted(&|(_, o)| o["metadata"]["labels"]["rank"].as_str().unwrap_or_default().to_owned(), false)
                 }
                 "container desc" => {
                     sorted(&|(_, o)| o["spec"]["containers"][0]["name"].as_str().unwrap().to_owned(), true)
