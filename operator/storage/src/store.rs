@@ -1120,4 +1120,16 @@ mod tests {
         assert!(!mariadb_with_returning("8.0.36"));
         assert!(!mariadb_with_returning("8.4.0-commercial"));
     }
+
+    #[test]
+    fn write_stamps_leave_room_for_the_update_mark() {
+        let stamps: Vec<i64> = (0..1000).map(|_| write_stamp()).collect();
+        assert!(stamps.windows(2).all(|w| w[1] >= w[0] + 2), "each stamp is at least 2 above the last");
+        assert!(stamps[0] >= object::now_ms() - 60_000, "stamps are times in milliseconds");
+        let s = stamps[999];
+        assert_eq!(stamped_op(s, s), Some(ChangeOp::Added));
+        assert_eq!(stamped_op(s + 1, s), Some(ChangeOp::Modified));
+        assert_eq!(stamped_op(stamps[998] + 1, s), None, "the previous write's update is a replay now");
+        assert_eq!(stamped_op(stamps[998], s), None);
+    }
 }
