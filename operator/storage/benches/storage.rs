@@ -2,7 +2,8 @@
 //! rows, query latencies (p50/p99) on a large store, and bytes per object. Prints figures;
 //! asserts nothing. `make bench` runs it;
 //! `-- --objects N --clusters C --backends sqlite,postgres,mysql --workers W`; `--no-stream` skips
-//! the watch-stream ingest, `--queries-only` times the store a previous run left.
+//! the watch-stream ingest, `--updates` also times a stream of updates of every object,
+//! `--queries-only` times the store a previous run left.
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 use std::time::{Duration, Instant};
@@ -357,6 +358,28 @@ async fn ingest_all(backend: Backend, name: &str, sample: &std::sync::Arc<Vec<Va
         s.migrate().await.unwrap();
         settle(backend).await;
         let t = ingest(&s, sample, clusters, workers, Mode::Stream).await;
+        if std::env::args().any(|a| a == "--updates") {
+            // `--updates`: the same stream again with every object changed (new resourceVersion,
+            // same labels), as most watch events are.
+            let changed: Vec<Value> = sample
+                .iter()
+                .map(|o| {
+                    let mut o = o.clone();
+                    let rv = o["metadata"]["resourceVersion"].as_str().unwrap_or("0").parse::<u64>().unwrap_or(0);
+                    o["metadata"]["resourceVersion"] = json!((rv + 10_000_000).to_string());
+                    o["status"]["containerStatuses"][0]["restartCount"] = json!(7);
+                    o
+                })
+                .collect();
+            settle(backend).await;
+            let u = ingest(&s, &std::sync::Arc::new(changed), clusters, workers, Mode::Stream).await;
+            println!(
+                "{:<8} ingest, watch stream of updates (upserts of 500, labels kept): {:.1}s = {:.0} rows/s",
+                backend.name(),
+                u.as_secs_f64(),
+                objects as f64 / u.as_secs_f64()
+            );
+        }
         drop(s);
         Some(t)
     };

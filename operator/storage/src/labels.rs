@@ -111,34 +111,61 @@ pub(crate) fn select_pairs(backend: Backend, pairs: &[Pair]) -> Vec<Sql> {
         .collect()
 }
 
-/// Statements writing the label rows of `rows` (by `(namespace, name)` in `ids`): rows in
-/// `replaced` lose their old labels first. A row without an id or a label without a pair id is
-/// an error, never an object left out of the index.
+/// A row of the label index.
+#[derive(QueryableByName)]
+pub(crate) struct LinkRow {
+    #[diesel(sql_type = BigInt)]
+    label_id: i64,
+    #[diesel(sql_type = BigInt)]
+    resource_id: i64,
+}
+
+/// The label rows of the stored objects `ids` (None for none): an update compares them with its
+/// labels and writes only the difference.
+pub(crate) fn links_sql(backend: Backend, ids: &[i64]) -> Option<Sql> {
+    let mut s = Sql::new(backend);
+    s.push("SELECT label_id, resource_id FROM resource_labels WHERE resource_id IN ").int_list(ids.iter().copied());
+    (!ids.is_empty()).then_some(s)
+}
+
+/// Statements writing the label rows of `rows` (by `(namespace, name)` in `ids`), given the
+/// rows `old` the label index holds for them: only rows that are not there are inserted and
+/// only those no longer wanted are deleted, so an update that keeps its labels (most do)
+/// writes nothing here. A row without an id or a label without a pair id is an error, never an
+/// object left out of the index.
 pub(crate) fn write_statements(
     backend: Backend,
     rows: &[&Row],
     ids: &HashMap<(String, String), i64>,
-    replaced: &[i64],
+    old: &[LinkRow],
     pairs: &HashMap<Pair, i64>,
 ) -> Result<Vec<Sql>, StorageError> {
-    let mut out = Vec::new();
-    if !replaced.is_empty() {
-        let mut delete = Sql::new(backend);
-        delete.push("DELETE FROM resource_labels WHERE resource_id IN ").int_list(replaced.iter().copied());
-        out.push(delete);
-    }
     let missing = |r: &Row, what: String| StorageError::BadObject(format!("{}/{}", r.namespace, r.name), what);
-    let mut links: Vec<(i64, i64)> = Vec::new();
+    let mut wanted: HashSet<(i64, i64)> = HashSet::new();
     for r in rows {
         let id = *ids
             .get(&(r.namespace.clone(), r.name.clone()))
             .ok_or_else(|| missing(r, "its row id was not found after writing it".into()))?;
         for p in &r.labels {
             let pair = pairs.get(p).ok_or_else(|| missing(r, format!("label {}={} has no pair id", p.0, p.1)))?;
-            links.push((*pair, id));
+            wanted.insert((*pair, id));
         }
     }
+    let stored: HashSet<(i64, i64)> = old.iter().map(|l| (l.label_id, l.resource_id)).collect();
+    let mut out = Vec::new();
+    let mut stale: Vec<(i64, i64)> = stored.difference(&wanted).copied().collect();
+    stale.sort_unstable();
+    for chunk in stale.chunks(PAIRS_PER_STATEMENT) {
+        let mut delete = Sql::new(backend);
+        delete.push("DELETE FROM resource_labels WHERE ");
+        for (i, (label, resource)) in chunk.iter().enumerate() {
+            delete.push(if i > 0 { " OR (label_id = " } else { "(label_id = " }).int(*label);
+            delete.push(" AND resource_id = ").int(*resource).push(")");
+        }
+        out.push(delete);
+    }
     // In index order: each pair's new ids land together at the end of its range.
+    let mut links: Vec<(i64, i64)> = wanted.difference(&stored).copied().collect();
     links.sort_unstable();
     for chunk in links.chunks(PAIRS_PER_STATEMENT * 2) {
         let mut insert = Sql::new(backend);
@@ -254,12 +281,20 @@ mod tests {
         .unwrap();
         let ids = HashMap::from([(("ns".to_owned(), "p".to_owned()), 7)]);
         let mut pairs = HashMap::from([(("a".to_owned(), "1".to_owned()), 3), (("b".to_owned(), "2".to_owned()), 1)]);
-        let sql = write_statements(Backend::Sqlite, &[&row], &ids, &[7], &pairs).unwrap();
-        assert_eq!(sql.len(), 2, "delete the old labels, insert the new ones");
+        let sql = write_statements(Backend::Sqlite, &[&row], &ids, &[], &pairs).unwrap();
+        assert_eq!(sql.len(), 1, "a new object: insert its labels");
         assert_eq!(
-            sql[1].binds,
+            sql[0].binds,
             [crate::sql::Bind::Int(1), crate::sql::Bind::Int(7), crate::sql::Bind::Int(3), crate::sql::Bind::Int(7)]
         );
+        // Stored: a=1 (pair 3) and c (pair 9); wanted: a=1 and b=2 (pair 1).
+        let old = [LinkRow { label_id: 3, resource_id: 7 }, LinkRow { label_id: 9, resource_id: 7 }];
+        let sql = write_statements(Backend::Sqlite, &[&row], &ids, &old, &pairs).unwrap();
+        assert_eq!(sql.len(), 2, "delete what is gone, insert what is new");
+        assert_eq!(sql[0].binds, [crate::sql::Bind::Int(9), crate::sql::Bind::Int(7)]);
+        assert_eq!(sql[1].binds, [crate::sql::Bind::Int(1), crate::sql::Bind::Int(7)]);
+        let kept = [LinkRow { label_id: 3, resource_id: 7 }, LinkRow { label_id: 1, resource_id: 7 }];
+        assert!(write_statements(Backend::Sqlite, &[&row], &ids, &kept, &pairs).unwrap().is_empty(), "unchanged");
         let err = write_statements(Backend::Sqlite, &[&row], &HashMap::new(), &[], &pairs).unwrap_err();
         assert!(err.to_string().contains("ns/p") && err.to_string().contains("row id"), "{err}");
         pairs.remove(&("b".to_owned(), "2".to_owned()));

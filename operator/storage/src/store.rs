@@ -381,7 +381,7 @@ macro_rules! apply_rows {
                 };
                 let before = if $w.replace { &existing } else { &before };
                 if labelled {
-                    // Replayed rows keep their labels; modified rows get theirs rewritten.
+                    // Replayed rows keep their labels; modified rows get theirs updated.
                     let mut ids = HashMap::new();
                     let mut replaced = Vec::new();
                     for c in &changed {
@@ -408,7 +408,11 @@ macro_rules! apply_rows {
                         }
                     };
                     ids.extend(new.into_iter().map(|k| ((k.namespace, k.name), k.id)));
-                    for l in labels::write_statements(backend, &changed_rows, &ids, &replaced, $pairs)? {
+                    let old = match labels::links_sql(backend, &replaced) {
+                        Some(q) => db::load!($conn, &q, $w.operation, labels::LinkRow)?,
+                        None => Vec::new(),
+                    };
+                    for l in labels::write_statements(backend, &changed_rows, &ids, &old, $pairs)? {
                         db::execute!($conn, &l, $w.operation)?;
                     }
                 }

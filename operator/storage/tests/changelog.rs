@@ -107,6 +107,7 @@ async fn a_mixed_batch_logs_each_object_as_what_it_is() {
             pod("ns", "a", "1", json!({"app": "x"})),
             pod("ns", "b", "1", json!({"app": "x"})),
             pod("ns", "c", "1", json!({})),
+            pod("ns", "e", "1", json!({"app": "x", "tier": "web"})),
         ];
         s.upsert("m1", &pods(), &first).await.unwrap();
         // c had the largest id; a new row must still count as new after it is gone.
@@ -120,14 +121,17 @@ async fn a_mixed_batch_logs_each_object_as_what_it_is() {
             pod("ns", "b", "2", json!({"app": "y"})),
             pod("ns", "c", "1", json!({})),
             pod("ns", "d", "1", json!({"app": "y"})),
+            // Changed, labels kept: its label rows stay as they are.
+            pod("ns", "e", "2", json!({"app": "x", "tier": "web"})),
         ];
         s.upsert("m1", &pods(), &mixed).await.unwrap();
         let mut logged: Vec<_> = since(s, head, &all()).await.into_iter().map(|c| (c.1, c.2, c.3)).collect();
         logged.sort_by(|x, y| x.1.cmp(&y.1));
-        let expected = [(Modified, "m1/ns/b", "2"), (Added, "m1/ns/c", "1"), (Added, "m1/ns/d", "1")];
+        let expected =
+            [(Modified, "m1/ns/b", "2"), (Added, "m1/ns/c", "1"), (Added, "m1/ns/d", "1"), (Modified, "m1/ns/e", "2")];
         let expected: Vec<_> = expected.into_iter().map(|(op, k, rv)| (op, k.to_owned(), rv.to_owned())).collect();
         assert_eq!(logged, expected, "{backend:?}");
-        assert_eq!(s.log_state().await.unwrap().head, head + 3, "{backend:?}: nothing else logged");
+        assert_eq!(s.log_state().await.unwrap().head, head + 4, "{backend:?}: nothing else logged");
         let a = s.get("m1", &pods(), "ns", "a").await.unwrap().unwrap();
         assert_eq!(a["spec"]["nodeName"], "n1", "{backend:?}: the replay was written");
         let by_label = |l: &'static str| async move {
@@ -142,7 +146,8 @@ async fn a_mixed_batch_logs_each_object_as_what_it_is() {
             names.sort();
             names
         };
-        assert_eq!(by_label("app%3Dx").await, ["a"], "{backend:?}");
+        assert_eq!(by_label("app%3Dx").await, ["a", "e"], "{backend:?}");
+        assert_eq!(by_label("app%3Dx%2Ctier%3Dweb").await, ["e"], "{backend:?}");
         assert_eq!(by_label("app%3Dy").await, ["b", "d"], "{backend:?}");
         db.cleanup().await;
     }
