@@ -1,0 +1,1 @@
+CREATE INDEX resources_uid ON resources (uid);
