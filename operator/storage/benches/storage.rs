@@ -434,7 +434,7 @@ async fn report_size_and_pages(backend: Backend, s: &Storage, objects: usize, ra
     }
     let pick = |i: usize| format!("cluster-{:03}", (i * 37) % clusters);
     let mk = |f: &dyn Fn(usize) -> String| (0..60).map(f).collect::<Vec<String>>();
-    let cases: [(&str, Vec<String>, bool); 6] = [
+    let cases: [(&str, Vec<String>, bool); 7] = [
         ("first page, cluster", mk(&|i| format!("limit=500&clusters={}", pick(i))), false),
         (
             "first page, cluster+namespace",
@@ -445,6 +445,12 @@ async fn report_size_and_pages(backend: Backend, s: &Storage, objects: usize, ra
         (
             "label selector page",
             mk(&|i| format!("limit=500&labelSelector=app.kubernetes.io%2Fname%3Dapp-{}%2Ctier%3Dcanary", i % 50)),
+            false,
+        ),
+        (
+            // The same pages, the wide label first (the store drives with the narrow one).
+            "label page, wide label first",
+            mk(&|i| format!("limit=500&labelSelector=tier%3Dcanary%2Capp.kubernetes.io%2Fname%3Dapp-{}", i % 50)),
             false,
         ),
         ("continue page, cluster", mk(&|i| format!("limit=500&clusters={}", pick(i))), true),

@@ -216,6 +216,63 @@ pub(crate) fn resolve(all: &[Wanted<'_>], rows: &[PairRow]) -> Resolved {
         .collect()
 }
 
+/// SQLite counts at most this many label rows of a requirement to find the narrowest (about
+/// 3 ms at 1,000,000 pods); past it, requirements count as equally wide.
+pub(crate) const COUNT_LIMIT: i64 = 50_000;
+
+/// The requirements of `ids` whose size is estimated to choose the one that drives: the resolved
+/// ones with pairs, when there are two or more (else there is nothing to choose). The others are
+/// probed per candidate, so the narrowest first is far cheaper: `tier=canary,app=x` took ten
+/// times as long on MariaDB as `app=x,tier=canary`.
+pub(crate) fn sizable(ids: &[Option<Vec<i64>>]) -> Vec<usize> {
+    let found: Vec<usize> = (0..ids.len()).filter(|i| ids[*i].as_ref().is_some_and(|p| !p.is_empty())).collect();
+    if found.len() < 2 { Vec::new() } else { found }
+}
+
+/// MySQL: `EXPLAIN` of one select per [`sizable`] requirement, whose row estimates (index dives,
+/// no rows read; about twice the real count here, but in the right order) size them.
+pub(crate) fn explain_sql(backend: Backend, ids: &[Option<Vec<i64>>], sizable: &[usize]) -> Sql {
+    let mut s = Sql::new(backend);
+    s.push("EXPLAIN ");
+    for (n, i) in sizable.iter().enumerate() {
+        if n > 0 {
+            s.push(" UNION ALL ");
+        }
+        s.push("SELECT 1 FROM resource_labels WHERE ");
+        label_id_in(&mut s, "resource_labels", ids[*i].as_deref().unwrap_or_default());
+    }
+    s
+}
+
+/// SQLite (which has no row estimates): the rows of one requirement's pairs, counted up to `cap`.
+pub(crate) fn count_sql(backend: Backend, pairs: &[i64], cap: i64) -> Sql {
+    let mut s = Sql::new(backend);
+    s.push("SELECT COUNT(*) AS n FROM (SELECT 1 FROM resource_labels WHERE ");
+    label_id_in(&mut s, "resource_labels", pairs);
+    s.push(" LIMIT ").int(cap).push(")");
+    s
+}
+
+/// A row of [`explain_sql`]: one select's estimated rows (MariaDB sends them as text).
+#[derive(QueryableByName)]
+pub(crate) struct ExplainRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    rows: Option<String>,
+}
+
+/// The estimated size of each requirement of `ids` from the rows of [`explain_sql`] (one per
+/// select, in the order of `sizable`); None where not estimated. Rows of another shape estimate
+/// nothing, so the selector's order stays.
+pub(crate) fn explained_sizes(ids: usize, sizable: &[usize], explained: &[ExplainRow]) -> Vec<Option<i64>> {
+    let mut out = vec![None; ids];
+    if explained.len() == sizable.len() {
+        for (i, e) in sizable.iter().zip(explained) {
+            out[*i] = e.rows.as_deref().and_then(|r| r.trim().parse::<i64>().ok());
+        }
+    }
+    out
+}
+
 /// `SELECT resource_id ...` of the resources carrying every label in `all` (at least one): the
 /// subquery label selectors compile into on SQLite and MySQL. `ids` holds the resolved pair ids
 /// (empty, or `None` entries, where not resolved). A resolved label drives; the others are probed
@@ -271,6 +328,27 @@ fn label_id_in(s: &mut Sql, alias: &str, ids: &[i64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::Bind;
+
+    #[test]
+    fn sizes_belong_to_their_requirements() {
+        // Requirement 1 is an `exists` (not resolved), 3 has no stored pair: neither is sized.
+        let ids: Resolved = vec![Some(vec![7]), None, Some(vec![8, 9]), Some(vec![]), Some(vec![4])];
+        assert!(sizable(&ids[..2]).is_empty(), "one resolved requirement: nothing to choose");
+        let which = sizable(&ids);
+        assert_eq!(which, [0, 2, 4]);
+        let explain = explain_sql(Backend::Mysql, &ids, &which);
+        assert!(explain.text.starts_with("EXPLAIN SELECT 1 FROM resource_labels"), "{}", explain.text);
+        assert_eq!((explain.text.matches("UNION ALL").count(), explain.binds.len()), (2, 4));
+        let count = count_sql(Backend::Sqlite, &[8, 9], 11);
+        assert_eq!(count.binds, [Bind::Int(8), Bind::Int(9), Bind::Int(11)]);
+        // One EXPLAIN row per select, in the order of the sizable requirements.
+        let row = |rows: Option<&str>| ExplainRow { rows: rows.map(Into::into) };
+        let explained = [row(Some("120")), row(Some("7")), row(None)];
+        assert_eq!(explained_sizes(ids.len(), &which, &explained), [Some(120), None, Some(7), None, None]);
+        let odd = [row(Some("120")), row(Some("7"))];
+        assert_eq!(explained_sizes(ids.len(), &which, &odd), [None; 5], "rows of another shape estimate nothing");
+    }
 
     #[test]
     fn label_rows_need_ids_for_the_object_and_every_pair() {

@@ -618,7 +618,90 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term], ids: &[Option<Ve
     Ok(s)
 }
 
+/// `req` with its positive label requirements narrowest first, by the estimated `sizes` of
+/// [`positive_labels`] (the first resolved one drives the label intersection); None when the
+/// order stays. The requirements are ANDed: their order changes nothing but the cost.
+fn narrowest_first(req: &ListRequest, sizes: &[Option<i64>]) -> Option<ListRequest> {
+    let mut positive = 0;
+    let keys: Vec<i64> = req
+        .query
+        .labels
+        .requirements
+        .iter()
+        .map(|r| match wanted(r) {
+            Some(_) => {
+                positive += 1;
+                sizes.get(positive - 1).copied().flatten().unwrap_or(i64::MAX)
+            }
+            None => i64::MAX,
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|i| keys[*i]);
+    if order.iter().enumerate().all(|(at, i)| at == *i) {
+        return None;
+    }
+    let mut sorted = req.clone();
+    sorted.query.labels.requirements = order.iter().map(|i| req.query.labels.requirements[*i].clone()).collect();
+    Some(sorted)
+}
+
 impl Storage {
+    /// The pair ids of the request's positive label requirements (SQLite and MySQL; empty when
+    /// there are none), and the request with those requirements narrowest first where that
+    /// changes their order: the first one drives the label intersection, the others are probed
+    /// per candidate (see `labels::sizable`).
+    async fn label_plan(&self, req: &ListRequest) -> Result<(labels::Resolved, Option<ListRequest>), StorageError> {
+        let positive = positive_labels(&req.query);
+        let Some(pairs_sql) =
+            labels::wanted_pairs_sql(self.backend(), &positive).filter(|_| self.backend() != Backend::Postgres)
+        else {
+            return Ok((Vec::new(), None));
+        };
+        with_conn!(self.pools(), read, "list", |conn| {
+            let pairs = db::load!(conn, &pairs_sql, "list: label pairs", labels::PairRow)?;
+            let ids = labels::resolve(&positive, &pairs);
+            let sizable = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
+                Vec::new() // nothing can match: no need to choose
+            } else {
+                labels::sizable(&ids)
+            };
+            if sizable.is_empty() {
+                return Ok((ids, None));
+            }
+            let sizes = if self.backend() == Backend::Mysql {
+                let sql = labels::explain_sql(self.backend(), &ids, &sizable);
+                let explained = db::load!(conn, &sql, "list: label sizes", labels::ExplainRow)?;
+                labels::explained_sizes(ids.len(), &sizable, &explained)
+            } else {
+                // Each count stops one past the narrowest so far: only a narrower one matters.
+                let mut sizes = vec![None; ids.len()];
+                let mut cap = labels::COUNT_LIMIT;
+                for &i in &sizable {
+                    let sql = labels::count_sql(self.backend(), ids[i].as_deref().unwrap_or_default(), cap);
+                    let n = db::load!(conn, &sql, "list: label sizes", Count)?.first().map_or(cap, |c| c.n);
+                    sizes[i] = Some(n);
+                    cap = cap.min(n + 1);
+                }
+                sizes
+            };
+            Ok(match narrowest_first(req, &sizes) {
+                Some(sorted) => (labels::resolve(&positive_labels(&sorted.query), &pairs), Some(sorted)),
+                None => (ids, None),
+            })
+        })
+    }
+
+    /// The keys of the request's positive label requirements in the order the store intersects
+    /// them (narrowest first on SQLite and MySQL; as given on PostgreSQL). For tests and
+    /// diagnostics.
+    #[doc(hidden)]
+    pub async fn label_order(&self, req: &ListRequest) -> Result<Vec<String>, StorageError> {
+        let (_, sorted) = self.label_plan(req).await?;
+        let q = &sorted.as_ref().unwrap_or(req).query;
+        Ok(positive_labels(q).into_iter().map(|(key, _)| key.to_owned()).collect())
+    }
+
     /// A page of objects matching the request, in the requested order (default: cluster,
     /// namespace, name).
     pub async fn list(&self, req: &ListRequest) -> Result<Page, StorageError> {
@@ -626,29 +709,27 @@ impl Storage {
         let terms = order_terms(&q.order_by)?;
         // Bad input is refused before a connection is taken.
         let mut sql = compile(self.backend(), req, &terms, &[])?;
-        let positive = positive_labels(q);
-        let pairs_sql = match self.backend() {
-            Backend::Postgres => None,
-            backend => labels::wanted_pairs_sql(backend, &positive),
-        };
+        // The log head comes first: whatever it counts is committed, so the label pairs and rows
+        // read after it include it, and a watch from it misses nothing.
         let state = crate::changelog::state_sql(self.backend());
-        let (head, ids, mut rows) = with_conn!(self.pools(), read, "list", |conn| {
-            let head = db::load!(conn, &state, "list: change log head", crate::changelog::StateRow)?;
-            let ids = match &pairs_sql {
-                Some(p) => labels::resolve(&positive, &db::load!(conn, p, "list: label pairs", labels::PairRow)?),
-                None => Vec::new(),
-            };
-            // A label value no stored object carries: nothing can match.
-            let rows = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
-                Vec::new()
-            } else {
-                if !ids.is_empty() {
-                    sql = compile(self.backend(), req, &terms, &ids)?;
-                }
-                db::load!(conn, &sql, "list", ObjectRow)?
-            };
-            (head, ids, rows)
-        });
+        let head = with_conn!(self.pools(), read, "list", |conn| db::load!(
+            conn,
+            &state,
+            "list: change log head",
+            crate::changelog::StateRow
+        )?);
+        let (ids, sorted) = self.label_plan(req).await?;
+        let req = sorted.as_ref().unwrap_or(req);
+        // A label value no stored object carries: nothing can match.
+        let none = ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty));
+        if !ids.is_empty() && !none {
+            sql = compile(self.backend(), req, &terms, &ids)?;
+        }
+        let mut rows = if none {
+            Vec::new()
+        } else {
+            with_conn!(self.pools(), read, "list", |conn| db::load!(conn, &sql, "list", ObjectRow)?)
+        };
         let resource_version = head.first().map_or(0, |h| h.head);
         let limit = q.limit.map(|l| l as usize);
         let more = limit.is_some_and(|l| rows.len() > l);
@@ -751,6 +832,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_narrowest_label_requirement_comes_first() {
+        let request = |selector: &str| {
+            let opts = ListOptions::from_query(&format!("labelSelector={selector}")).unwrap();
+            ListRequest { query: SearchQuery::from_options(&opts, None, None).unwrap(), ..Default::default() }
+        };
+        let keys = |r: &ListRequest| r.query.labels.requirements.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+        // Sizes follow the positive (`=`, `in`, exists) requirements: wide, narrow, mid.
+        let r = request("wide%3Dy,gone!%3Dx,narrow+in+(a,b),mid%3D1");
+        let sorted = narrowest_first(&r, &[Some(900), Some(3), Some(40)]).unwrap();
+        assert_eq!(keys(&sorted), ["narrow", "mid", "wide", "gone"]);
+        // Unknown sizes (an `exists`) go after the known ones; an order that holds is kept as is.
+        assert_eq!(keys(&narrowest_first(&r, &[None, Some(3), Some(40)]).unwrap()), ["narrow", "mid", "wide", "gone"]);
+        assert!(narrowest_first(&request("a%3D1,b%3D2"), &[Some(1), Some(5)]).is_none());
+        assert!(narrowest_first(&request("a%3D1,b%3D2"), &[Some(5), Some(5)]).is_none(), "ties keep the order");
+        // Nothing else about the request changes.
+        let mut back = sorted.clone();
+        back.query.labels.requirements = r.query.labels.requirements.clone();
+        assert_eq!(back.query, r.query);
     }
 
     #[test]
