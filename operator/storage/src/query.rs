@@ -646,58 +646,56 @@ fn narrowest_first(req: &ListRequest, sizes: &[Option<i64>]) -> Option<ListReque
     Some(sorted)
 }
 
-impl Storage {
-    /// The pair ids of the request's positive label requirements (SQLite and MySQL; empty when
-    /// there are none), and the request with those requirements narrowest first where that
-    /// changes their order: the first one drives the label intersection, the others are probed
-    /// per candidate (see `labels::sizable`).
-    async fn label_plan(&self, req: &ListRequest) -> Result<(labels::Resolved, Option<ListRequest>), StorageError> {
+/// In a connection's body (`with_conn!`): the pair ids of the request's positive label
+/// requirements (SQLite and MySQL; empty when there are none), and the request with those
+/// requirements narrowest first where that changes their order: the first one drives the label
+/// intersection, the others are probed per candidate (see `labels::sizable`). A macro, as the
+/// connection's type differs per backend.
+macro_rules! label_plan {
+    ($storage:expr, $conn:ident, $req:expr) => {{
+        let (storage, req): (&Storage, &ListRequest) = ($storage, $req);
         let positive = positive_labels(&req.query);
-        let Some(pairs_sql) =
-            labels::wanted_pairs_sql(self.backend(), &positive).filter(|_| self.backend() != Backend::Postgres)
-        else {
-            return Ok((Vec::new(), None));
+        let pairs_sql = match storage.backend() {
+            Backend::Postgres => None,
+            backend => labels::wanted_pairs_sql(backend, &positive),
         };
-        with_conn!(self.pools(), read, "list", |conn| {
-            let pairs = db::load!(conn, &pairs_sql, "list: label pairs", labels::PairRow)?;
-            let ids = labels::resolve(&positive, &pairs);
-            let sizable = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
-                Vec::new() // nothing can match: no need to choose
-            } else {
-                labels::sizable(&ids)
-            };
-            if sizable.is_empty() {
-                return Ok((ids, None));
+        let pairs = match &pairs_sql {
+            Some(p) => db::load!($conn, p, "list: label pairs", labels::PairRow)?,
+            None => Vec::new(),
+        };
+        let ids = if pairs_sql.is_some() { labels::resolve(&positive, &pairs) } else { Vec::new() };
+        // A value no stored object carries: nothing can match, no need to choose.
+        let sizable =
+            if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) { Vec::new() } else { labels::sizable(&ids) };
+        let mut sizes = vec![None; ids.len()];
+        if !sizable.is_empty() && storage.backend() == Backend::Mysql {
+            let sql = labels::explain_sql(storage.backend(), &ids, &sizable);
+            let explained = db::load!($conn, &sql, "list: label sizes", labels::ExplainRow)?;
+            sizes = labels::explained_sizes(ids.len(), &sizable, &explained);
+        } else if !sizable.is_empty() {
+            // Each count stops one past the narrowest so far: only a narrower one matters.
+            let mut cap = labels::COUNT_LIMIT;
+            for &i in &sizable {
+                let sql = labels::count_sql(storage.backend(), ids[i].as_deref().unwrap_or_default(), cap);
+                let n = db::load!($conn, &sql, "list: label sizes", Count)?.first().map_or(cap, |c| c.n);
+                sizes[i] = Some(n);
+                cap = cap.min(n + 1);
             }
-            let sizes = if self.backend() == Backend::Mysql {
-                let sql = labels::explain_sql(self.backend(), &ids, &sizable);
-                let explained = db::load!(conn, &sql, "list: label sizes", labels::ExplainRow)?;
-                labels::explained_sizes(ids.len(), &sizable, &explained)
-            } else {
-                // Each count stops one past the narrowest so far: only a narrower one matters.
-                let mut sizes = vec![None; ids.len()];
-                let mut cap = labels::COUNT_LIMIT;
-                for &i in &sizable {
-                    let sql = labels::count_sql(self.backend(), ids[i].as_deref().unwrap_or_default(), cap);
-                    let n = db::load!(conn, &sql, "list: label sizes", Count)?.first().map_or(cap, |c| c.n);
-                    sizes[i] = Some(n);
-                    cap = cap.min(n + 1);
-                }
-                sizes
-            };
-            Ok(match narrowest_first(req, &sizes) {
-                Some(sorted) => (labels::resolve(&positive_labels(&sorted.query), &pairs), Some(sorted)),
-                None => (ids, None),
-            })
-        })
-    }
+        }
+        match narrowest_first(req, &sizes) {
+            Some(sorted) => (labels::resolve(&positive_labels(&sorted.query), &pairs), Some(sorted)),
+            None => (ids, None),
+        }
+    }};
+}
 
+impl Storage {
     /// The keys of the request's positive label requirements in the order the store intersects
     /// them (narrowest first on SQLite and MySQL; as given on PostgreSQL). For tests and
     /// diagnostics.
     #[doc(hidden)]
     pub async fn label_order(&self, req: &ListRequest) -> Result<Vec<String>, StorageError> {
-        let (_, sorted) = self.label_plan(req).await?;
+        let (_, sorted) = with_conn!(self.pools(), read, "list", |conn| label_plan!(self, conn, req));
         let q = &sorted.as_ref().unwrap_or(req).query;
         Ok(positive_labels(q).into_iter().map(|(key, _)| key.to_owned()).collect())
     }
@@ -709,27 +707,24 @@ impl Storage {
         let terms = order_terms(&q.order_by)?;
         // Bad input is refused before a connection is taken.
         let mut sql = compile(self.backend(), req, &terms, &[])?;
-        // The log head comes first: whatever it counts is committed, so the label pairs and rows
-        // read after it include it, and a watch from it misses nothing.
         let state = crate::changelog::state_sql(self.backend());
-        let head = with_conn!(self.pools(), read, "list", |conn| db::load!(
-            conn,
-            &state,
-            "list: change log head",
-            crate::changelog::StateRow
-        )?);
-        let (ids, sorted) = self.label_plan(req).await?;
+        let (head, ids, sorted, mut rows) = with_conn!(self.pools(), read, "list", |conn| {
+            // The log head comes first: whatever it counts is committed, so the label pairs and
+            // rows read after it include it, and a watch from it misses nothing.
+            let head = db::load!(conn, &state, "list: change log head", crate::changelog::StateRow)?;
+            let (ids, sorted) = label_plan!(self, conn, req);
+            // A label value no stored object carries: nothing can match.
+            let rows = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
+                Vec::new()
+            } else {
+                if !ids.is_empty() {
+                    sql = compile(self.backend(), sorted.as_ref().unwrap_or(req), &terms, &ids)?;
+                }
+                db::load!(conn, &sql, "list", ObjectRow)?
+            };
+            (head, ids, sorted, rows)
+        });
         let req = sorted.as_ref().unwrap_or(req);
-        // A label value no stored object carries: nothing can match.
-        let none = ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty));
-        if !ids.is_empty() && !none {
-            sql = compile(self.backend(), req, &terms, &ids)?;
-        }
-        let mut rows = if none {
-            Vec::new()
-        } else {
-            with_conn!(self.pools(), read, "list", |conn| db::load!(conn, &sql, "list", ObjectRow)?)
-        };
         let resource_version = head.first().map_or(0, |h| h.head);
         let limit = q.limit.map(|l| l as usize);
         let more = limit.is_some_and(|l| rows.len() > l);
