@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use diesel::QueryableByName;
+use diesel::{Queryable, QueryableByName};
 use diesel::sql_types::{BigInt, Nullable, Text};
 use serde_json::Value;
 
@@ -129,27 +129,22 @@ pub(crate) struct StateRow {
     pub horizon: i64,
 }
 
-#[derive(QueryableByName)]
+/// Read by position (see `db::Typed`), in the order of the `changes_since` SELECT.
+#[derive(Queryable)]
 struct ChangeRow {
-    #[diesel(sql_type = BigInt)]
     seq: i64,
-    #[diesel(sql_type = Text)]
     op: String,
-    #[diesel(sql_type = Text)]
     cluster: String,
-    #[diesel(sql_type = Text)]
     api_group: String,
-    #[diesel(sql_type = Text)]
     version: String,
-    #[diesel(sql_type = Text)]
     resource: String,
-    #[diesel(sql_type = Text)]
     namespace: String,
-    #[diesel(sql_type = Text)]
     name: String,
-    #[diesel(sql_type = Nullable<Text>)]
     object: Option<String>,
 }
+
+/// The SQL types of [`ChangeRow`]'s columns.
+type ChangeColumns = (BigInt, Text, Text, Text, Text, Text, Text, Text, Nullable<Text>);
 
 const ENTRY_COLUMNS: &str = "seq, op, cluster, api_group, version, resource, namespace, name, changed_at, object";
 
@@ -265,7 +260,7 @@ impl Storage {
         // The horizon is read after the entries: it only grows, so a compaction that raced
         // with the read is noticed.
         let (rows, state) = with_conn!(self.pools(), read, "changes", |conn| (
-            db::load!(conn, &s, "changes", ChangeRow)?,
+            db::load_typed!(conn, &s, "changes", ChangeRow, ChangeColumns)?,
             db::load!(conn, &state, "changes: log state", StateRow)?,
         ));
         let horizon = state.first().map_or(0, |r| r.horizon);

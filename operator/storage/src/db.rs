@@ -275,6 +275,30 @@ where
     }
 }
 
+/// A [`Statement`] whose result columns have the SQL types `ST`, in this order: rows are read
+/// by position (`Queryable`) instead of by name. By name, the MySQL driver compares each
+/// column's name for every row and field (a page of 500 rows of 13 columns: ~85,000 name
+/// comparisons, ~7% of a MariaDB page's client time).
+pub struct Typed<'a, ST>(pub Statement<'a>, pub std::marker::PhantomData<ST>);
+
+impl<ST> diesel::query_builder::QueryId for Typed<'_, ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST> diesel::query_builder::Query for Typed<'_, ST> {
+    type SqlType = ST;
+}
+
+impl<'a, DB: diesel::backend::Backend, ST> diesel::query_builder::QueryFragment<DB> for Typed<'a, ST>
+where
+    Statement<'a>: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, out: diesel::query_builder::AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+}
+
 /// Executes a statement on a connection of a concrete type; the affected row count. (Macros,
 /// not generic functions: generic async helpers with higher-ranked bounds make the callers'
 /// futures lose `Send`.)
@@ -296,3 +320,15 @@ macro_rules! load {
     }};
 }
 pub(crate) use load;
+
+/// Loads rows of type `$row` by position, the statement's columns having the SQL types `$st`
+/// (see [`Typed`]).
+macro_rules! load_typed {
+    ($conn:expr, $sql:expr, $op:expr, $row:ty, $st:ty) => {{
+        let query = $crate::db::Typed::<$st>($crate::db::Statement($sql), std::marker::PhantomData);
+        diesel_async::RunQueryDsl::load::<$row>(query, &mut *$conn)
+            .await
+            .map_err($crate::error::StorageError::query($op))
+    }};
+}
+pub(crate) use load_typed;

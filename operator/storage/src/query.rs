@@ -5,8 +5,8 @@
 use api_types::fields::{FieldPathSelector, Segment};
 use api_types::search::{OrderBy, SearchQuery};
 use api_types::selector::{Operator, Requirement};
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::{Queryable, QueryableByName};
 use serde_json::{Value, json};
 
 use crate::config::Backend;
@@ -60,36 +60,29 @@ pub struct Page {
     pub resource_version: i64,
 }
 
-#[derive(QueryableByName)]
+/// A row of a page, read by position: its fields in the order of [`SELECT`] and the
+/// `sort0..` columns, with the SQL types of [`ObjectColumns`].
+#[derive(Queryable)]
 struct ObjectRow {
-    #[diesel(sql_type = BigInt)]
     id: i64,
-    #[diesel(sql_type = Text)]
     cluster: String,
-    #[diesel(sql_type = Text)]
     api_group: String,
-    #[diesel(sql_type = Text)]
     version: String,
-    #[diesel(sql_type = Text)]
     kind: String,
-    #[diesel(sql_type = Text)]
     namespace: String,
-    #[diesel(sql_type = Text)]
     name: String,
-    #[diesel(sql_type = BigInt)]
     created_at: i64,
-    #[diesel(sql_type = Text)]
     resource_version: String,
-    #[diesel(sql_type = Text)]
     object: String,
     // Values of JSON-path orderby terms, as SQL renders them (NULL when not ordered by a path).
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
     sort0: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
     sort1: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
     sort2: Option<String>,
 }
+
+/// The SQL types of a page's columns (see [`ObjectRow`]).
+type ObjectColumns =
+    (BigInt, Text, Text, Text, Text, Text, Text, BigInt, Text, Text, Nullable<Text>, Nullable<Text>, Nullable<Text>);
 
 /// How many `orderby` items may be JSON paths.
 const MAX_PATH_TERMS: usize = 3;
@@ -538,6 +531,7 @@ fn keyset(s: &mut Sql, terms: &[Term], values: &[Value]) {
     s.push(")");
 }
 
+/// The leading columns of a page, in [`ObjectRow`]'s order.
 const SELECT: &str = "SELECT id, cluster, api_group, version, kind, namespace, name, created_at, resource_version, ";
 
 fn order_by(s: &mut Sql, terms: &[Term]) {
@@ -720,7 +714,7 @@ impl Storage {
                 if !ids.is_empty() {
                     sql = compile(self.backend(), sorted.as_ref().unwrap_or(req), &terms, &ids)?;
                 }
-                db::load!(conn, &sql, "list", ObjectRow)?
+                db::load_typed!(conn, &sql, "list", ObjectRow, ObjectColumns)?
             };
             (head, ids, sorted, rows)
         });

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use diesel::QueryableByName;
+use diesel::{Queryable, QueryableByName};
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncMigrationHarness};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -78,21 +78,19 @@ pub struct ReplaceOutcome {
     pub deleted: usize,
 }
 
-#[derive(QueryableByName)]
+/// Read by position (see `db::Typed`): a cluster's keys can be many.
+#[derive(Queryable)]
 struct RvRow {
-    #[diesel(sql_type = Text)]
     api_group: String,
-    #[diesel(sql_type = Text)]
     version: String,
-    #[diesel(sql_type = Text)]
     resource: String,
-    #[diesel(sql_type = Text)]
     namespace: String,
-    #[diesel(sql_type = Text)]
     name: String,
-    #[diesel(sql_type = Text)]
     resource_version: String,
 }
+
+/// The SQL types of [`RvRow`]'s columns.
+type RvColumns = (Text, Text, Text, Text, Text, Text);
 
 #[derive(QueryableByName)]
 struct KeyRow {
@@ -899,7 +897,7 @@ impl Storage {
         )
         .text(cluster);
         let rows: Vec<RvRow> =
-            with_conn!(&self.pools, read, "resource_versions", |conn| db::load!(conn, &s, "resource_versions", RvRow)?);
+            with_conn!(&self.pools, read, "resource_versions", |conn| db::load_typed!(conn, &s, "resource_versions", RvRow, RvColumns)?);
         Ok(rows
             .into_iter()
             .map(|r| {
