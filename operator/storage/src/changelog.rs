@@ -13,8 +13,8 @@
 
 use std::time::Duration;
 
-use diesel::{Queryable, QueryableByName};
 use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::{Queryable, QueryableByName};
 use serde_json::Value;
 
 use crate::config::Backend;

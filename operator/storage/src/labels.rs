@@ -253,12 +253,57 @@ pub(crate) fn count_sql(backend: Backend, pairs: &[i64], cap: i64) -> Sql {
     s
 }
 
-/// A row of [`explain_sql`]: one select's estimated rows (MariaDB sends them as text).
+/// A row of [`explain_sql`]: one select's estimated rows.
 #[derive(QueryableByName)]
 pub(crate) struct ExplainRow {
     #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-    rows: Option<String>,
+    rows: Option<Estimate>,
 }
+
+/// A row count `EXPLAIN` estimated. MariaDB sends it as text, MySQL 8 as an integer: read as
+/// text, an integer's bytes could fail UTF-8 decoding and fail the whole list. Whatever is no
+/// number estimates nothing (the selector's order stays).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Estimate(Option<i64>);
+
+impl Estimate {
+    fn parse(text: Option<String>) -> Self {
+        Estimate(text.and_then(|t| t.trim().parse().ok()))
+    }
+}
+
+impl diesel::deserialize::FromSql<Text, diesel::mysql::Mysql> for Estimate {
+    fn from_sql(value: diesel::mysql::MysqlValue<'_>) -> diesel::deserialize::Result<Self> {
+        use diesel::mysql::MysqlType as T;
+        Ok(match value.value_type() {
+            T::Tiny
+            | T::UnsignedTiny
+            | T::Short
+            | T::UnsignedShort
+            | T::Long
+            | T::UnsignedLong
+            | T::LongLong
+            | T::UnsignedLongLong => {
+                Estimate(<i64 as diesel::deserialize::FromSql<BigInt, diesel::mysql::Mysql>>::from_sql(value).ok())
+            }
+            _ => Estimate::parse(
+                <String as diesel::deserialize::FromSql<Text, diesel::mysql::Mysql>>::from_sql(value).ok(),
+            ),
+        })
+    }
+}
+
+/// SQLite and PostgreSQL never run `EXPLAIN` here; the impls let the generic read compile.
+macro_rules! estimate_from_text {
+    ($($db:ty),*) => {$(
+        impl diesel::deserialize::FromSql<Text, $db> for Estimate {
+            fn from_sql(value: <$db as diesel::backend::Backend>::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                Ok(Estimate::parse(<String as diesel::deserialize::FromSql<Text, $db>>::from_sql(value).ok()))
+            }
+        }
+    )*};
+}
+estimate_from_text!(diesel::sqlite::Sqlite, diesel::pg::Pg);
 
 /// The estimated size of each requirement of `ids` from the rows of [`explain_sql`] (one per
 /// select, in the order of `sizable`); None where not estimated. Rows of another shape estimate
@@ -267,7 +312,7 @@ pub(crate) fn explained_sizes(ids: usize, sizable: &[usize], explained: &[Explai
     let mut out = vec![None; ids];
     if explained.len() == sizable.len() {
         for (i, e) in sizable.iter().zip(explained) {
-            out[*i] = e.rows.as_deref().and_then(|r| r.trim().parse::<i64>().ok());
+            out[*i] = e.rows.and_then(|r| r.0);
         }
     }
     out
@@ -343,11 +388,24 @@ mod tests {
         let count = count_sql(Backend::Sqlite, &[8, 9], 11);
         assert_eq!(count.binds, [Bind::Int(8), Bind::Int(9), Bind::Int(11)]);
         // One EXPLAIN row per select, in the order of the sizable requirements.
-        let row = |rows: Option<&str>| ExplainRow { rows: rows.map(Into::into) };
+        let row = |rows: Option<&str>| ExplainRow { rows: rows.map(|r| Estimate::parse(Some(r.into()))) };
         let explained = [row(Some("120")), row(Some("7")), row(None)];
         assert_eq!(explained_sizes(ids.len(), &which, &explained), [Some(120), None, Some(7), None, None]);
         let odd = [row(Some("120")), row(Some("7"))];
         assert_eq!(explained_sizes(ids.len(), &which, &odd), [None; 5], "rows of another shape estimate nothing");
+    }
+
+    #[test]
+    fn explain_estimates_read_as_text_or_as_integers() {
+        use diesel::deserialize::FromSql;
+        use diesel::mysql::{Mysql, MysqlType, MysqlValue};
+        let read = |raw: &[u8], tpe| <Estimate as FromSql<Text, Mysql>>::from_sql(MysqlValue::new(raw, tpe)).unwrap();
+        // MariaDB: text.
+        assert_eq!(read(b"120", MysqlType::String), Estimate(Some(120)));
+        // MySQL 8: an integer; 200's first byte (0xC8) is no UTF-8, which failed the read as text.
+        assert_eq!(read(&200i64.to_ne_bytes(), MysqlType::LongLong), Estimate(Some(200)));
+        assert_eq!(read(&20_000u64.to_ne_bytes(), MysqlType::UnsignedLongLong), Estimate(Some(20_000)));
+        assert_eq!(read(b"many", MysqlType::String), Estimate(None));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use diesel::{Queryable, QueryableByName};
 use diesel::sql_types::{BigInt, Text};
+use diesel::{Queryable, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncMigrationHarness};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use serde_json::Value;
@@ -896,8 +896,13 @@ impl Storage {
             "SELECT api_group, version, resource, namespace, name, resource_version FROM resources WHERE cluster = ",
         )
         .text(cluster);
-        let rows: Vec<RvRow> =
-            with_conn!(&self.pools, read, "resource_versions", |conn| db::load_typed!(conn, &s, "resource_versions", RvRow, RvColumns)?);
+        let rows: Vec<RvRow> = with_conn!(&self.pools, read, "resource_versions", |conn| db::load_typed!(
+            conn,
+            &s,
+            "resource_versions",
+            RvRow,
+            RvColumns
+        )?);
         Ok(rows
             .into_iter()
             .map(|r| {
