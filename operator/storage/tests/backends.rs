@@ -11,6 +11,17 @@ use serde_json::{Value, json};
 mod common;
 use common::{ALL, Db, fresh, pod, pods, with_database};
 
+/// A migration's down.sql for `backend` (the folder has the same name in each backend's set).
+macro_rules! down_sql {
+    ($backend:expr, $dir:literal) => {
+        match $backend {
+            Backend::Sqlite => include_str!(concat!("../migrations/sqlite/", $dir, "/down.sql")),
+            Backend::Postgres => include_str!(concat!("../migrations/postgres/", $dir, "/down.sql")),
+            Backend::Mysql => include_str!(concat!("../migrations/mysql/", $dir, "/down.sql")),
+        }
+    };
+}
+
 fn names(page: &pedia_storage::Page) -> Vec<String> {
     page.items
         .iter()
@@ -32,11 +43,7 @@ async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
         let db = fresh(backend).await;
         assert!(db.storage.migrate().await.unwrap().is_empty(), "{backend:?}: nothing left to apply");
         // The latest migration's down runs, and migrating again applies it again.
-        let down = match backend {
-            Backend::Sqlite => include_str!("../migrations/sqlite/2026-11-30-000005_drop_uid_index/down.sql"),
-            Backend::Postgres => include_str!("../migrations/postgres/2026-11-30-000005_drop_uid_index/down.sql"),
-            Backend::Mysql => include_str!("../migrations/mysql/2026-11-30-000005_drop_uid_index/down.sql"),
-        };
+        let down = down_sql!(backend, "2026-11-30-000005_drop_uid_index");
         db.batch_execute(down).await;
         db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261130000005'").await;
         assert_eq!(db.storage.migrate().await.unwrap(), ["20261130000005"], "{backend:?}");
@@ -73,11 +80,7 @@ async fn label_index_migration_keeps_existing_labels() {
             })
             .collect();
         db.storage.upsert("m1", &pods(), &batch).await.unwrap();
-        let down = match backend {
-            Backend::Sqlite => include_str!("../migrations/sqlite/2026-11-22-000003_label_index/down.sql"),
-            Backend::Postgres => include_str!("../migrations/postgres/2026-11-22-000003_label_index/down.sql"),
-            Backend::Mysql => include_str!("../migrations/mysql/2026-11-22-000003_label_index/down.sql"),
-        };
+        let down = down_sql!(backend, "2026-11-22-000003_label_index");
         db.batch_execute(down).await;
         db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261122000003'").await;
         // A new process migrates the old layout (its label cache starts empty, as at start).
