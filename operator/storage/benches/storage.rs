@@ -3,7 +3,8 @@
 //! asserts nothing. `make bench` runs it;
 //! `-- --objects N --clusters C --backends sqlite,postgres,mysql --workers W`; `--no-stream` skips
 //! the watch-stream ingest, `--updates` also times a stream of updates of every object,
-//! `--queries-only` times the store a previous run left.
+//! `--queries-only` times the store a previous run left, `--bulk-parts` times SQLite's bulk load
+//! with the label index, the change log and per-batch commits added one at a time.
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 use std::time::{Duration, Instant};
@@ -131,49 +132,101 @@ fn bulk_rows(sample: &[Value], clusters: usize) -> impl Iterator<Item = (String,
     })
 }
 
+/// What a SQLite bulk load writes besides the resource rows (`--bulk-parts`): the write API's
+/// label index and change-log rows, and a commit every so many rows instead of one transaction.
+#[derive(Clone, Copy, Default)]
+struct Parts {
+    labels: bool,
+    changes: bool,
+    commit_every: Option<usize>,
+}
+
+/// SQLite's bulk load of `rows` into the database at `path` (see `bulk_load`).
+fn sqlite_bulk_load(path: &str, rows: &[(String, Row)], settings: Settings, parts: Parts) -> Duration {
+    use diesel::connection::SimpleConnection;
+    use diesel::{ExpressionMethods, RunQueryDsl};
+    use resources_table::{changes as ch, label_pairs as lp, resource_labels as l, resources as t};
+    let mut c = diesel::SqliteConnection::establish(path).unwrap();
+    c.batch_execute("PRAGMA journal_mode = WAL").unwrap();
+    if let Settings::SqliteWriter = settings {
+        c.batch_execute(pedia_storage::db::SQLITE_SETUP).unwrap();
+        c.batch_execute(pedia_storage::db::SQLITE_WRITER_SETUP).unwrap();
+    }
+    // The label dictionary is written before the clock starts, as the write API keeps it cached.
+    let mut pairs: std::collections::HashMap<&(String, String), i64> = std::collections::HashMap::new();
+    if parts.labels {
+        for pair in rows.iter().flat_map(|(_, r)| &r.labels) {
+            let next = pairs.len() as i64 + 1;
+            pairs.entry(pair).or_insert(next);
+        }
+        for ((k, v), id) in &pairs {
+            diesel::insert_into(lp::table)
+                .values((lp::id.eq(id), lp::label_key.eq(k), lp::label_value.eq(v)))
+                .execute(&mut c)
+                .unwrap();
+        }
+    }
+    let time = Instant::now();
+    let mut id = 0i64;
+    for rows in rows.chunks(parts.commit_every.unwrap_or(usize::MAX)) {
+        c.transaction::<_, diesel::result::Error, _>(|c| {
+            for (cluster, r) in rows {
+                id += 1;
+                // diesel keeps the statement of a typed insert prepared (a `sql_query` would be
+                // parsed again for every row).
+                diesel::insert_into(t::table)
+                    .values((
+                        (t::id.eq(id), t::cluster.eq(cluster), t::api_group.eq(""), t::version.eq("v1")),
+                        (t::resource.eq("pods"), t::kind.eq(&r.kind), t::namespace.eq(&r.namespace)),
+                        (t::name.eq(&r.name), t::uid.eq(&r.uid), t::owner_uid.eq(&r.owner_uid)),
+                        (t::resource_version.eq(&r.resource_version), t::created_at.eq(r.created_at)),
+                        (t::synced_at.eq(0i64), t::object.eq(&r.object)),
+                    ))
+                    .execute(c)?;
+                if parts.labels {
+                    for pair in &r.labels {
+                        diesel::insert_into(l::table)
+                            .values((l::label_id.eq(pairs[pair]), l::resource_id.eq(id)))
+                            .execute(c)?;
+                    }
+                }
+                if parts.changes {
+                    diesel::insert_into(ch::table)
+                        .values((
+                            (ch::seq.eq(id), ch::op.eq("ADDED"), ch::cluster.eq(cluster), ch::api_group.eq("")),
+                            (ch::version.eq("v1"), ch::resource.eq("pods"), ch::namespace.eq(&r.namespace)),
+                            (ch::name.eq(&r.name), ch::changed_at.eq(0i64)),
+                        ))
+                        .execute(c)?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    time.elapsed()
+}
+
 /// The backend's own bulk load of exactly the rows the write API stores (same keys, columns and
 /// objects, same table and indexes): one SQLite transaction of one prepared insert, PostgreSQL
 /// COPY (psql), MariaDB LOAD DATA (mysql client). Only the load is timed, not building the rows.
 /// PostgreSQL's rows include their `labels` column; the separate label tables of SQLite and
-/// MariaDB are not loaded, so there the write API's ratio also pays for the label index.
-async fn bulk_load(backend: Backend, url: &str, sample: &[Value], clusters: usize, settings: Settings) -> Duration {
+/// MariaDB are not loaded (but by SQLite's for `--bulk-parts`), so there the write API's ratio also pays
+/// for the label index.
+async fn bulk_load(
+    backend: Backend,
+    url: &str,
+    sample: &[Value],
+    clusters: usize,
+    settings: Settings,
+    parts: Parts,
+) -> Duration {
     const COLS: &str = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object";
     match backend {
         Backend::Sqlite => {
-            use diesel::connection::SimpleConnection;
-            use diesel::{ExpressionMethods, RunQueryDsl};
-            use resources_table::resources as t;
             let path = url.trim_start_matches("sqlite://").to_owned();
             let rows: Vec<(String, Row)> = bulk_rows(sample, clusters).collect();
-            tokio::task::spawn_blocking(move || {
-                let mut c = diesel::SqliteConnection::establish(&path).unwrap();
-                c.batch_execute("PRAGMA journal_mode = WAL").unwrap();
-                if let Settings::SqliteWriter = settings {
-                    c.batch_execute(pedia_storage::db::SQLITE_SETUP).unwrap();
-                    c.batch_execute(pedia_storage::db::SQLITE_WRITER_SETUP).unwrap();
-                }
-                let time = Instant::now();
-                c.transaction::<_, diesel::result::Error, _>(|c| {
-                    for (cluster, r) in &rows {
-                        // diesel keeps the statement of a typed insert prepared (a `sql_query`
-                        // would be parsed again for every row).
-                        diesel::insert_into(t::table)
-                            .values((
-                                (t::cluster.eq(cluster), t::api_group.eq(""), t::version.eq("v1")),
-                                (t::resource.eq("pods"), t::kind.eq(&r.kind), t::namespace.eq(&r.namespace)),
-                                (t::name.eq(&r.name), t::uid.eq(&r.uid), t::owner_uid.eq(&r.owner_uid)),
-                                (t::resource_version.eq(&r.resource_version), t::created_at.eq(r.created_at)),
-                                (t::synced_at.eq(0i64), t::object.eq(&r.object)),
-                            ))
-                            .execute(c)?;
-                    }
-                    Ok(())
-                })
-                .unwrap();
-                time.elapsed()
-            })
-            .await
-            .unwrap()
+            tokio::task::spawn_blocking(move || sqlite_bulk_load(&path, &rows, settings, parts)).await.unwrap()
         }
         Backend::Postgres | Backend::Mysql => {
             use std::io::Write;
@@ -324,6 +377,13 @@ async fn main() {
     let queries_only = std::env::args().any(|a| a == "--queries-only");
     for backend in backends {
         let name = format!("pedia_bench_{}", backend.name());
+        if std::env::args().any(|a| a == "--bulk-parts") {
+            match backend {
+                Backend::Sqlite => bulk_parts(&name, &sample, clusters).await,
+                _ => println!("{:<8} --bulk-parts: SQLite only, nothing to do", backend.name()),
+            }
+            continue;
+        }
         if queries_only {
             let s = Storage::connect(&StorageConfig::from_url(&url_of(backend, &name)).unwrap(), 3).await.unwrap();
             report_size_and_pages(backend, &s, objects, raw_bytes, clusters).await;
@@ -377,17 +437,46 @@ impl Settings {
 async fn bulk_rates(backend: Backend, name: &str, sample: &[Value], clusters: usize) -> Vec<f64> {
     let mut rates = Vec::new();
     for settings in Settings::of(backend) {
-        let url = fresh_url(backend, &format!("{name}_bulk")).await;
-        let s = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap();
-        s.migrate().await.unwrap();
-        drop(s);
-        settle(backend).await;
-        let t = bulk_load(backend, &url, sample, clusters, *settings).await;
-        // Leave no second copy behind (fresh_url empties the database).
-        fresh_url(backend, &format!("{name}_bulk")).await;
-        rates.push((sample.len() * clusters) as f64 / t.as_secs_f64());
+        rates.push(bulk_rate(backend, name, sample, clusters, *settings, Parts::default()).await);
     }
     rates
+}
+
+/// One bulk load into a fresh database, emptied again afterwards; rows per second.
+async fn bulk_rate(
+    backend: Backend,
+    name: &str,
+    sample: &[Value],
+    clusters: usize,
+    settings: Settings,
+    parts: Parts,
+) -> f64 {
+    let url = fresh_url(backend, &format!("{name}_bulk")).await;
+    let s = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap();
+    s.migrate().await.unwrap();
+    drop(s);
+    settle(backend).await;
+    let t = bulk_load(backend, &url, sample, clusters, settings, parts).await;
+    // Leave no second copy behind (fresh_url empties the database).
+    fresh_url(backend, &format!("{name}_bulk")).await;
+    (sample.len() * clusters) as f64 / t.as_secs_f64()
+}
+
+/// `--bulk-parts`: SQLite's bulk load with the writer's settings, adding what the write API writes
+/// besides the resource rows one part at a time, then its commits per batch: where ingest goes.
+async fn bulk_parts(name: &str, sample: &[Value], clusters: usize) {
+    let all = Parts { labels: true, changes: true, commit_every: None };
+    let steps = [
+        ("resource rows, one transaction", Parts::default()),
+        ("+ label index rows", Parts { labels: true, ..Parts::default() }),
+        ("+ change-log rows", all),
+        ("the same committing every 2,000 rows", Parts { commit_every: Some(2000), ..all }),
+        ("the same committing every 500 rows", Parts { commit_every: Some(500), ..all }),
+    ];
+    for (label, parts) in steps {
+        let rate = bulk_rate(Backend::Sqlite, name, sample, clusters, Settings::SqliteWriter, parts).await;
+        println!("sqlite   bulk load with the writer's settings, {label}: {rate:.0} rows/s");
+    }
 }
 
 /// What `ingest_all` measured: ingest rates and the bulk loads around them.
@@ -557,7 +646,7 @@ async fn report_size_and_pages(backend: Backend, s: &Storage, objects: usize, ra
     }
 }
 
-/// The `resources` table for the SQLite bulk load's typed (prepared) insert.
+/// The tables the SQLite bulk load writes with typed (prepared) inserts.
 mod resources_table {
     diesel::table! {
         resources (id) {
@@ -575,6 +664,35 @@ mod resources_table {
             created_at -> BigInt,
             synced_at -> BigInt,
             object -> Text,
+        }
+    }
+
+    diesel::table! {
+        label_pairs (id) {
+            id -> BigInt,
+            label_key -> Text,
+            label_value -> Text,
+        }
+    }
+
+    diesel::table! {
+        resource_labels (label_id, resource_id) {
+            label_id -> BigInt,
+            resource_id -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        changes (seq) {
+            seq -> BigInt,
+            op -> Text,
+            cluster -> Text,
+            api_group -> Text,
+            version -> Text,
+            resource -> Text,
+            namespace -> Text,
+            name -> Text,
+            changed_at -> BigInt,
         }
     }
 }
