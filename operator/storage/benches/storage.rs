@@ -13,7 +13,7 @@ use api_types::search::{ListOptions, SearchQuery};
 use diesel::Connection;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
 use pedia_storage::object::{self, Row};
-use pedia_storage::{Backend, Gvr, ListRequest, Storage, StorageConfig};
+use pedia_storage::{Backend, ChangeOp, Gvr, ListRequest, Storage, StorageConfig};
 use serde_json::{Value, json};
 
 fn arg(name: &str, default: &str) -> String {
@@ -143,9 +143,9 @@ struct Parts {
 
 /// SQLite's bulk load of `rows` into the database at `path` (see `bulk_load`).
 fn sqlite_bulk_load(path: &str, rows: &[(String, Row)], settings: Settings, parts: Parts) -> Duration {
+    use bulk_tables::{changes as ch, label_pairs as lp, resource_labels as l, resources as t};
     use diesel::connection::SimpleConnection;
     use diesel::{ExpressionMethods, RunQueryDsl};
-    use resources_table::{changes as ch, label_pairs as lp, resource_labels as l, resources as t};
     let mut c = diesel::SqliteConnection::establish(path).unwrap();
     c.batch_execute("PRAGMA journal_mode = WAL").unwrap();
     if let Settings::SqliteWriter = settings {
@@ -193,7 +193,12 @@ fn sqlite_bulk_load(path: &str, rows: &[(String, Row)], settings: Settings, part
                 if parts.changes {
                     diesel::insert_into(ch::table)
                         .values((
-                            (ch::seq.eq(id), ch::op.eq("ADDED"), ch::cluster.eq(cluster), ch::api_group.eq("")),
+                            (
+                                ch::seq.eq(id),
+                                ch::op.eq(ChangeOp::Added.as_str()),
+                                ch::cluster.eq(cluster),
+                                ch::api_group.eq(""),
+                            ),
                             (ch::version.eq("v1"), ch::resource.eq("pods"), ch::namespace.eq(&r.namespace)),
                             (ch::name.eq(&r.name), ch::changed_at.eq(0i64)),
                         ))
@@ -211,8 +216,8 @@ fn sqlite_bulk_load(path: &str, rows: &[(String, Row)], settings: Settings, part
 /// objects, same table and indexes): one SQLite transaction of one prepared insert, PostgreSQL
 /// COPY (psql), MariaDB LOAD DATA (mysql client). Only the load is timed, not building the rows.
 /// PostgreSQL's rows include their `labels` column; the separate label tables of SQLite and
-/// MariaDB are not loaded (but by SQLite's for `--bulk-parts`), so there the write API's ratio also pays
-/// for the label index.
+/// MariaDB are not loaded (only `--bulk-parts` loads SQLite's), so there the write API's ratio
+/// also pays for the label index.
 async fn bulk_load(
     backend: Backend,
     url: &str,
@@ -375,9 +380,11 @@ async fn main() {
     }
     // `--queries-only`: time the pages of the store a previous run left behind.
     let queries_only = std::env::args().any(|a| a == "--queries-only");
+    // `--bulk-parts`: only SQLite's bulk load, one part of the write API's work added at a time.
+    let bulk_parts_only = std::env::args().any(|a| a == "--bulk-parts");
     for backend in backends {
         let name = format!("pedia_bench_{}", backend.name());
-        if std::env::args().any(|a| a == "--bulk-parts") {
+        if bulk_parts_only {
             match backend {
                 Backend::Sqlite => bulk_parts(&name, &sample, clusters).await,
                 _ => println!("{:<8} --bulk-parts: SQLite only, nothing to do", backend.name()),
@@ -647,7 +654,7 @@ async fn report_size_and_pages(backend: Backend, s: &Storage, objects: usize, ra
 }
 
 /// The tables the SQLite bulk load writes with typed (prepared) inserts.
-mod resources_table {
+mod bulk_tables {
     diesel::table! {
         resources (id) {
             id -> BigInt,
