@@ -4,7 +4,8 @@
 //! `-- --objects N --clusters C --backends sqlite,postgres,mysql --workers W`; `--no-stream` skips
 //! the watch-stream ingest, `--updates` also times a stream of updates of every object,
 //! `--queries-only` times the store a previous run left, `--bulk-parts` times SQLite's bulk load
-//! with the label index, the change log and per-batch commits added one at a time.
+//! with the label index, the change log and per-batch commits added one at a time, `--stream-only`
+//! times the watch stream alone (no bulk loads, no pages: a quick A/B of the write path).
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 use std::time::{Duration, Instant};
@@ -391,6 +392,18 @@ async fn main() {
             }
             continue;
         }
+        if std::env::args().any(|a| a == "--stream-only") {
+            let workers: usize = arg("--workers", "4").parse().unwrap();
+            let (stream, updates) = streams(backend, &name, &sample, clusters, workers).await;
+            println!(
+                "{:<8} ingest, watch stream (upserts of 500): {stream:.0} rows/s ({workers} writers)",
+                backend.name()
+            );
+            if let Some(u) = updates {
+                println!("{:<8} ingest, stream of updates: {u:.0} rows/s ({workers} writers)", backend.name());
+            }
+            continue;
+        }
         if queries_only {
             let s = Storage::connect(&StorageConfig::from_url(&url_of(backend, &name)).unwrap(), 3).await.unwrap();
             report_size_and_pages(backend, &s, objects, raw_bytes, clusters).await;
@@ -566,33 +579,8 @@ async fn ingest_all(
     let (stream, updates) = if std::env::args().any(|a| a == "--no-stream") {
         (None, None)
     } else {
-        let url = fresh_url(backend, &format!("{name}_stream")).await;
-        let s = std::sync::Arc::new(writer(&url).await);
-        s.migrate().await.unwrap();
-        settle(backend).await;
-        let t = ingest(&s, sample, clusters, workers, Mode::Stream).await;
-        let mut updates = None;
-        if std::env::args().any(|a| a == "--updates") {
-            // `--updates`: the same stream again with every object changed (new resourceVersion,
-            // same labels), as most watch events are.
-            let changed: Vec<Value> = sample
-                .iter()
-                .map(|o| {
-                    let mut o = o.clone();
-                    let rv = o["metadata"]["resourceVersion"].as_str().unwrap_or("0").parse::<u64>().unwrap_or(0);
-                    o["metadata"]["resourceVersion"] = json!((rv + 10_000_000).to_string());
-                    o["status"]["containerStatuses"][0]["restartCount"] = json!(7);
-                    o
-                })
-                .collect();
-            settle(backend).await;
-            let u = ingest(&s, &std::sync::Arc::new(changed), clusters, workers, Mode::Stream).await;
-            updates = Some(objects as f64 / u.as_secs_f64());
-        }
-        drop(s);
-        // Leave no second copy behind (fresh_url empties the database).
-        fresh_url(backend, &format!("{name}_stream")).await;
-        (Some(objects as f64 / t.as_secs_f64()), updates)
+        let (stream, updates) = streams(backend, name, sample, clusters, workers).await;
+        (Some(stream), updates)
     };
     let between = bulk_rates(backend, name, sample, clusters).await;
     let url = fresh_url(backend, name).await;
@@ -605,6 +593,45 @@ async fn ingest_all(
     let rates =
         Ingest { bulk: [before, between], stream, updates, relist: objects as f64 / relist.as_secs_f64(), workers };
     (std::sync::Arc::try_unwrap(s).ok().unwrap(), rates)
+}
+
+/// The watch stream of upserts of 500 into a fresh store (and with `--updates` the same stream
+/// of changed objects after it): rows per second of each. The store is emptied afterwards.
+async fn streams(
+    backend: Backend,
+    name: &str,
+    sample: &std::sync::Arc<Vec<Value>>,
+    clusters: usize,
+    workers: usize,
+) -> (f64, Option<f64>) {
+    let objects = sample.len() * clusters;
+    let url = fresh_url(backend, &format!("{name}_stream")).await;
+    let s = std::sync::Arc::new(writer(&url).await);
+    s.migrate().await.unwrap();
+    settle(backend).await;
+    let t = ingest(&s, sample, clusters, workers, Mode::Stream).await;
+    let mut updates = None;
+    if std::env::args().any(|a| a == "--updates") {
+        // `--updates`: the same stream again with every object changed (new resourceVersion,
+        // same labels), as most watch events are.
+        let changed: Vec<Value> = sample
+            .iter()
+            .map(|o| {
+                let mut o = o.clone();
+                let rv = o["metadata"]["resourceVersion"].as_str().unwrap_or("0").parse::<u64>().unwrap_or(0);
+                o["metadata"]["resourceVersion"] = json!((rv + 10_000_000).to_string());
+                o["status"]["containerStatuses"][0]["restartCount"] = json!(7);
+                o
+            })
+            .collect();
+        settle(backend).await;
+        let u = ingest(&s, &std::sync::Arc::new(changed), clusters, workers, Mode::Stream).await;
+        updates = Some(objects as f64 / u.as_secs_f64());
+    }
+    drop(s);
+    // Leave no second copy behind (fresh_url empties the database).
+    fresh_url(backend, &format!("{name}_stream")).await;
+    (objects as f64 / t.as_secs_f64(), updates)
 }
 
 /// Bytes per object and page latencies (p50/p99) of the store.

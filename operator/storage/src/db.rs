@@ -42,17 +42,20 @@ pub const SQLITE_SETUP: &str = "PRAGMA page_size = 16384; PRAGMA journal_mode = 
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA mmap_size = 2147418112; \
      PRAGMA wal_autocheckpoint = 16384;";
 
-/// The writer connection also keeps temporary files in memory: a multi-row upsert inside a
-/// transaction writes a statement journal (the pages it changes, so the statement alone can be
-/// undone), and SQLite spills that to a temporary file past 64 KiB; with the file it took 9% of a
-/// watch stream's CPU time (system calls included), in memory 6%. A statement journal is at most
-/// the pages one statement of 500 objects changes. Readers keep the default: a large sort
-/// spills to disk instead of memory. Its page cache is 128 MiB instead of 32: the index pages a
-/// write changes lie all over the indexes, and with more of them cached fewer are read back
-/// (interleaved runs, 32 → 128 MiB: initial syncs +8-24% at 1,000,000 pods, a watch stream +7% at
-/// 400,000 and within the noise at 1,000,000). SQLite allocates cache pages as it uses them, so a
-/// small store does not take the memory.
-pub const SQLITE_WRITER_SETUP: &str = "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -131072;";
+/// The writer's page cache is 128 MiB instead of 32: the index pages a write changes lie all over
+/// the indexes, and with more of them cached fewer are read back (interleaved runs, 32 → 128 MiB:
+/// initial syncs +8-24% at 1,000,000 pods, a watch stream +7% at 400,000 and within the noise at
+/// 1,000,000). SQLite allocates cache pages as it uses them, so a small store does not take the
+/// memory. Temporary files keep SQLite's default (`temp_store = FILE`): a multi-row upsert inside
+/// a transaction writes a statement journal (the pages it changes, so the statement alone can be
+/// undone), which the bundled library keeps in memory up to 16 MiB in one allocation
+/// ([`STATEMENT_JOURNAL_SPILL`]); `temp_store = MEMORY` kept it in 1 KiB pieces, a malloc each
+/// (a watch stream 7% slower), and the default 64 KiB limit spilled it to a file.
+pub const SQLITE_WRITER_SETUP: &str = "PRAGMA cache_size = -131072;";
+
+/// The compile option the bundled SQLite is built with (`.cargo/config.toml`): statement
+/// journals stay in memory up to this size.
+pub const STATEMENT_JOURNAL_SPILL: &str = "STMTJRNL_SPILL=16777216";
 
 /// How long a caller waits for a pooled connection.
 const POOL_WAIT: Duration = Duration::from_secs(10);
@@ -336,3 +339,29 @@ macro_rules! load_typed {
     }};
 }
 pub(crate) use load_typed;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::{Connection, RunQueryDsl};
+
+    #[derive(diesel::QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+
+    /// The flag comes from `.cargo/config.toml`; a build without it would quietly spill every
+    /// large statement journal to a temporary file.
+    #[test]
+    fn statement_journal_spill() {
+        let mut c = diesel::SqliteConnection::establish(":memory:").expect("in-memory SQLite");
+        let options: Vec<String> = diesel::sql_query("SELECT compile_options FROM pragma_compile_options")
+            .load::<CompileOption>(&mut c)
+            .expect("compile options")
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        assert!(options.iter().any(|o| o == STATEMENT_JOURNAL_SPILL), "{options:?}");
+    }
+}
