@@ -235,6 +235,33 @@ pub async fn finish<C: SimpleAsyncConnection, T>(
     }
 }
 
+/// [`begin`] on a blocking connection (SQLite's writer inside one `spawn_blocking`).
+pub fn begin_blocking(conn: &mut diesel::SqliteConnection) -> Result<(), StorageError> {
+    use diesel::connection::SimpleConnection;
+    let _ = conn.batch_execute("ROLLBACK");
+    conn.batch_execute("BEGIN IMMEDIATE").map_err(StorageError::query("begin transaction"))
+}
+
+/// [`finish`] on a blocking connection.
+pub fn finish_blocking<T>(
+    conn: &mut diesel::SqliteConnection,
+    result: Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    use diesel::connection::SimpleConnection;
+    match result {
+        Ok(v) => {
+            conn.batch_execute("COMMIT").map_err(StorageError::query("commit"))?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rollback) = conn.batch_execute("ROLLBACK") {
+                tracing::warn!(error = %rollback, "rollback failed after: {e}");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// A [`Sql`] as a diesel query: its text and binds as built (nothing copied). Diesel prepares
 /// it again for every execution unless the [`Sql`] is marked [`Sql::reuse_prepared`], which
 /// keeps it prepared on the connection (diesel's statement cache, keyed by the text).
@@ -248,6 +275,9 @@ impl diesel::query_builder::QueryId for Statement<'_> {
 impl diesel::query_builder::Query for Statement<'_> {
     type SqlType = diesel::sql_types::Untyped;
 }
+
+/// Lets a blocking diesel connection (SQLite's writer, inside one `spawn_blocking`) run it.
+impl<Conn> diesel::RunQueryDsl<Conn> for Statement<'_> {}
 
 impl<DB> diesel::query_builder::QueryFragment<DB> for Statement<'_>
 where
@@ -308,8 +338,12 @@ where
 
 /// Executes a statement on a connection of a concrete type; the affected row count. (Macros,
 /// not generic functions: generic async helpers with higher-ranked bounds make the callers'
-/// futures lose `Send`.)
+/// futures lose `Send`.) `sync` first: on a blocking diesel connection, see [`Statement`].
 macro_rules! execute {
+    (sync $conn:expr, $sql:expr, $op:expr) => {{
+        let query = $crate::db::Statement($sql);
+        diesel::RunQueryDsl::execute(query, &mut *$conn).map_err($crate::error::StorageError::query($op))
+    }};
     ($conn:expr, $sql:expr, $op:expr) => {{
         let query = $crate::db::Statement($sql);
         diesel_async::RunQueryDsl::execute(query, &mut *$conn).await.map_err($crate::error::StorageError::query($op))
@@ -317,8 +351,12 @@ macro_rules! execute {
 }
 pub(crate) use execute;
 
-/// Loads rows of type `$row`.
+/// Loads rows of type `$row` (`sync` first: on a blocking diesel connection).
 macro_rules! load {
+    (sync $conn:expr, $sql:expr, $op:expr, $row:ty) => {{
+        let query = $crate::db::Statement($sql);
+        diesel::RunQueryDsl::load::<$row>(query, &mut *$conn).map_err($crate::error::StorageError::query($op))
+    }};
     ($conn:expr, $sql:expr, $op:expr, $row:ty) => {{
         let query = $crate::db::Statement($sql);
         diesel_async::RunQueryDsl::load::<$row>(query, &mut *$conn)

@@ -929,3 +929,42 @@ async fn sqlite_checkpoints_in_the_background() {
     assert!(background > 1 << 20, "the database file grew by {background} bytes");
     assert_eq!(database_growth(u64::MAX).await, 0, "without background checkpoints the pages stay in the WAL");
 }
+
+/// SQLite's writer commits queued writes together; when such a group fails, each of its writes
+/// runs alone, so only the bad write's caller gets the error and the others are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_group_failure_fails_only_the_bad_write() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let db = fresh(Backend::Sqlite).await;
+    let file = db.file.clone().unwrap();
+    // A trigger stands in for a write the database refuses (a constraint, a full disk).
+    diesel::SqliteConnection::establish(file.to_str().unwrap())
+        .unwrap()
+        .batch_execute(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON resources WHEN NEW.name = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+    let batch = |prefix: &str, n: usize| -> Vec<Value> {
+        (0..n).map(|i| pod("ns", &format!("{prefix}-{i}"), "1", json!({"app": "web"}))).collect()
+    };
+    // The first write holds the writer while the others queue up behind it; the writer then
+    // takes the older half of the queue (the bad write and the first good one) as one group.
+    let (big, bad, good) = (batch("big", 2_000), vec![pod("ns", "bad", "1", json!({"app": "web"}))], batch("good", 10));
+    let writes = [&big, &bad, &good, &good, &good];
+    let clusters = ["m1", "m1", "m2", "m3", "m4"];
+    let gvr = pods();
+    let results = futures_util::future::join_all(
+        writes.iter().zip(clusters).map(|(objects, cluster)| db.storage.upsert(cluster, &gvr, objects)),
+    )
+    .await;
+    let err = results[1].as_ref().expect_err("the refused write fails");
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    for (i, r) in results.iter().enumerate().filter(|(i, _)| *i != 1) {
+        assert_eq!(r.as_ref().map_err(ToString::to_string), Ok(&writes[i].len()), "write {i}");
+    }
+    let listed = db.storage.list(&req(pods(), "labelSelector=app%3Dweb&limit=5000")).await.unwrap().items;
+    assert_eq!(listed.len(), 2_000 + 3 * 10, "every write but the refused one is stored");
+    db.cleanup().await;
+}
