@@ -212,8 +212,7 @@ pub(crate) use with_conn;
 /// was none).
 pub async fn begin<C: SimpleAsyncConnection>(conn: &mut C, backend: Backend) -> Result<(), StorageError> {
     let _ = conn.batch_execute("ROLLBACK").await;
-    let sql = if backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
-    conn.batch_execute(sql).await.map_err(StorageError::query("begin transaction"))
+    conn.batch_execute(begin_sql(backend)).await.map_err(StorageError::query("begin transaction"))
 }
 
 /// Commits when `result` is Ok, rolls back otherwise, and passes `result` on.
@@ -221,25 +220,15 @@ pub async fn finish<C: SimpleAsyncConnection, T>(
     conn: &mut C,
     result: Result<T, StorageError>,
 ) -> Result<T, StorageError> {
-    match result {
-        Ok(v) => {
-            conn.batch_execute("COMMIT").await.map_err(StorageError::query("commit"))?;
-            Ok(v)
-        }
-        Err(e) => {
-            if let Err(rollback) = conn.batch_execute("ROLLBACK").await {
-                tracing::warn!(error = %rollback, "rollback failed after: {e}");
-            }
-            Err(e)
-        }
-    }
+    let ended = conn.batch_execute(end_sql(&result)).await;
+    after_end(result, ended)
 }
 
 /// [`begin`] on a blocking connection (SQLite's writer inside one `spawn_blocking`).
 pub fn begin_blocking(conn: &mut diesel::SqliteConnection) -> Result<(), StorageError> {
     use diesel::connection::SimpleConnection;
     let _ = conn.batch_execute("ROLLBACK");
-    conn.batch_execute("BEGIN IMMEDIATE").map_err(StorageError::query("begin transaction"))
+    conn.batch_execute(begin_sql(Backend::Sqlite)).map_err(StorageError::query("begin transaction"))
 }
 
 /// [`finish`] on a blocking connection.
@@ -248,15 +237,29 @@ pub fn finish_blocking<T>(
     result: Result<T, StorageError>,
 ) -> Result<T, StorageError> {
     use diesel::connection::SimpleConnection;
-    match result {
-        Ok(v) => {
-            conn.batch_execute("COMMIT").map_err(StorageError::query("commit"))?;
-            Ok(v)
-        }
-        Err(e) => {
-            if let Err(rollback) = conn.batch_execute("ROLLBACK") {
-                tracing::warn!(error = %rollback, "rollback failed after: {e}");
-            }
+    let ended = conn.batch_execute(end_sql(&result));
+    after_end(result, ended)
+}
+
+/// SQLite takes the write lock at once (a deferred transaction that reads first could fail to
+/// upgrade its lock).
+fn begin_sql(backend: Backend) -> &'static str {
+    if backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" }
+}
+
+fn end_sql<T>(result: &Result<T, StorageError>) -> &'static str {
+    if result.is_ok() { "COMMIT" } else { "ROLLBACK" }
+}
+
+/// `result` once its transaction ended with `ended` (COMMIT when Ok, ROLLBACK when not): a failed
+/// commit fails the write, a failed rollback is logged and the write's own error kept.
+fn after_end<T>(result: Result<T, StorageError>, ended: diesel::QueryResult<()>) -> Result<T, StorageError> {
+    match (result, ended) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Ok(_), Err(commit)) => Err(StorageError::query("commit")(commit)),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(rollback)) => {
+            tracing::warn!(error = %rollback, "rollback failed after: {e}");
             Err(e)
         }
     }

@@ -753,7 +753,7 @@ impl Storage {
 
     /// `writes` (or only the write at index `only`) in one SQLite transaction, run in one
     /// blocking call on the writer connection: each statement through the async wrapper is a
-    /// hand-off to a blocking thread and back (about 0.1 ms on this 2-core machine, some 15 per
+    /// hand-off to a blocking thread and back (about 0.14 ms on this 2-core machine, some 15 per
     /// group) and a copy of its binds.
     async fn apply_sqlite(
         &self,
