@@ -17,6 +17,11 @@ use pedia_storage::object::{self, Row};
 use pedia_storage::{Backend, ChangeOp, Gvr, ListRequest, Storage, StorageConfig};
 use serde_json::{Value, json};
 
+/// `--workers W`: concurrent writers (sync workers), 4 unless given.
+fn workers() -> usize {
+    arg("--workers", "4").parse().unwrap()
+}
+
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_owned())
@@ -393,7 +398,7 @@ async fn main() {
             continue;
         }
         if std::env::args().any(|a| a == "--stream-only") {
-            let workers: usize = arg("--workers", "4").parse().unwrap();
+            let workers = workers();
             let (stream, updates) = streams(backend, &name, &sample, clusters, workers).await;
             println!(
                 "{:<8} ingest, watch stream (upserts of 500): {stream:.0} rows/s ({workers} writers)",
@@ -574,7 +579,7 @@ async fn ingest_all(
     // and initial syncs (one replace_all per cluster, as after a list).
     // Four sync workers (one per member cluster, as `pedia run` has) write concurrently; on
     // SQLite their transactions queue for the single writer connection.
-    let workers: usize = arg("--workers", "4").parse().unwrap();
+    let workers = workers();
     // `--no-stream`: only the initial sync (a quicker way to a large store for the pages).
     let (stream, updates) = if std::env::args().any(|a| a == "--no-stream") {
         (None, None)
