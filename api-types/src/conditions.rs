@@ -99,7 +99,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 /// Sets a condition by type, keeping `lastTransitionTime` unless the status changes (as
 /// `meta.SetStatusCondition` does). Returns whether anything changed.
 pub fn set(conditions: &mut Vec<Condition>, type_: &str, status: bool, reason: &str, message: &str) -> bool {
-    let status = if status { "True" } else { "False" };
+    set_status(conditions, type_, if status { "True" } else { "False" }, reason, message)
+}
+
+/// [`set`] with the status spelled out (`"True"`, `"False"` or `"Unknown"`).
+pub fn set_status(conditions: &mut Vec<Condition>, type_: &str, status: &str, reason: &str, message: &str) -> bool {
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) if c.status == status && c.reason == reason && c.message == message => false,
         Some(c) => {

@@ -395,7 +395,18 @@ async fn entry(
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    if matches!(path.as_str(), "/readyz" | "/healthz" | "/livez") || path.starts_with("/readyz/") {
+    let health = matches!(path.as_str(), "/readyz" | "/healthz" | "/livez") || path.starts_with("/readyz/");
+    if !health && let Some(code) = state.faults.take_failure() {
+        let reason = if code == 429 { "TooManyRequests" } else { "InternalError" };
+        return error_response(&StatusError::custom(code, reason, format!("fault injected by kubesim ({code})")));
+    }
+    // As kube-apiserver: credentials are checked first (a wrong token gets 401 even on /readyz),
+    // then the health endpoints are open to every authenticated user (system:public-info-viewer).
+    let (user, groups) = match authenticate(&state, &headers, peer.map(|p| p.0)) {
+        Ok(u) => u,
+        Err(e) => return error_response(&e),
+    };
+    if health {
         return if state.faults.not_ready.load(Ordering::SeqCst) {
             (StatusCode::INTERNAL_SERVER_ERROR, "[-]kubesim failed: not ready (fault injected)\nreadyz check failed")
                 .into_response()
@@ -403,14 +414,6 @@ async fn entry(
             (StatusCode::OK, "ok").into_response()
         };
     }
-    if let Some(code) = state.faults.take_failure() {
-        let reason = if code == 429 { "TooManyRequests" } else { "InternalError" };
-        return error_response(&StatusError::custom(code, reason, format!("fault injected by kubesim ({code})")));
-    }
-    let (user, groups) = match authenticate(&state, &headers, peer.map(|p| p.0)) {
-        Ok(u) => u,
-        Err(e) => return error_response(&e),
-    };
     let query = query_map(uri.query());
     if let Some(e) = authorize(&state, &user, &groups, &method, &path, &query) {
         return error_response(&e);

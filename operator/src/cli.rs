@@ -47,13 +47,21 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 
-    /// Run the controllers against the host cluster's API server until stopped (Ctrl-C). Today:
-    /// the ClusterImportPolicy and PediaClusterLifecycle controllers, which turn fleet objects
-    /// (Karmada clusters, Cluster API clusters, vcluster secrets, ...) into PediaClusters.
-    /// Install the CRDs first (`pedia crds | kubectl apply -f -`).
+    /// Run pedia against the host cluster until stopped (Ctrl-C): the PediaCluster controller and
+    /// its sync engine (every PediaCluster's resources kept in the store), and the
+    /// ClusterImportPolicy / PediaClusterLifecycle controllers that turn fleet objects (Karmada
+    /// clusters, Cluster API clusters, Argo CD cluster secrets, ...) into PediaClusters.
+    /// Install the CRDs first (`pedia crds | kubectl apply --server-side -f -`).
     ///
-    /// Example: `pedia run --kubeconfig ~/.kube/config`
+    /// Example: `pedia run --kubeconfig ~/.kube/config --storage sqlite://pedia.db`
     Run(RunArgs),
+
+    /// The controllers of `pedia run` without the search apiserver (for a Deployment that runs
+    /// the apiserver as a separate container). Today the same as `run`: the search apiserver is
+    /// not built yet.
+    ///
+    /// Example: `pedia operator --storage postgres://pedia@db/pedia --namespace clusterpedia-system`
+    Operator(RunArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,6 +73,41 @@ pub struct RunArgs {
     /// Context of the kubeconfig to use (default: its current context).
     #[arg(long)]
     pub context: Option<String>,
+    /// Namespace of the credential Secrets (`authenticationFrom`) and Leases; default: the pod's
+    /// namespace, else clusterpedia-system.
+    #[arg(long, env = "CLUSTERPEDIA_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Sync only the PediaClusters whose spec.shardingName is this (default: those without one).
+    #[arg(long, default_value = "")]
+    pub sharding_name: String,
+    /// Objects per page of a member's initial list and relists.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+    /// Allow `group: "*"` in syncResources (every resource of a member).
+    #[arg(long)]
+    pub allow_sync_all_resources: bool,
+    /// Which controllers run: `clusters` (PediaClusters synced into the store) and `import`
+    /// (ClusterImportPolicy and PediaClusterLifecycle), comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "clusters,import")]
+    pub controllers: Vec<Controllers>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    pub metrics_bind_address: std::net::SocketAddr,
+    /// Labels of the `clustersynchro_resourcesynchro_*` metrics: `empty`, or a comma list of
+    /// `cluster`, `gv`, `resource`, `gvr` (as upstream).
+    #[arg(long, default_value = "empty")]
+    pub resource_synchro_metrics_labels: pedia_synchro::metrics::LabelScope,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// The controllers `pedia run` can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Controllers {
+    /// PediaCluster -> cluster synchro -> store.
+    Clusters,
+    /// ClusterImportPolicy -> PediaClusterLifecycle -> PediaCluster.
+    Import,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +221,10 @@ pub enum CliError {
     Kubeconfig(String),
     #[error(transparent)]
     Import(#[from] crate::import::Error),
+    #[error(transparent)]
+    Clusters(#[from] crate::clusters::StartError),
+    #[error("serving metrics on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
 
 /// Runs one command; the exit code tells scripts whether it succeeded.
@@ -186,7 +233,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Crds(args) => crds(args),
         Command::Validate(args) => validate(args),
         Command::Storage(cmd) => storage(cmd),
-        Command::Run(args) => run_controllers(args),
+        Command::Run(args) | Command::Operator(args) => run_controllers(args),
         Command::Policy(PolicyCommand::Render(args)) => {
             match crate::import::dry_run::render(&args.policy, &args.source, &args.references) {
                 Ok(out) => {
@@ -217,13 +264,69 @@ fn run_controllers(args: RunArgs) -> Result<ExitCode, CliError> {
         }
         .map_err(CliError::Kubeconfig)?;
         let client = kube::Client::try_from(config).map_err(|e| CliError::Kubeconfig(e.to_string()))?;
-        tracing::info!("starting the import-policy controllers");
+        let mut registry = crate::metrics::registry();
+        let metrics = pedia_synchro::metrics::Metrics::new(&mut registry, args.resource_synchro_metrics_labels);
+        let endpoints = std::sync::Arc::new(crate::metrics::Endpoints { registry, ready: false.into() });
+        let bound = crate::metrics::serve(args.metrics_bind_address, endpoints.clone())
+            .await
+            .map_err(|e| CliError::Listen { addr: args.metrics_bind_address, source: e })?;
+        tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
+        let (store, storage_config) = connect_storage(&args.storage).await?;
+        let store = std::sync::Arc::new(store);
+        store.migrate().await?;
+        let settings = crate::clusters::Settings {
+            namespace: args.namespace.clone().unwrap_or_else(default_namespace),
+            sharding_name: args.sharding_name.clone(),
+            page_size: args.page_size,
+            allow_sync_all_resources: args.allow_sync_all_resources,
+            metrics,
+        };
+        crate::clusters::check_crds(&client).await?;
+        endpoints.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(storage = %storage_config.redacted(), "starting the controllers");
+        let import = async {
+            if args.controllers.contains(&Controllers::Import) {
+                crate::import::run(client.clone()).await?;
+            }
+            std::future::pending::<Result<(), CliError>>().await
+        };
+        let clusters = async {
+            if args.controllers.contains(&Controllers::Clusters) {
+                crate::clusters::run(client.clone(), store, settings).await?;
+            }
+            std::future::pending::<Result<(), CliError>>().await
+        };
         tokio::select! {
-            result = crate::import::run(client) => result?,
+            result = import => result?,
+            result = clusters => result?,
             _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The pod's namespace in a cluster, else upstream's default.
+fn default_namespace() -> String {
+    std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "clusterpedia-system".to_owned())
+}
+
+/// `--storage-config FILE` (Clusterpedia's internalstorage file) or `--storage URL`.
+async fn connect_storage(
+    args: &StorageArgs,
+) -> Result<(pedia_storage::Storage, pedia_storage::StorageConfig), CliError> {
+    let config = match &args.storage_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| pedia_storage::StorageError::Config(format!("reading {}: {e}", path.display())))?;
+            pedia_storage::internalstorage::from_file(&text, &|k| std::env::var(k).ok())?
+        }
+        None => pedia_storage::StorageConfig::from_url(&args.storage)?,
+    };
+    Ok((pedia_storage::Storage::connect(&config, args.connect_attempts).await?, config))
 }
 
 fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
@@ -233,22 +336,15 @@ fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
             StorageCommand::Migrate(a) | StorageCommand::Stats(a) => a,
             StorageCommand::Compact(c) => &c.storage,
         };
-        let config = match &args.storage_config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| pedia_storage::StorageError::Config(format!("reading {}: {e}", path.display())))?;
-                pedia_storage::internalstorage::from_file(&text, &|k| std::env::var(k).ok())?
-            }
-            None => pedia_storage::StorageConfig::from_url(&args.storage)?,
-        };
-        let store = pedia_storage::Storage::connect(&config, args.connect_attempts).await?;
+        let (store, config) = connect_storage(args).await?;
+        let config_name = config.redacted();
         match cmd {
             StorageCommand::Migrate(_) => {
                 let applied = store.migrate().await?;
                 if applied.is_empty() {
-                    println!("{}: schema is up to date", config.redacted());
+                    println!("{config_name}: schema is up to date");
                 } else {
-                    println!("{}: applied {}", config.redacted(), applied.join(", "));
+                    println!("{config_name}: applied {}", applied.join(", "));
                 }
             }
             StorageCommand::Stats(_) => {

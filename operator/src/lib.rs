@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod clusters;
 pub mod import;
+pub mod metrics;
 pub mod telemetry;
 pub mod template;
 pub mod validate;

@@ -1,0 +1,277 @@
+//! The PediaCluster reconciler, as a chain of steps: ownership -> deletion / finalizer ->
+//! resolve credentials and references -> validate -> apply to the running synchros -> status.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api_types::cluster::{ClusterGroupResources, ClusterSyncResources, PediaCluster};
+use api_types::conditions::cluster as cond;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use pedia_synchro::credentials::{self, SecretData};
+use pedia_synchro::{ClusterSynchro, Wanted};
+use serde_json::json;
+
+use super::status::{self, Validation};
+use super::{Context, Error, Running};
+
+const MANAGER: &str = "pedia-cluster-synchro";
+
+/// Whether this instance owns the cluster (upstream's rule): its shard is named in the spec
+/// and no other instance holds it, or the status says this one still holds it (to release it).
+pub fn owned(spec_shard: Option<&str>, status_shard: Option<&str>, mine: &str) -> bool {
+    let spec = spec_shard.unwrap_or_default();
+    (spec == mine && status_shard.is_none_or(|s| s == mine)) || (spec != mine && status_shard == Some(mine))
+}
+
+/// The resources to sync: the spec's plus those of the referenced ClusterSyncResources.
+/// Returns a warning when the reference does not exist.
+pub fn effective_resources(
+    own: &[ClusterGroupResources],
+    referenced: Option<&[ClusterGroupResources]>,
+    ref_name: Option<&str>,
+) -> (Vec<ClusterGroupResources>, Option<String>) {
+    let mut all = own.to_vec();
+    match (ref_name, referenced) {
+        (Some(_), Some(more)) => all.extend_from_slice(more),
+        (Some(name), None) => {
+            return (all, Some(format!("Warning: sync resource ref is not found (ClusterSyncResources {name:?})")));
+        }
+        (None, _) => {}
+    }
+    (all, None)
+}
+
+pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = pc.name_any();
+    let mine = ctx.settings.sharding_name.as_str();
+    let status_shard = pc.status.as_ref().and_then(|s| s.sharding_name.as_deref());
+    if !owned(pc.spec.sharding_name.as_deref(), status_shard, mine) {
+        return Ok(Action::await_change());
+    }
+    let api: Api<PediaCluster> = Api::all(ctx.client.clone());
+    if pc.meta().deletion_timestamp.is_some() {
+        return delete(&pc, &api, &ctx).await;
+    }
+    if !pc.finalizers().iter().any(|f| f == cond::FINALIZER) {
+        let mut finalizers = pc.finalizers().to_vec();
+        finalizers.push(cond::FINALIZER.to_owned());
+        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": pc.resource_version()}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(Error::kube("adding the finalizer"))?;
+    }
+    if pc.spec.sharding_name.as_deref().unwrap_or_default() != mine {
+        // Another shard is named now: stop and release it.
+        if let Some(r) = ctx.synchros.lock().await.remove(&name) {
+            r.synchro.shutdown().await;
+        }
+        let patch = json!({"status": {"shardingName": null}});
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(Error::kube("releasing the cluster"))?;
+        tracing::info!(cluster = %name, "released to shard {:?}", pc.spec.sharding_name);
+        return Ok(Action::await_change());
+    }
+
+    // Resolve credentials and references.
+    let secret_names = credentials::secret_names(&pc.spec);
+    let secrets = read_secrets(&ctx, &secret_names).await?;
+    let lookup = |n: &str| -> Result<Option<SecretData>, String> {
+        match secrets.get(n) {
+            Some(Ok(d)) => Ok(d.clone()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok(None),
+        }
+    };
+    let access = credentials::resolve(&pc.spec, &ctx.settings.namespace, &lookup);
+    let referenced = match pc.spec.sync_resources_ref_name.as_deref() {
+        Some(r) => Api::<ClusterSyncResources>::all(ctx.client.clone())
+            .get_opt(r)
+            .await
+            .map_err(Error::kube("reading the ClusterSyncResources"))?
+            .map(|c| c.spec.sync_resources),
+        None => None,
+    };
+    let (resources, ref_warning) =
+        effective_resources(&pc.spec.sync_resources, referenced.as_deref(), pc.spec.sync_resources_ref_name.as_deref());
+
+    // Validate.
+    let mut initial_failure = None;
+    let config = match &access {
+        Ok(a) => a.client_config().await,
+        Err(e) => Err(e.clone()),
+    };
+    let validation = match (&config, &access) {
+        (Err(e), _) => Validation::invalid(cond::REASON_INVALID_CONFIG, e.condition_message()),
+        _ if resources.iter().any(|g| g.group == "*") && !ctx.settings.allow_sync_all_resources => Validation::invalid(
+            cond::REASON_INVALID_SYNC_RESOURCES,
+            "syncing all resources (group \"*\") is not allowed: start pedia with --allow-sync-all-resources",
+        ),
+        _ => Validation::valid(ref_warning.clone().unwrap_or_else(|| "cluster is validated".into())),
+    };
+    let apiserver = match &config {
+        Ok(c) => Some(c.cluster_url.to_string().trim_end_matches('/').to_owned()),
+        Err(_) => pc.spec.apiserver.clone(),
+    };
+
+    // Apply to the running synchros: a bad config leaves a running synchro running (upstream).
+    let mut synchros = ctx.synchros.lock().await;
+    if let (Ok(config), Ok(access)) = (config, access)
+        && validation.ok
+    {
+        let stale = synchros.get(&name).is_some_and(|r| r.synchro.access != access);
+        if stale && let Some(old) = synchros.remove(&name) {
+            tracing::info!(cluster = %name, "credentials changed; restarting its synchro");
+            old.synchro.shutdown().await;
+        }
+        let wanted =
+            Wanted { resources, sync_all_custom_resources: pc.spec.sync_all_custom_resources.unwrap_or(false) };
+        match synchros.get_mut(&name) {
+            Some(r) => {
+                r.synchro.set_wanted(wanted);
+                r.secrets = secret_names;
+            }
+            None => {
+                if access.insecure() {
+                    warn_insecure(&ctx, &pc).await;
+                }
+                let wake = ctx.wake.clone();
+                let me = ObjectRef::from_obj(pc.as_ref());
+                let changed = Arc::new(move || {
+                    let _ = wake.send(me.clone());
+                });
+                let options =
+                    pedia_synchro::Options { page_size: ctx.settings.page_size, metrics: ctx.settings.metrics.clone() };
+                match ClusterSynchro::start(&name, access, config, ctx.storage.clone(), options, wanted, changed).await
+                {
+                    Ok(synchro) => {
+                        tracing::info!(cluster = %name, "cluster synchro started");
+                        synchros.insert(name.clone(), Running { synchro, secrets: secret_names });
+                    }
+                    Err(e) => {
+                        tracing::warn!(cluster = %name, error = %e, "cluster synchro could not be created");
+                        initial_failure = Some(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let snapshot = synchros.get(&name).map(|r| r.synchro.snapshot());
+    drop(synchros);
+
+    // Status.
+    let new_status = status::build(status::Inputs {
+        current: pc.status.as_ref(),
+        validation: &validation,
+        apiserver,
+        synchro: snapshot.as_ref(),
+        initial_failure: initial_failure.clone(),
+        sharding_name: Some(mine.to_owned()),
+    });
+    if pc.status.as_ref() != Some(&new_status) {
+        let body = json!({
+            "apiVersion": format!("{}/{}", api_types::cluster::GROUP, api_types::cluster::VERSION),
+            "kind": "PediaCluster",
+            "status": serde_json::to_value(&new_status)?,
+        });
+        api.patch_status(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body))
+            .await
+            .map_err(Error::kube("writing the status"))?;
+    }
+    Ok(match initial_failure {
+        Some(_) => Action::requeue(Duration::from_secs(30)),
+        None => Action::await_change(),
+    })
+}
+
+/// The Secrets of the operator's namespace that the credentials name, read now.
+async fn read_secrets(
+    ctx: &Context,
+    names: &[String],
+) -> Result<BTreeMap<String, Result<Option<SecretData>, String>>, Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.settings.namespace);
+    let mut out = BTreeMap::new();
+    for n in names {
+        let read = match api.get_opt(n).await {
+            Ok(s) => Ok(s.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect())),
+            Err(kube::Error::Api(s)) if s.code == 403 => Err(format!("forbidden: {}", s.message)),
+            Err(e) => return Err(Error::Kube { context: "reading a credential Secret", source: e }),
+        };
+        out.insert(n.clone(), read);
+    }
+    Ok(out)
+}
+
+/// Deletion: stop the synchro, delete the cluster's rows, then remove the finalizer.
+async fn delete(pc: &PediaCluster, api: &Api<PediaCluster>, ctx: &Context) -> Result<Action, Error> {
+    let name = pc.name_any();
+    if !pc.finalizers().iter().any(|f| f == cond::FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    if let Some(r) = ctx.synchros.lock().await.remove(&name) {
+        r.synchro.shutdown().await;
+    }
+    let rows = ctx
+        .storage
+        .clean_cluster(&name)
+        .await
+        .map_err(|source| Error::Storage { context: "deleting the cluster's rows", source })?;
+    tracing::info!(cluster = %name, rows, "PediaCluster deleted; its rows are removed");
+    let finalizers: Vec<&String> = pc.finalizers().iter().filter(|f| *f != cond::FINALIZER).collect();
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": pc.resource_version()}});
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(Error::kube("removing the finalizer"))?;
+    Ok(Action::await_change())
+}
+
+async fn warn_insecure(ctx: &Context, pc: &PediaCluster) {
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "InsecureConnection".into(),
+        note: Some("no CA is given (caData or authenticationFrom.ca): the member's certificate is not verified".into()),
+        action: "Connect".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &pc.object_ref(&())).await {
+        tracing::warn!(cluster = %pc.name_any(), error = %e, "could not record the insecure-connection event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_follows_upstream() {
+        assert!(owned(None, None, ""));
+        assert!(owned(Some(""), Some(""), ""));
+        assert!(!owned(Some("a"), None, ""), "another shard is named");
+        assert!(owned(Some("a"), Some(""), ""), "still held here: release it");
+        assert!(!owned(None, Some("b"), ""), "held by another instance");
+        assert!(owned(Some("b"), None, "b"));
+    }
+
+    #[test]
+    fn a_missing_reference_warns_and_keeps_the_own_list() {
+        let own =
+            vec![ClusterGroupResources { group: "".into(), resources: vec!["pods".into()], ..Default::default() }];
+        let more = vec![ClusterGroupResources {
+            group: "apps".into(),
+            resources: vec!["deployments".into()],
+            ..Default::default()
+        }];
+        let (all, warn) = effective_resources(&own, Some(&more), Some("ref"));
+        assert_eq!(all.len(), 2);
+        assert!(warn.is_none());
+        let (all, warn) = effective_resources(&own, None, Some("gone"));
+        assert_eq!(all, own);
+        assert!(warn.unwrap().starts_with("Warning: sync resource ref is not found"));
+    }
+}

@@ -1,0 +1,81 @@
+//! Reads what a member serves (legacy discovery: `/api`, `/apis`, each group-version's resource
+//! list) and which groups its CRDs define, into [`Served`].
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::discovery::ApiResource;
+
+use crate::negotiate::{Served, ServedGroup, ServedResource};
+
+fn resources(list: APIResourceList) -> Vec<ServedResource> {
+    list.resources
+        .into_iter()
+        .map(|r| ServedResource {
+            plural: r.name,
+            singular: r.singular_name,
+            kind: r.kind,
+            namespaced: r.namespaced,
+            verbs: r.verbs,
+        })
+        .collect()
+}
+
+/// The member's discovery. A group-version whose resource list fails (an aggregated API that is
+/// down) is left out with a log line rather than failing the whole discovery.
+pub async fn served(client: &Client) -> Result<Served, kube::Error> {
+    let mut groups = Vec::new();
+    let core = client.list_core_api_versions().await?;
+    let mut core_group = ServedGroup { name: String::new(), versions: core.versions.clone(), ..Default::default() };
+    for v in &core.versions {
+        core_group.resources.insert(v.clone(), resources(client.list_core_api_resources(v).await?));
+    }
+    groups.push(core_group);
+    for g in client.list_api_groups().await?.groups {
+        let preferred = g.preferred_version.as_ref().map(|p| p.version.clone());
+        let mut versions: Vec<String> = preferred.iter().cloned().collect();
+        versions.extend(g.versions.iter().map(|v| v.version.clone()).filter(|v| Some(v) != preferred.as_ref()));
+        let mut by_version = BTreeMap::new();
+        for gv in &g.versions {
+            match client.list_api_group_resources(&gv.group_version).await {
+                Ok(list) => {
+                    by_version.insert(gv.version.clone(), resources(list));
+                }
+                Err(e) => {
+                    tracing::warn!(group_version = %gv.group_version, error = %e, "member discovery: group-version left out")
+                }
+            }
+        }
+        versions.retain(|v| by_version.contains_key(v));
+        groups.push(ServedGroup { name: g.name, versions, resources: by_version });
+    }
+    let mut served = Served { groups, ..Default::default() };
+    let serves_crds =
+        served.groups.iter().any(|g| g.name == "apiextensions.k8s.io" && g.versions.iter().any(|v| v == "v1"));
+    if serves_crds {
+        let ar = ApiResource {
+            group: "apiextensions.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "apiextensions.k8s.io/v1".into(),
+            kind: "CustomResourceDefinition".into(),
+            plural: "customresourcedefinitions".into(),
+        };
+        let crds: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        match crds.list_metadata(&ListParams::default()).await {
+            Ok(list) => {
+                for crd in list.items {
+                    // `<plural>.<group>`: the group is what follows the first dot.
+                    if let Some((_, group)) = crd.metadata.name.as_deref().and_then(|n| n.split_once('.')) {
+                        served.crd_groups.insert(group.to_owned());
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "member discovery: listing CRDs failed; syncAllCustomResources sees none")
+            }
+        }
+    }
+    Ok(served)
+}

@@ -1,0 +1,16 @@
+//! pedia's sync engine: for each member cluster, resolve its credentials, probe its health,
+//! negotiate what to sync, and keep one resource synchro per group-version-resource writing
+//! into `pedia-storage`. The PediaCluster controller (in the `pedia` binary) drives it.
+#![forbid(unsafe_code)]
+
+pub mod cluster;
+pub mod credentials;
+pub mod discovery;
+pub mod metrics;
+pub mod negotiate;
+pub mod queue;
+pub mod resource;
+pub mod status;
+
+pub use cluster::{ClusterSynchro, Options, Snapshot, Wanted};
+pub use credentials::{Access, CredentialError};

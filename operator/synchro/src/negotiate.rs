@@ -1,0 +1,404 @@
+//! Resource negotiation: from a PediaCluster's sync list and what the member serves, the
+//! group-version-resources to sync and the status skeleton that lists them. Pure; the
+//! rules are upstream's (`resource_negotiator.go`), with its `"*"`-drops-events quirk fixed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use api_types::cluster::{ClusterGroupResources, ClusterGroupResourcesStatus, ClusterResourceStatus};
+use pedia_storage::Gvr;
+
+/// One resource a member serves in one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedResource {
+    pub plural: String,
+    pub singular: String,
+    pub kind: String,
+    pub namespaced: bool,
+    pub verbs: Vec<String>,
+}
+
+/// One API group of a member: versions in the server's preference order, resources per version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServedGroup {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub resources: BTreeMap<String, Vec<ServedResource>>,
+}
+
+/// What a member serves (its discovery), plus the groups its CRDs define.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Served {
+    pub groups: Vec<ServedGroup>,
+    pub crd_groups: BTreeSet<String>,
+}
+
+/// One (cluster, GVR) to sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub gvr: Gvr,
+    pub kind: String,
+    pub namespaced: bool,
+    /// Attach the Events of these objects (`eventsInvolvedResources`).
+    pub sync_events: bool,
+}
+
+/// The outcome: what to sync, the status skeleton, and what was asked for but cannot be synced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Negotiated {
+    pub targets: Vec<Target>,
+    pub status: Vec<ClusterGroupResourcesStatus>,
+    pub skipped: Vec<String>,
+}
+
+/// Built-in Kubernetes groups (1.33) and the versions of them that ever existed. Built-in kinds
+/// sync one version: the first the member prefers that Kubernetes knows.
+const BUILTIN: &[(&str, &[&str])] = &[
+    ("", &["v1"]),
+    ("admissionregistration.k8s.io", &["v1", "v1beta1", "v1alpha1"]),
+    ("apiextensions.k8s.io", &["v1", "v1beta1"]),
+    ("apiregistration.k8s.io", &["v1", "v1beta1"]),
+    ("apps", &["v1", "v1beta2", "v1beta1"]),
+    ("authentication.k8s.io", &["v1", "v1beta1", "v1alpha1"]),
+    ("authorization.k8s.io", &["v1", "v1beta1"]),
+    ("autoscaling", &["v1", "v2", "v2beta2", "v2beta1"]),
+    ("batch", &["v1", "v1beta1"]),
+    ("certificates.k8s.io", &["v1", "v1beta1", "v1alpha1"]),
+    ("coordination.k8s.io", &["v1", "v1beta1", "v1alpha2"]),
+    ("discovery.k8s.io", &["v1", "v1beta1"]),
+    ("events.k8s.io", &["v1", "v1beta1"]),
+    ("extensions", &["v1beta1"]),
+    ("flowcontrol.apiserver.k8s.io", &["v1", "v1beta3", "v1beta2", "v1beta1"]),
+    ("internal.apiserver.k8s.io", &["v1alpha1"]),
+    ("networking.k8s.io", &["v1", "v1beta1", "v1alpha1"]),
+    ("node.k8s.io", &["v1", "v1beta1", "v1alpha1"]),
+    ("policy", &["v1", "v1beta1"]),
+    ("rbac.authorization.k8s.io", &["v1", "v1beta1", "v1alpha1"]),
+    ("resource.k8s.io", &["v1beta2", "v1beta1", "v1alpha3"]),
+    ("scheduling.k8s.io", &["v1", "v1beta1", "v1alpha1"]),
+    ("storage.k8s.io", &["v1", "v1beta1", "v1alpha1"]),
+    ("storagemigration.k8s.io", &["v1alpha1"]),
+];
+
+/// The versions Kubernetes itself defines for a built-in group; `None` for CRDs and aggregated APIs.
+pub fn builtin_versions(group: &str) -> Option<&'static [&'static str]> {
+    BUILTIN.iter().find(|(g, _)| *g == group).map(|(_, v)| *v)
+}
+
+/// The versions to sync of one resource. Built-in (`known` = the versions Kubernetes defines):
+/// the first of `supported` (member preference order) that Kubernetes knows, whatever was
+/// asked. Others: the listed ones that are served, all with `"*"`, else the first three.
+pub fn sync_versions(known: Option<&[&str]>, wanted: &[String], supported: &[String]) -> Result<Vec<String>, String> {
+    if let Some(known) = known {
+        return supported
+            .iter()
+            .find(|v| known.contains(&v.as_str()))
+            .map(|v| vec![v.clone()])
+            .ok_or_else(|| format!("no served version is known to Kubernetes (served: {})", supported.join(", ")));
+    }
+    if wanted.is_empty() {
+        return Ok(supported.iter().take(3).cloned().collect());
+    }
+    if wanted.iter().any(|w| w == "*") {
+        return Ok(supported.to_vec());
+    }
+    let chosen: Vec<String> = supported.iter().filter(|s| wanted.contains(s)).cloned().collect();
+    if chosen.is_empty() {
+        return Err(format!("none of the versions {} is served (served: {})", wanted.join(", "), supported.join(", ")));
+    }
+    Ok(chosen)
+}
+
+impl Served {
+    fn group(&self, name: &str) -> Option<&ServedGroup> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+}
+
+impl ServedGroup {
+    /// Resolves a plural or singular name (any case) to the resource and the versions serving it,
+    /// in preference order.
+    fn find(&self, name: &str) -> Option<(&ServedResource, Vec<String>)> {
+        let name = name.to_ascii_lowercase();
+        let mut found: Option<&ServedResource> = None;
+        let mut versions = Vec::new();
+        for v in &self.versions {
+            let hit = self
+                .resources
+                .get(v)
+                .and_then(|rs| rs.iter().find(|r| r.plural == name || (!r.singular.is_empty() && r.singular == name)));
+            if let Some(r) = hit {
+                found.get_or_insert(r);
+                versions.push(v.clone());
+            }
+        }
+        found.map(|r| (r, versions))
+    }
+
+    /// Every top-level resource of the group, sorted by name.
+    fn resource_names(&self) -> Vec<String> {
+        let set: BTreeSet<String> =
+            self.resources.values().flatten().filter(|r| !r.plural.contains('/')).map(|r| r.plural.clone()).collect();
+        set.into_iter().collect()
+    }
+}
+
+/// Expands wildcards: group `"*"` (every resource of the member, every version), resources
+/// `"*"` (every resource of the group), and `syncAllCustomResources`.
+fn expand(wanted: &[ClusterGroupResources], sync_all_custom: bool, served: &Served) -> Vec<ClusterGroupResources> {
+    if wanted.iter().any(|g| g.group == "*") {
+        let mut groups: Vec<&ServedGroup> = served.groups.iter().collect();
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        return groups
+            .into_iter()
+            .map(|g| ClusterGroupResources {
+                group: g.name.clone(),
+                versions: Some(vec!["*".into()]),
+                resources: g.resource_names(),
+                events_involved_resources: None,
+            })
+            .collect();
+    }
+    let mut out: Vec<ClusterGroupResources> = wanted
+        .iter()
+        .map(|g| {
+            if !g.resources.iter().any(|r| r == "*") {
+                return g.clone();
+            }
+            let resources = served.group(&g.group).map(ServedGroup::resource_names).unwrap_or_default();
+            ClusterGroupResources { resources, ..g.clone() }
+        })
+        .collect();
+    if sync_all_custom {
+        out.retain(|g| !served.crd_groups.contains(&g.group));
+        for name in &served.crd_groups {
+            if let Some(g) = served.group(name) {
+                out.push(ClusterGroupResources {
+                    group: name.clone(),
+                    versions: Some(vec!["*".into()]),
+                    resources: g.resource_names(),
+                    events_involved_resources: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Negotiates the effective sync list against what the member serves.
+pub fn negotiate(wanted: &[ClusterGroupResources], sync_all_custom: bool, served: &Served) -> Negotiated {
+    let mut out = Negotiated::default();
+    let mut seen = BTreeSet::new();
+    let original: BTreeMap<&str, &ClusterGroupResources> = wanted.iter().map(|g| (g.group.as_str(), g)).collect();
+    for entry in expand(wanted, sync_all_custom, served) {
+        let events: Vec<String> = original
+            .get(entry.group.as_str())
+            .and_then(|g| g.events_involved_resources.clone())
+            .or(entry.events_involved_resources.clone())
+            .unwrap_or_default();
+        let versions = entry.versions.clone().unwrap_or_default();
+        for name in &entry.resources {
+            let what = if entry.group.is_empty() { name.clone() } else { format!("{name}.{}", entry.group) };
+            let Some(group) = served.group(&entry.group) else {
+                out.skipped.push(format!("{what}: the member does not serve group {:?}", entry.group));
+                continue;
+            };
+            let Some((resource, supported)) = group.find(name) else {
+                out.skipped.push(format!("{what}: the member does not serve this resource"));
+                continue;
+            };
+            if !(resource.verbs.iter().any(|v| v == "list") && resource.verbs.iter().any(|v| v == "watch")) {
+                out.skipped.push(format!("{what}: the member does not allow list and watch on it"));
+                continue;
+            }
+            let chosen = match sync_versions(builtin_versions(&entry.group), &versions, &supported) {
+                Ok(v) => v,
+                Err(why) => {
+                    out.skipped.push(format!("{what}: {why}"));
+                    continue;
+                }
+            };
+            let sync_events = events.iter().any(|e| e == "*" || e.eq_ignore_ascii_case(name));
+            for version in chosen {
+                let gvr = Gvr::new(&entry.group, &version, &resource.plural);
+                if !seen.insert(gvr.clone()) {
+                    continue;
+                }
+                add_status(&mut out.status, &gvr, resource);
+                out.targets.push(Target {
+                    gvr,
+                    kind: resource.kind.clone(),
+                    namespaced: resource.namespaced,
+                    sync_events,
+                });
+            }
+        }
+    }
+    for g in &mut out.status {
+        for r in &mut g.resources {
+            r.sync_conditions.sort_by(|a, b| a.version.cmp(&b.version));
+        }
+    }
+    out
+}
+
+fn add_status(status: &mut Vec<ClusterGroupResourcesStatus>, gvr: &Gvr, r: &ServedResource) {
+    let group = match status.iter_mut().position(|g| g.group == gvr.group) {
+        Some(i) => &mut status[i],
+        None => {
+            status.push(ClusterGroupResourcesStatus { group: gvr.group.clone(), resources: Vec::new() });
+            status.last_mut().expect("just pushed")
+        }
+    };
+    let resource = match group.resources.iter_mut().position(|x| x.name == r.plural) {
+        Some(i) => &mut group.resources[i],
+        None => {
+            group.resources.push(ClusterResourceStatus {
+                name: r.plural.clone(),
+                kind: r.kind.clone(),
+                namespaced: r.namespaced,
+                sync_conditions: Vec::new(),
+            });
+            group.resources.last_mut().expect("just pushed")
+        }
+    };
+    resource.sync_conditions.push(crate::status::pending(&gvr.version));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn v(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    const APPS: Option<&[&str]> = Some(&["v1", "v1beta2", "v1beta1"]);
+
+    #[test]
+    fn builtin_kinds_take_the_first_known_version_whatever_was_asked() {
+        // Upstream's resource_negotiator_test.go cases for apps/Deployment.
+        assert_eq!(sync_versions(APPS, &v(&["v1"]), &v(&["v1"])).unwrap(), v(&["v1"]));
+        assert_eq!(sync_versions(APPS, &v(&["v1beta1"]), &v(&["v1", "v1beta2", "v1beta1"])).unwrap(), v(&["v1"]));
+        assert_eq!(sync_versions(APPS, &[], &v(&["v1beta2", "v1beta1"])).unwrap(), v(&["v1beta2"]));
+        assert_eq!(sync_versions(APPS, &[], &v(&["v2", "v1", "v1beta2"])).unwrap(), v(&["v1"]));
+        assert_eq!(sync_versions(APPS, &[], &v(&["v2", "v1beta2"])).unwrap(), v(&["v1beta2"]));
+        assert!(sync_versions(APPS, &[], &v(&["v2"])).is_err());
+        assert!(sync_versions(APPS, &[], &v(&["v2", "v1alpha2"])).is_err());
+    }
+
+    #[test]
+    fn custom_kinds_take_up_to_three_or_the_listed_ones() {
+        let five = v(&["v2", "v1", "v1beta2", "v1beta1", "v1alpha1"]);
+        assert_eq!(sync_versions(None, &[], &v(&["v1beta2", "v1beta1"])).unwrap(), v(&["v1beta2", "v1beta1"]));
+        assert_eq!(sync_versions(None, &[], &five).unwrap(), v(&["v2", "v1", "v1beta2"]));
+        assert_eq!(sync_versions(None, &v(&["*"]), &five).unwrap(), five);
+        let supported = v(&["v1beta2", "v1beta1", "v1alpha2"]);
+        assert_eq!(sync_versions(None, &v(&["v1beta2"]), &supported).unwrap(), v(&["v1beta2"]));
+        assert_eq!(sync_versions(None, &v(&["v1alpha2", "v1beta2"]), &supported).unwrap(), v(&["v1beta2", "v1alpha2"]));
+        assert_eq!(sync_versions(None, &v(&["v2beta1", "v1alpha2"]), &supported).unwrap(), v(&["v1alpha2"]));
+        assert!(sync_versions(None, &v(&["v2beta1"]), &supported).is_err());
+    }
+
+    fn res(plural: &str, singular: &str, kind: &str, namespaced: bool) -> ServedResource {
+        ServedResource {
+            plural: plural.into(),
+            singular: singular.into(),
+            kind: kind.into(),
+            namespaced,
+            verbs: v(&["get", "list", "watch"]),
+        }
+    }
+
+    fn served() -> Served {
+        let core = ServedGroup {
+            name: "".into(),
+            versions: v(&["v1"]),
+            resources: [(
+                "v1".to_string(),
+                vec![
+                    res("pods", "pod", "Pod", true),
+                    res("pods/status", "", "Pod", true),
+                    res("configmaps", "configmap", "ConfigMap", true),
+                    res("namespaces", "namespace", "Namespace", false),
+                ],
+            )]
+            .into(),
+        };
+        let apps = ServedGroup {
+            name: "apps".into(),
+            versions: v(&["v1"]),
+            resources: [("v1".to_string(), vec![res("deployments", "deployment", "Deployment", true)])].into(),
+        };
+        let widgets = ServedGroup {
+            name: "example.io".into(),
+            versions: v(&["v2", "v1"]),
+            resources: [
+                ("v1".to_string(), vec![res("widgets", "widget", "Widget", true)]),
+                ("v2".to_string(), vec![res("widgets", "widget", "Widget", true)]),
+            ]
+            .into(),
+        };
+        Served { groups: vec![core, apps, widgets], crd_groups: ["example.io".to_string()].into() }
+    }
+
+    fn entry(group: &str, resources: &[&str]) -> ClusterGroupResources {
+        ClusterGroupResources { group: group.into(), resources: v(resources), ..Default::default() }
+    }
+
+    fn gvrs(n: &Negotiated) -> Vec<String> {
+        n.targets.iter().map(|t| t.gvr.to_string()).collect()
+    }
+
+    #[test]
+    fn singular_and_mixed_case_names_resolve_to_the_plural() {
+        let n = negotiate(&[entry("", &["Pod", "configmaps"]), entry("apps", &["deployment"])], false, &served());
+        assert_eq!(gvrs(&n), v(&["v1/pods", "v1/configmaps", "apps/v1/deployments"]));
+        assert_eq!(n.status[0].resources[0].name, "pods");
+        assert_eq!(n.status[0].resources[0].sync_conditions[0].status, "Pending");
+        assert_eq!(n.status[0].resources[0].sync_conditions[0].reason.as_deref(), Some("SynchroCreating"));
+    }
+
+    #[test]
+    fn a_crd_syncs_every_served_version_up_to_three_sorted_in_status() {
+        let n = negotiate(&[entry("example.io", &["widgets"])], false, &served());
+        assert_eq!(gvrs(&n), v(&["example.io/v2/widgets", "example.io/v1/widgets"]));
+        let versions: Vec<&str> = n.status[0].resources[0].sync_conditions.iter().map(|c| c.version.as_str()).collect();
+        assert_eq!(versions, ["v1", "v2"]);
+    }
+
+    #[test]
+    fn wildcards_expand_and_keep_events() {
+        let mut all_core = entry("", &["*"]);
+        all_core.events_involved_resources = Some(v(&["*"]));
+        let n = negotiate(&[all_core], false, &served());
+        assert_eq!(gvrs(&n), v(&["v1/configmaps", "v1/namespaces", "v1/pods"]), "subresources are left out");
+        assert!(n.targets.iter().all(|t| t.sync_events), "upstream drops events here; pedia keeps them");
+        let everything = negotiate(&[entry("*", &["*"])], false, &served());
+        assert_eq!(everything.targets.len(), 6);
+        assert_eq!(everything.status.iter().map(|g| g.group.as_str()).collect::<Vec<_>>(), ["", "apps", "example.io"]);
+    }
+
+    #[test]
+    fn sync_all_custom_resources_adds_every_crd_version() {
+        let n = negotiate(&[entry("", &["pods"])], true, &served());
+        assert_eq!(gvrs(&n), v(&["v1/pods", "example.io/v2/widgets", "example.io/v1/widgets"]));
+    }
+
+    #[test]
+    fn unknown_or_unwatchable_resources_are_skipped_with_a_reason() {
+        let mut s = served();
+        s.groups[0].resources.get_mut("v1").unwrap()[2].verbs = v(&["get"]);
+        let n = negotiate(&[entry("", &["pods", "nosuch", "configmaps"]), entry("nosuch.io", &["x"])], false, &s);
+        assert_eq!(gvrs(&n), v(&["v1/pods"]));
+        assert_eq!(n.skipped.len(), 3, "{:?}", n.skipped);
+        assert!(n.skipped[1].contains("list and watch"), "{:?}", n.skipped);
+    }
+
+    #[test]
+    fn a_resource_listed_twice_is_synced_once() {
+        let n = negotiate(&[entry("", &["pods"]), entry("", &["pod"])], false, &served());
+        assert_eq!(gvrs(&n), v(&["v1/pods"]));
+        assert_eq!(n.status[0].resources.len(), 1);
+    }
+}

@@ -1,0 +1,366 @@
+//! One resource synchro: keeps one (cluster, group-version-resource) of a member in the store.
+//!
+//! kube-runtime's watcher does the list/watch protocol (paginated initial list, watch with
+//! bookmarks from the list's resourceVersion, resume after a dropped watch, relist after 410
+//! Gone, backoff). This module turns its events into batched store writes: events that arrive
+//! together are compacted per key ([`crate::queue`]) and written at once; unchanged objects
+//! (same resourceVersion as stored) are not rewritten; after every (re)list the keys it did not
+//! return are deleted. Memory holds `key -> resourceVersion` and one batch, never a cache of
+//! objects.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api_types::conditions::sync;
+use futures_util::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::core::TypeMeta;
+use kube::discovery::ApiResource;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event, watcher};
+use pedia_storage::{Gvr, Storage, StorageError};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::metrics::{Labels, Metrics};
+use crate::negotiate::Target;
+use crate::queue::{Action, Compacted};
+use crate::status::SyncState;
+
+/// `(namespace, name)` of an object (`""` namespace for cluster-scoped ones).
+pub type Key = (String, String);
+
+/// What the store holds of one resource: `key -> resourceVersion`.
+pub type Versions = HashMap<Key, String>;
+
+/// Largest batch written at once (the watcher's page size by default).
+const MAX_BATCH: usize = 500;
+
+/// What every resource synchro of one cluster shares.
+pub struct Shared {
+    pub cluster: String,
+    pub storage: Arc<Storage>,
+    pub page_size: u32,
+    /// Called when a sync state changes (the cluster's status is due).
+    pub changed: Arc<dyn Fn() + Send + Sync>,
+    pub metrics: Metrics,
+}
+
+/// A resource synchro: its state, the versions it knows, and its task while running.
+pub struct ResourceSynchro {
+    pub target: Target,
+    state: Arc<Mutex<SyncState>>,
+    versions: Arc<Mutex<Versions>>,
+    running: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    /// This synchro's series of the stored-objects gauge (it adds its count to the series).
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ResourceSynchro {
+    /// A stopped synchro seeded with what the store already holds of this resource.
+    pub fn new(target: Target, versions: Versions, shared: &Shared) -> Self {
+        let gauge =
+            shared.metrics.stored.get_or_create(&shared.metrics.scope.labels(&shared.cluster, &target.gvr)).clone();
+        gauge.inc_by(versions.len() as i64);
+        Self {
+            gauge,
+            target,
+            state: Arc::new(Mutex::new(SyncState::new(
+                sync::STATUS_UNKNOWN,
+                None,
+                Some("the resource synchro is created, waiting for the cluster to be healthy".into()),
+            ))),
+            versions: Arc::new(Mutex::new(versions)),
+            running: None,
+        }
+    }
+
+    pub fn state(&self) -> SyncState {
+        lock(&self.state).clone()
+    }
+
+    /// Objects of this resource in the store, as far as this synchro knows.
+    pub fn stored(&self) -> usize {
+        lock(&self.versions).len()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Starts list/watch against the member.
+    pub fn start(&mut self, client: kube::Client, shared: Arc<Shared>) {
+        if self.running.is_some() {
+            return;
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = Worker {
+            labels: shared.metrics.scope.labels(&shared.cluster, &self.target.gvr),
+            gauge: self.gauge.clone(),
+            gvr: self.target.gvr.clone(),
+            kind: self.target.kind.clone(),
+            state: self.state.clone(),
+            versions: self.versions.clone(),
+            shared,
+        };
+        let task = tokio::spawn(worker.run(client, stop_rx));
+        self.running = Some((stop_tx, task));
+    }
+
+    /// Stops between two batches (a write in progress finishes) and sets the state.
+    pub async fn stop(&mut self, status: &'static str, reason: Option<&'static str>, message: &str) {
+        if let Some((stop, task)) = self.running.take() {
+            let _ = stop.send(true);
+            if let Err(e) = task.await {
+                tracing::error!(resource = %self.target.gvr, error = %e, "resource synchro task failed");
+            }
+        }
+        lock(&self.state).set(status, reason, Some(message.to_owned()));
+    }
+
+    /// Stops counting this synchro's objects in the stored-objects gauge (it goes away).
+    pub fn forget(&self) {
+        self.gauge.dec_by(lock(&self.versions).len() as i64);
+    }
+}
+
+struct Worker {
+    labels: Labels,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+    gvr: Gvr,
+    kind: String,
+    state: Arc<Mutex<SyncState>>,
+    versions: Arc<Mutex<Versions>>,
+    shared: Arc<Shared>,
+}
+
+/// One object write of a batch.
+enum Item {
+    Upsert(Value, String),
+    Delete,
+}
+
+fn key_of(o: &DynamicObject) -> Key {
+    (o.metadata.namespace.clone().unwrap_or_default(), o.metadata.name.clone().unwrap_or_default())
+}
+
+impl Worker {
+    fn set_state(&self, status: &'static str, reason: Option<&'static str>, message: Option<String>) {
+        let changed = lock(&self.state).set(status, reason, message);
+        if changed {
+            (self.shared.changed)();
+        }
+    }
+
+    fn api_resource(&self) -> ApiResource {
+        let api_version = if self.gvr.group.is_empty() {
+            self.gvr.version.clone()
+        } else {
+            format!("{}/{}", self.gvr.group, self.gvr.version)
+        };
+        ApiResource {
+            group: self.gvr.group.clone(),
+            version: self.gvr.version.clone(),
+            api_version,
+            kind: self.kind.clone(),
+            plural: self.gvr.resource.clone(),
+        }
+    }
+
+    async fn run(self, client: kube::Client, mut stop: watch::Receiver<bool>) {
+        let ar = self.api_resource();
+        let api: Api<DynamicObject> = Api::all_with(client, &ar);
+        let config = watcher::Config::default().page_size(self.shared.page_size);
+        let types = TypeMeta { api_version: ar.api_version.clone(), kind: ar.kind.clone() };
+        let mut events = std::pin::pin!(watcher(api, config).default_backoff().ready_chunks(MAX_BATCH));
+        {
+            let mut s = lock(&self.state);
+            s.set(sync::STATUS_SYNCING, None, Some("initial list in progress".into()));
+            s.initial_list_phase = true;
+        }
+        (self.shared.changed)();
+        // Keys returned by the (re)list in progress; None while watching.
+        let mut listed: Option<HashSet<Key>> = None;
+        loop {
+            let chunk = tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                chunk = events.next() => chunk,
+            };
+            let Some(chunk) = chunk else { break };
+            let mut batch: Compacted<Key, Item> = Compacted::default();
+            let mut list_done = false;
+            let mut failure = None;
+            for event in chunk {
+                match event {
+                    Ok(Event::Init) => listed = Some(HashSet::new()),
+                    Ok(Event::InitApply(o) | Event::Apply(o)) => {
+                        let key = key_of(&o);
+                        if let Some(l) = &mut listed {
+                            l.insert(key.clone());
+                        }
+                        self.push_object(&mut batch, key, o, &types);
+                    }
+                    Ok(Event::Delete(o)) => batch.push(key_of(&o), Action::Deleted, Item::Delete),
+                    Ok(Event::InitDone) => {
+                        if let Some(l) = listed.take() {
+                            let stale: Vec<Key> =
+                                lock(&self.versions).keys().filter(|k| !l.contains(*k)).cloned().collect();
+                            for k in stale {
+                                batch.push(k, Action::Deleted, Item::Delete);
+                            }
+                        }
+                        list_done = true;
+                    }
+                    Err(e) => failure = Some(e.to_string()),
+                }
+            }
+            if !batch.is_empty() && !self.write(batch, &mut stop).await {
+                break;
+            }
+            match failure {
+                Some(message) => {
+                    tracing::warn!(cluster = %self.shared.cluster, resource = %self.gvr, error = %message, "list/watch failed; retrying with backoff");
+                    self.set_state(sync::STATUS_ERROR, Some(sync::REASON_RESOURCE_WATCH_FAILED), Some(message));
+                }
+                None => {
+                    let was_listing = lock(&self.state).initial_list_phase;
+                    if list_done && was_listing {
+                        lock(&self.state).initial_list_phase = false;
+                        (self.shared.changed)();
+                    }
+                    let listing = lock(&self.state).initial_list_phase;
+                    let message = if listing { "initial list in progress" } else { "watching" };
+                    self.set_state(sync::STATUS_SYNCING, None, Some(message.into()));
+                }
+            }
+        }
+    }
+
+    fn push_object(&self, batch: &mut Compacted<Key, Item>, key: Key, mut o: DynamicObject, types: &TypeMeta) {
+        let rv = o.metadata.resource_version.clone().unwrap_or_default();
+        let known = lock(&self.versions).get(&key).cloned();
+        if known.as_deref() == Some(rv.as_str()) {
+            return;
+        }
+        o.types = Some(types.clone());
+        match serde_json::to_value(&o) {
+            Ok(v) => {
+                let action = if known.is_some() { Action::Updated } else { Action::Added };
+                batch.push(key, action, Item::Upsert(v, rv));
+            }
+            Err(e) => {
+                tracing::error!(cluster = %self.shared.cluster, resource = %self.gvr, namespace = %key.0, name = %key.1, error = %e, "object left out: it does not serialize")
+            }
+        }
+    }
+
+    /// Writes a batch, retrying while the store is unavailable (the watch is not read meanwhile,
+    /// so nothing is lost). Returns false when stopped before the batch could be written.
+    async fn write(&self, mut batch: Compacted<Key, Item>, stop: &mut watch::Receiver<bool>) -> bool {
+        let items = batch.drain();
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match self.write_once(&items).await {
+                Ok(()) => {
+                    if lock(&self.state).reason == Some(sync::REASON_STORAGE_EXPECTION) {
+                        tracing::info!(cluster = %self.shared.cluster, resource = %self.gvr, "storage is back; syncing again");
+                    }
+                    return true;
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(cluster = %self.shared.cluster, resource = %self.gvr, error = %e, retry_in = ?delay, "storage unavailable; keeping the position and retrying");
+                    self.set_state(
+                        sync::STATUS_STOP,
+                        Some(sync::REASON_STORAGE_EXPECTION),
+                        Some(format!("the storage is not available, retrying: {e}")),
+                    );
+                    tokio::select! {
+                        biased;
+                        _ = stop.changed() => return false,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = %self.shared.cluster, resource = %self.gvr, error = %e, "batch refused; writing its objects one by one");
+                    self.write_each(&items).await;
+                    return true;
+                }
+            }
+        }
+    }
+
+    async fn write_once(&self, items: &[(Key, Action, Item)]) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
+        let result = self.store(items).await;
+        let m = &self.shared.metrics;
+        m.observe_write(&self.labels, started.elapsed());
+        if result.is_err() {
+            m.failed.get_or_create(&self.labels).inc_by(items.len() as u64);
+            return result;
+        }
+        let mut versions = lock(&self.versions);
+        let (mut added, mut updated, mut deleted) = (0u64, 0u64, 0u64);
+        for (key, _, item) in items {
+            match item {
+                Item::Upsert(_, rv) => match versions.insert(key.clone(), rv.clone()) {
+                    None => added += 1,
+                    Some(_) => updated += 1,
+                },
+                Item::Delete => {
+                    if versions.remove(key).is_some() {
+                        deleted += 1;
+                    }
+                }
+            }
+        }
+        drop(versions);
+        m.added.get_or_create(&self.labels).inc_by(added);
+        m.updated.get_or_create(&self.labels).inc_by(updated);
+        m.deleted.get_or_create(&self.labels).inc_by(deleted);
+        self.gauge.inc_by(added as i64 - deleted as i64);
+        Ok(())
+    }
+
+    async fn store(&self, items: &[(Key, Action, Item)]) -> Result<(), StorageError> {
+        let upserts: Vec<Value> = items
+            .iter()
+            .filter_map(|(_, _, i)| match i {
+                Item::Upsert(v, _) => Some(v.clone()),
+                Item::Delete => None,
+            })
+            .collect();
+        if !upserts.is_empty() {
+            self.shared.storage.upsert(&self.shared.cluster, &self.gvr, &upserts).await?;
+        }
+        for (key, _, item) in items {
+            if let Item::Delete = item {
+                self.shared.storage.delete(&self.shared.cluster, &self.gvr, &key.0, &key.1).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a refused batch: each object alone, so one bad object costs only itself (logged).
+    async fn write_each(&self, items: &[(Key, Action, Item)]) {
+        for (key, action, item) in items {
+            let one = [(
+                key.clone(),
+                *action,
+                match item {
+                    Item::Upsert(v, rv) => Item::Upsert(v.clone(), rv.clone()),
+                    Item::Delete => Item::Delete,
+                },
+            )];
+            if let Err(e) = self.write_once(&one).await {
+                tracing::error!(cluster = %self.shared.cluster, resource = %self.gvr, namespace = %key.0, name = %key.1, error = %e, "object not stored");
+            }
+        }
+    }
+}
