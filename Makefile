@@ -57,6 +57,7 @@ demo: build
 bench:
 	$(CARGO) bench -p kubesim --bench kubesim --locked
 	$(CARGO) bench -p pedia-storage --bench storage --locked -- $(STORAGE_BENCH_ARGS)
+	$(CARGO) bench -p operator --bench synchro --locked -- $(SYNCHRO_BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -349,8 +349,23 @@ async fn a_fleet_is_synced_and_stays_correct() {
     assert_eq!(fresh["kind"], "ConfigMap");
     assert!(fresh["metadata"].get("managedFields").is_none());
 
-    // Dropped watches and a forced 410 on member-2 lose nothing and duplicate nothing.
+    // Events of member-2's pods, switched on without a restart, are stored with them.
     let m2 = &members[1].sim;
+    let pod_events =
+        get(m2, "/api/v1/events?fieldSelector=involvedObject.kind%3DPod").await["items"].as_array().unwrap().len();
+    assert!(pod_events > 0);
+    let path = "/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/member-2";
+    let mut pc2 = get(h, path).await;
+    pc2["spec"]["syncResources"][0]["eventsInvolvedResources"] = json!(["pods"]);
+    let (code, body) = h.request(Method::PUT, path, Some(&pc2)).await;
+    assert!(code.is_success(), "{body}");
+    until("member-2's pod events stored", 30, || async {
+        let n = store.stats().await.unwrap().events as usize;
+        if n == pod_events { Ok(()) } else { Err(format!("{n} of {pod_events}")) }
+    })
+    .await;
+
+    // Dropped watches and a forced 410 on member-2 lose nothing and duplicate nothing.
     m2.drop_watches();
     create(
         m2,

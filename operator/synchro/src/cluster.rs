@@ -240,6 +240,8 @@ impl Runner {
         let mut failures = 0u32;
         let mut syncing = false;
         let mut last_discovery: Option<tokio::time::Instant> = None;
+        // Set when the wanted resources changed (the watch marks a change seen as it wakes us).
+        let mut renegotiate = true;
         loop {
             match probe(&self.probe).await {
                 Ok(()) => {
@@ -260,13 +262,15 @@ impl Runner {
                         tracing::info!(cluster = %self.shared.cluster, "member is healthy");
                         (self.changed)();
                     }
-                    let due = wanted.has_changed().unwrap_or(false)
+                    let due = renegotiate
+                        || wanted.has_changed().unwrap_or(false)
                         || last_discovery.is_none_or(|t| t.elapsed() >= REDISCOVER_EVERY);
                     if due {
                         let w = wanted.borrow_and_update().clone();
                         match crate::discovery::served(&self.client).await {
                             Ok(served) => {
                                 last_discovery = Some(tokio::time::Instant::now());
+                                renegotiate = false;
                                 let n = negotiate::negotiate(&w.resources, w.sync_all_custom_resources, &served);
                                 self.apply(n).await;
                             }
@@ -303,7 +307,12 @@ impl Runner {
             tokio::select! {
                 biased;
                 _ = stop.changed() => return,
-                _ = wanted.changed() => {}
+                changed = wanted.changed() => {
+                    if changed.is_err() {
+                        return; // the ClusterSynchro is gone
+                    }
+                    renegotiate = true;
+                }
                 _ = tokio::time::sleep(PROBE_EVERY + jitter()) => {}
             }
         }
@@ -374,6 +383,11 @@ impl Runner {
             // Negotiation runs after a healthy probe only, so the member is there to sync from.
             synchro.start(self.client.clone(), self.shared.clone());
             s.synchros.insert(synchro.target.gvr.clone(), synchro);
+        }
+        for t in &negotiated.targets {
+            if let Some(synchro) = s.synchros.get_mut(&t.gvr) {
+                synchro.set_sync_events(t.sync_events);
+            }
         }
         s.negotiated = Some(negotiated);
         drop(s);

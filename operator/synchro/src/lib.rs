@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod credentials;
 pub mod discovery;
+pub mod events;
 pub mod metrics;
 pub mod negotiate;
 pub mod queue;

@@ -55,6 +55,8 @@ pub struct ResourceSynchro {
     running: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
     /// This synchro's series of the stored-objects gauge (it adds its count to the series).
     gauge: prometheus_client::metrics::gauge::Gauge,
+    /// Whether the Events of its objects are stored (`eventsInvolvedResources`).
+    events: watch::Sender<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -67,7 +69,9 @@ impl ResourceSynchro {
         let gauge =
             shared.metrics.stored.get_or_create(&shared.metrics.scope.labels(&shared.cluster, &target.gvr)).clone();
         gauge.inc_by(versions.len() as i64);
+        let (events, _) = watch::channel(target.sync_events);
         Self {
+            events,
             gauge,
             target,
             state: Arc::new(Mutex::new(SyncState::new(
@@ -93,6 +97,12 @@ impl ResourceSynchro {
         self.running.is_some()
     }
 
+    /// Starts or stops storing the Events of this resource's objects (no restart needed).
+    pub fn set_sync_events(&mut self, on: bool) {
+        self.target.sync_events = on;
+        self.events.send_if_modified(|v| std::mem::replace(v, on) != on);
+    }
+
     /// Starts list/watch against the member.
     pub fn start(&mut self, client: kube::Client, shared: Arc<Shared>) {
         if self.running.is_some() {
@@ -106,6 +116,7 @@ impl ResourceSynchro {
             kind: self.target.kind.clone(),
             state: self.state.clone(),
             versions: self.versions.clone(),
+            events: self.events.subscribe(),
             shared,
         };
         let task = tokio::spawn(worker.run(client, stop_rx));
@@ -136,6 +147,7 @@ struct Worker {
     kind: String,
     state: Arc<Mutex<SyncState>>,
     versions: Arc<Mutex<Versions>>,
+    events: watch::Receiver<bool>,
     shared: Arc<Shared>,
 }
 
@@ -174,7 +186,9 @@ impl Worker {
 
     async fn run(self, client: kube::Client, mut stop: watch::Receiver<bool>) {
         let ar = self.api_resource();
-        let api: Api<DynamicObject> = Api::all_with(client, &ar);
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        // The Events watch starts after the initial list (their objects must be stored first).
+        let mut events_task = None;
         let config = watcher::Config::default().page_size(self.shared.page_size);
         let types = TypeMeta { api_version: ar.api_version.clone(), kind: ar.kind.clone() };
         let mut events = std::pin::pin!(watcher(api, config).default_backoff().ready_chunks(MAX_BATCH));
@@ -234,11 +248,28 @@ impl Worker {
                         lock(&self.state).initial_list_phase = false;
                         (self.shared.changed)();
                     }
+                    if list_done && events_task.is_none() {
+                        events_task = Some(tokio::spawn(crate::events::run(
+                            client.clone(),
+                            self.shared.clone(),
+                            self.kind.clone(),
+                            self.versions.clone(),
+                            self.events.clone(),
+                            stop.clone(),
+                        )));
+                    }
                     let listing = lock(&self.state).initial_list_phase;
                     let message = if listing { "initial list in progress" } else { "watching" };
                     self.set_state(sync::STATUS_SYNCING, None, Some(message.into()));
                 }
             }
+        }
+        if let Some(task) = events_task {
+            // On a stop it ends by itself between two writes; otherwise (the stream ended) stop it.
+            if !*stop.borrow() {
+                task.abort();
+            }
+            let _ = task.await;
         }
     }
 

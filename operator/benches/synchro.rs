@@ -1,0 +1,298 @@
+//! Sync engine benchmark: the real `pedia run` binary (release build) syncs a kubesim fleet into
+//! SQLite and PostgreSQL. For each backend it prints the initial sync rate (pods only, the case
+//! upstream was measured on: `kubesim fleet --members 10 --namespaces 10 --scale 500`), the
+//! seconds until every PediaCluster is Ready and synced, the change-to-visible latency under a
+//! steady stream of changes, the rate when deployments and services are added, and pedia's peak
+//! RSS. Prints figures; asserts nothing.
+//!
+//! `cargo bench -p operator --bench synchro -- --members 10 --namespaces 10 --scale 500
+//! --backends sqlite,postgres --churn 500 --churn-seconds 20`
+#![allow(clippy::unwrap_used)] // a benchmark may panic
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::Method;
+use kubesim::KubeSim;
+use kubesim::fleet::{self, Fleet};
+use kubesim::kubeconfig::base64;
+use kubesim::seed::SeedSize;
+use pedia_storage::{ChangeFilter, Storage, StorageConfig};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_owned())
+}
+
+fn num(name: &str, default: usize) -> usize {
+    arg(name, &default.to_string()).parse().unwrap()
+}
+
+/// Peak and current RSS of a process, MiB.
+fn rss(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    samples.sort();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i].as_secs_f64() * 1000.0
+}
+
+/// A fresh database for `backend`.
+fn fresh(backend: &str, dir: &Path) -> String {
+    match backend {
+        "sqlite" => {
+            let path = dir.join("synchro-bench.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            format!("sqlite://{}", path.display())
+        }
+        "postgres" => {
+            let base = std::env::var("PEDIA_BENCH_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+            for sql in ["DROP DATABASE IF EXISTS pedia_synchro_bench", "CREATE DATABASE pedia_synchro_bench"] {
+                let ok = std::process::Command::new("psql")
+                    .args([&format!("{base}/postgres"), "-q", "-c", sql])
+                    .status()
+                    .unwrap()
+                    .success();
+                assert!(ok, "psql {sql} failed");
+            }
+            format!("{base}/pedia_synchro_bench")
+        }
+        other => panic!("unknown backend {other}: use sqlite or postgres"),
+    }
+}
+
+fn start_pedia(host: &Path, storage: &str, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_pedia"))
+        .args(["run", "--controllers", "clusters", "--namespace", "default", "--metrics-bind-address", "127.0.0.1:0"])
+        .arg("--kubeconfig")
+        .arg(host)
+        .args(["--storage", storage])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+fn pedia_cluster(name: &str, m: &fleet::FleetCluster, resources: Value) -> Value {
+    json!({"apiVersion": "cluster.clusterpedia.io/v1alpha2", "kind": "PediaCluster", "metadata": {"name": name},
+           "spec": {"apiserver": m.server.url(), "caData": base64(m.server.ca_pem().unwrap().as_bytes()),
+                    "tokenData": base64(m.token.as_bytes()), "syncResources": resources}})
+}
+
+async fn rows(store: &Storage) -> i64 {
+    store.stats().await.map(|s| s.rows.iter().map(|r| r.2).sum()).unwrap_or(0)
+}
+
+async fn all_ready(host: &KubeSim) -> bool {
+    let (_, list) = host.request(Method::GET, "/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters", None).await;
+    list["items"].as_array().is_some_and(|items| {
+        items.iter().all(|pc| {
+            pc["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        })
+    })
+}
+
+/// Waits until the store holds `want` rows and every PediaCluster is Ready; the seconds it took
+/// and the peak RSS seen.
+async fn until_synced(host: &KubeSim, store: &Storage, want: i64, pid: u32, since: Instant) -> f64 {
+    loop {
+        if rows(store).await >= want && all_ready(host).await {
+            return since.elapsed().as_secs_f64();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(1800),
+            "not synced after 30 min: {} of {want} rows",
+            rows(store).await
+        );
+        let _ = rss(pid);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn count(sim: &KubeSim, path: &str) -> usize {
+    sim.request(Method::GET, path, None).await.1["items"].as_array().map_or(0, Vec::len)
+}
+
+/// `changes` pod updates per second across the fleet for `seconds`; latency from each update
+/// to its row in the store (read from the change log, as a watch would).
+async fn churn(fleet: &Fleet, store: Arc<Storage>, changes: usize, seconds: u64) -> (usize, f64, f64) {
+    let mut pods: Vec<(usize, String, String)> = Vec::new();
+    for (i, m) in fleet.members.iter().enumerate() {
+        let (_, list) = m.sim.request(Method::GET, "/api/v1/pods", None).await;
+        for p in list["items"].as_array().unwrap().iter().step_by(7) {
+            pods.push((
+                i,
+                p["metadata"]["namespace"].as_str().unwrap().into(),
+                p["metadata"]["name"].as_str().unwrap().into(),
+            ));
+        }
+    }
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let start = store.log_state().await.unwrap().head;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (sent, latencies, stop, store) = (sent.clone(), latencies.clone(), stop.clone(), store.clone());
+        tokio::spawn(async move {
+            let mut position = start;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let page = store.changes_since(position, &ChangeFilter::default(), 1000).await.unwrap();
+                position = page.position;
+                let now = Instant::now();
+                for c in page.changes {
+                    let step =
+                        c.value().ok().and_then(|v| v["metadata"]["labels"]["bench-step"].as_str().map(str::to_owned));
+                    if let Some(t) = step.and_then(|s| lock(&sent).remove(&s)) {
+                        lock(&latencies).push(now - t);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / changes as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let t = Instant::now();
+    let mut step = 0usize;
+    while t.elapsed() < Duration::from_secs(seconds) {
+        tick.tick().await;
+        let (member, ns, name) = &pods[step % pods.len()];
+        let sim = &fleet.members[*member].sim;
+        let path = format!("/api/v1/namespaces/{ns}/pods/{name}");
+        let (_, mut pod) = sim.request(Method::GET, &path, None).await;
+        pod["metadata"]["labels"]["bench-step"] = json!(step.to_string());
+        lock(&sent).insert(step.to_string(), Instant::now());
+        sim.request(Method::PUT, &path, Some(&pod)).await;
+        step += 1;
+    }
+    let rate = step as f64 / t.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    reader.await.unwrap();
+    let mut l = lock(&latencies).clone();
+    let lost = lock(&sent).len();
+    if lost > 0 {
+        println!("   {lost} changes not seen in the store within 3 s after the stream");
+    }
+    println!("   churn: {step} pod updates at {rate:.0}/s");
+    (l.len(), percentile(&mut l, 0.5), percentile(&mut l, 0.99))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let members = num("--members", 10);
+    let size = SeedSize {
+        namespaces: num("--namespaces", 10),
+        deployments_per_namespace: num("--scale", 500),
+        ..SeedSize::default()
+    };
+    let backends = arg("--backends", "sqlite,postgres");
+    let changes = num("--churn", 500);
+    let churn_seconds = num("--churn-seconds", 20) as u64;
+    let dir = std::env::temp_dir().join(format!("pedia-synchro-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let t = Instant::now();
+    let fleet = fleet::start(members, &dir, size).await.unwrap();
+    let pods: usize = {
+        let mut n = 0;
+        for m in &fleet.members {
+            n += count(&m.sim, "/api/v1/pods").await;
+        }
+        n
+    };
+    let mut more = 0;
+    for m in &fleet.members {
+        more += count(&m.sim, "/apis/apps/v1/deployments").await + count(&m.sim, "/api/v1/services").await;
+    }
+    println!(
+        "synchro  fleet: {members} members, {pods} pods (+{more} deployments and services) seeded in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    let h = &fleet.host.sim;
+    for crd in api_types::crd::pedia_crds() {
+        h.create(serde_json::to_value(&crd).unwrap()).await.unwrap();
+    }
+
+    for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+        let url = fresh(backend, &dir);
+        let store = Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 5).await.unwrap());
+        store.migrate().await.unwrap();
+        for (i, m) in fleet.members.iter().enumerate() {
+            let pc = pedia_cluster(&format!("member-{}", i + 1), m, json!([{"group": "", "resources": ["pods"]}]));
+            h.create(pc).await.unwrap();
+        }
+        let t = Instant::now();
+        let mut pedia = start_pedia(&fleet.host.kubeconfig, &url, &dir.join(format!("pedia-{backend}.log")));
+        let pid = pedia.id().unwrap();
+        let secs = until_synced(h, &store, pods as i64, pid, t).await;
+        let (peak, now) = rss(pid);
+        println!(
+            "{backend:<8} initial sync, pods only: {pods} objects in {secs:.1}s = {:.0} objects/s until every PediaCluster is Ready; pedia RSS peak {peak:.0} MiB, {now:.0} MiB after",
+            pods as f64 / secs
+        );
+
+        let (n, p50, p99) = churn(&fleet, store.clone(), changes, churn_seconds).await;
+        println!(
+            "{backend:<8} steady state: change -> visible in the store p50 {p50:.0} ms, p99 {p99:.0} ms ({n} samples)"
+        );
+
+        for i in 0..fleet.members.len() {
+            let path = format!("/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/member-{}", i + 1);
+            let (_, mut pc) = h.request(Method::GET, &path, None).await;
+            pc["spec"]["syncResources"] = json!([{"group": "", "resources": ["pods", "services"]}, {"group": "apps", "resources": ["deployments"]}]);
+            h.request(Method::PUT, &path, Some(&pc)).await;
+        }
+        let t = Instant::now();
+        let secs = until_synced(h, &store, (pods + more) as i64, pid, t).await;
+        let (peak, now) = rss(pid);
+        println!(
+            "{backend:<8} adding deployments and services: {more} objects in {secs:.1}s = {:.0} objects/s; pedia RSS peak {peak:.0} MiB, {now:.0} MiB now ({} objects synced)",
+            more as f64 / secs,
+            pods + more
+        );
+
+        let _ = pedia.start_kill();
+        let _ = pedia.wait().await;
+        for i in 0..fleet.members.len() {
+            let path = format!("/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/member-{}", i + 1);
+            let (_, mut pc) = h.request(Method::GET, &path, None).await;
+            pc["metadata"]["finalizers"] = json!([]);
+            h.request(Method::PUT, &path, Some(&pc)).await;
+            h.request(Method::DELETE, &path, None).await;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
