@@ -86,6 +86,11 @@ pub struct RunArgs {
     /// Allow `group: "*"` in syncResources (every resource of a member).
     #[arg(long)]
     pub allow_sync_all_resources: bool,
+    /// Elect a leader on a Lease in --namespace before running the controllers, so replicas
+    /// never work at once (`clusterpedia-clustersynchro-manager[-<sharding name>]` for the
+    /// cluster controller, `clusterpedia-controller-manager` for the import controllers).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub leader_elect: bool,
     /// Which controllers run: `clusters` (PediaClusters synced into the store) and `import`
     /// (ClusterImportPolicy and PediaClusterLifecycle), comma separated.
     #[arg(long, value_delimiter = ',', default_value = "clusters,import")]
@@ -223,6 +228,8 @@ pub enum CliError {
     Import(#[from] crate::import::Error),
     #[error(transparent)]
     Clusters(#[from] crate::clusters::StartError),
+    #[error(transparent)]
+    Leader(#[from] crate::leader::LeaderError),
     #[error("serving metrics on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -284,15 +291,32 @@ fn run_controllers(args: RunArgs) -> Result<ExitCode, CliError> {
         crate::clusters::check_crds(&client).await?;
         endpoints.ready.store(true, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(storage = %storage_config.redacted(), "starting the controllers");
+        let namespace = settings.namespace.clone();
+        let identity = crate::leader::identity();
+        let leader = |name: String| {
+            let (client, namespace, identity) = (client.clone(), namespace.clone(), identity.clone());
+            async move {
+                match args.leader_elect {
+                    true => Some(crate::leader::Leadership::acquire(client, &namespace, &name, identity).await),
+                    false => None,
+                }
+            }
+        };
         let import = async {
             if args.controllers.contains(&Controllers::Import) {
-                crate::import::run(client.clone()).await?;
+                let lease = leader("clusterpedia-controller-manager".into()).await;
+                led(lease, async { Ok(crate::import::run(client.clone()).await?) }).await?;
             }
             std::future::pending::<Result<(), CliError>>().await
         };
         let clusters = async {
             if args.controllers.contains(&Controllers::Clusters) {
-                crate::clusters::run(client.clone(), store, settings).await?;
+                let name = match args.sharding_name.as_str() {
+                    "" => "clusterpedia-clustersynchro-manager".to_owned(),
+                    shard => format!("clusterpedia-clustersynchro-manager-{shard}"),
+                };
+                let lease = leader(name).await;
+                led(lease, async { Ok(crate::clusters::run(client.clone(), store, settings).await?) }).await?;
             }
             std::future::pending::<Result<(), CliError>>().await
         };
@@ -303,6 +327,21 @@ fn run_controllers(args: RunArgs) -> Result<ExitCode, CliError> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Runs `work` while `lease` is held (always without leader election); losing the lease ends
+/// the process with an error, as upstream (its replacement starts clean).
+async fn led(
+    lease: Option<crate::leader::Leadership>,
+    work: impl std::future::Future<Output = Result<(), CliError>>,
+) -> Result<(), CliError> {
+    match lease {
+        None => work.await,
+        Some(lease) => tokio::select! {
+            result = work => result,
+            lost = lease.keep() => Err(CliError::Leader(lost)),
+        },
+    }
 }
 
 /// The pod's namespace in a cluster, else upstream's default.

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod clusters;
 pub mod import;
+pub mod leader;
 pub mod metrics;
 pub mod telemetry;
 pub mod template;

@@ -83,7 +83,16 @@ impl Env {
             Command::new(env!("CARGO_BIN_EXE_pedia"))
                 // The PediaClusters of this test name addresses that are not there: only the
                 // import controllers run.
-                .args(["run", "--controllers", "import", "--metrics-bind-address", "127.0.0.1:0", "--kubeconfig"])
+                .args([
+                    "run",
+                    "--controllers",
+                    "import",
+                    "--namespace",
+                    "default",
+                    "--metrics-bind-address",
+                    "127.0.0.1:0",
+                ])
+                .arg("--kubeconfig")
                 .arg(&self.kubeconfig)
                 .arg("--storage")
                 .arg(format!("sqlite://{}", self.dir.join("pedia.db").display()))

@@ -244,7 +244,8 @@ async fn a_fleet_is_synced_and_stays_correct() {
     create(h, json!({"apiVersion": "cluster.clusterpedia.io/v1alpha2", "kind": "PediaCluster", "metadata": {"name": "member-2"},
         "spec": {"apiserver": server2,
                  "authenticationFrom": {"token": {"name": "member-2-credentials", "key": "token"}, "ca": {"name": "member-2-credentials", "key": "ca.crt"}},
-                 "syncResources": [{"group": "", "resources": ["pods", "configmaps"]}, {"group": "apps", "resources": ["deployments"]}]}})).await;
+                 "syncResources": [{"group": "", "resources": ["pods", "configmaps"]}, {"group": "apps", "resources": ["deployments"]},
+                                   {"group": "stuff.example.net", "resources": ["*"]}]}})).await;
 
     // member-3: an inline kubeconfig, pods from upstream's example ClusterSyncResources.
     k.ok(&["apply", "-f", compat("clustersyncresources.yaml").to_str().unwrap()], None).await;
@@ -328,6 +329,26 @@ async fn a_fleet_is_synced_and_stays_correct() {
         }
     })
     .await;
+
+    // A CRD created on member-2 later is synced at once (its group was asked for, not served yet).
+    let mut things = gadget_crd();
+    things["metadata"]["name"] = json!("things.stuff.example.net");
+    things["spec"]["group"] = json!("stuff.example.net");
+    things["spec"]["names"] =
+        json!({"plural": "things", "singular": "thing", "kind": "Thing", "listKind": "ThingList"});
+    things["spec"]["versions"] = json!([things["spec"]["versions"][0]]);
+    create(&members[1].sim, things).await;
+    for i in 0..2 {
+        create(&members[1].sim, json!({"apiVersion": "stuff.example.net/v1", "kind": "Thing", "metadata": {"name": format!("t{i}"), "namespace": "default"}})).await;
+    }
+    let noticed = tokio::time::Instant::now();
+    wait_synced(h, "member-2", 4).await;
+    wait_counts(&store, "member-2", &members[1].sim, &[("stuff.example.net", "v1", "things")]).await;
+    assert!(
+        noticed.elapsed() < Duration::from_secs(20),
+        "the new CRD took {:?} (rediscovery is every 30 s)",
+        noticed.elapsed()
+    );
 
     // Create, update, delete on a member arrive in the store.
     create(m1, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fresh", "namespace": "default"}, "data": {"k": "1"}})).await;
@@ -442,7 +463,7 @@ async fn a_fleet_is_synced_and_stays_correct() {
     let (code, _) =
         sim_put(h, &format!("/api/v1/namespaces/{NS}/secrets/member-2-credentials"), secret(&members[1].token)).await;
     assert!(code.is_success());
-    wait_synced(h, "member-2", 3).await;
+    wait_synced(h, "member-2", 4).await;
     assert_eq!(pedia_cluster(h, "member-1").await["status"]["conditions"], before, "member-1 was not touched");
 
     // A restart of pedia resumes without rewriting unchanged rows.
@@ -459,7 +480,7 @@ async fn a_fleet_is_synced_and_stays_correct() {
     }
     let port = free_port();
     let pedia = start_pedia(&host.kubeconfig, &db, &log, port);
-    for (name, n) in [("member-1", 6), ("member-2", 3), ("member-3", 2)] {
+    for (name, n) in [("member-1", 6), ("member-2", 4), ("member-3", 2)] {
         wait_synced(h, name, n).await;
     }
     wait_counts(&store, "member-1", m1, &m1_gvrs).await;

@@ -242,6 +242,9 @@ impl Runner {
         let mut last_discovery: Option<tokio::time::Instant> = None;
         // Set when the wanted resources changed (the watch marks a change seen as it wakes us).
         let mut renegotiate = true;
+        // The member's CRDs and APIServices are watched: a change renegotiates at once.
+        let apis_changed = Arc::new(tokio::sync::Notify::new());
+        let mut api_watch = None;
         loop {
             match probe(&self.probe).await {
                 Ok(()) => {
@@ -283,6 +286,11 @@ impl Runner {
                         self.resume();
                         syncing = true;
                     }
+                    if api_watch.is_none() {
+                        let task =
+                            crate::discovery::watch_apis(self.client.clone(), apis_changed.clone(), stop.clone());
+                        api_watch = Some(tokio::spawn(task));
+                    }
                 }
                 Err(message) => {
                     failures += 1;
@@ -307,6 +315,10 @@ impl Runner {
             tokio::select! {
                 biased;
                 _ = stop.changed() => return,
+                _ = apis_changed.notified() => {
+                    tracing::info!(cluster = %self.shared.cluster, "the member's APIs changed; negotiating again");
+                    renegotiate = true;
+                }
                 changed = wanted.changed() => {
                     if changed.is_err() {
                         return; // the ClusterSynchro is gone

@@ -79,3 +79,49 @@ pub async fn served(client: &Client) -> Result<Served, kube::Error> {
     }
     Ok(served)
 }
+
+/// Calls `changed` whenever a CRD or an APIService of the member is added, changed or removed
+/// (after the first list), until `stop` changes: the member's APIs may have changed.
+pub async fn watch_apis(
+    client: Client,
+    changed: std::sync::Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use futures_util::StreamExt;
+    use kube::runtime::WatchStreamExt;
+    use kube::runtime::watcher::{self, Event};
+    let resource = |group: &str, kind: &str, plural: &str| ApiResource {
+        group: group.into(),
+        version: "v1".into(),
+        api_version: format!("{group}/v1"),
+        kind: kind.into(),
+        plural: plural.into(),
+    };
+    let streams = [
+        resource("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions"),
+        resource("apiregistration.k8s.io", "APIService", "apiservices"),
+    ]
+    .map(|ar| {
+        let api: Api<kube::core::PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &ar);
+        let mut listed = false;
+        watcher::watcher(api, watcher::Config::default()).default_backoff().filter_map(move |e| {
+            let change = match e {
+                Ok(Event::InitDone) => std::mem::replace(&mut listed, true),
+                Ok(Event::Apply(_) | Event::Delete(_)) => true,
+                _ => false,
+            };
+            std::future::ready(change.then_some(()))
+        })
+    });
+    let mut changes = std::pin::pin!(futures_util::stream::select_all(streams.map(Box::pin)));
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            next = changes.next() => match next {
+                Some(()) => changed.notify_one(),
+                None => return,
+            },
+        }
+    }
+}
