@@ -33,8 +33,9 @@ fn num(name: &str, default: usize) -> usize {
     arg(name, &default.to_string()).parse().unwrap()
 }
 
-/// Peak and current RSS of a process, MiB.
-fn rss(pid: u32) -> (f64, f64) {
+/// Peak RSS, current RSS and current anonymous RSS (the heap, without mapped database pages) of
+/// a process, MiB.
+fn rss(pid: u32) -> (f64, f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |key: &str| {
         status
@@ -45,7 +46,7 @@ fn rss(pid: u32) -> (f64, f64) {
             .unwrap_or(0.0)
             / 1024.0
     };
-    (field("VmHWM:"), field("VmRSS:"))
+    (field("VmHWM:"), field("VmRSS:"), field("RssAnon:"))
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
@@ -132,7 +133,6 @@ async fn until_synced(host: &KubeSim, store: &Storage, want: i64, pid: u32, sinc
             "not synced after 30 min: {} of {want} rows",
             rows(store).await
         );
-        let _ = rss(pid);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -163,8 +163,11 @@ async fn churn(fleet: &Fleet, store: Arc<Storage>, changes: usize, seconds: u64)
         let (sent, latencies, stop, store) = (sent.clone(), latencies.clone(), stop.clone(), store.clone());
         tokio::spawn(async move {
             let mut position = start;
+            let mut reads = (0u32, Duration::ZERO);
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let t = Instant::now();
                 let page = store.changes_since(position, &ChangeFilter::default(), 1000).await.unwrap();
+                reads = (reads.0 + 1, reads.1 + t.elapsed());
                 position = page.position;
                 let now = Instant::now();
                 for c in page.changes {
@@ -176,6 +179,7 @@ async fn churn(fleet: &Fleet, store: Arc<Storage>, changes: usize, seconds: u64)
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            println!("   change log reads: {:.1} ms each ({} reads; part of the latency)", reads.1.as_secs_f64() * 1000.0 / f64::from(reads.0.max(1)), reads.0);
         })
     };
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / changes as f64));
@@ -204,6 +208,20 @@ async fn churn(fleet: &Fleet, store: Arc<Storage>, changes: usize, seconds: u64)
     }
     println!("   churn: {step} pod updates at {rate:.0}/s");
     (l.len(), percentile(&mut l, 0.5), percentile(&mut l, 0.99))
+}
+
+/// Read, change, write back; again on a conflict (the status writer updates the same object).
+async fn update(sim: &KubeSim, path: &str, change: impl Fn(&mut Value)) {
+    for _ in 0..20 {
+        let (_, mut object) = sim.request(Method::GET, path, None).await;
+        change(&mut object);
+        let (code, body) = sim.request(Method::PUT, path, Some(&object)).await;
+        if code.is_success() {
+            return;
+        }
+        assert_eq!(code, 409, "PUT {path}: {body}");
+    }
+    panic!("PUT {path}: conflicts 20 times in a row");
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -258,9 +276,9 @@ async fn main() {
         let mut pedia = start_pedia(&fleet.host.kubeconfig, &url, &dir.join(format!("pedia-{backend}.log")));
         let pid = pedia.id().unwrap();
         let secs = until_synced(h, &store, pods as i64, pid, t).await;
-        let (peak, now) = rss(pid);
+        let (peak, now, anon) = rss(pid);
         println!(
-            "{backend:<8} initial sync, pods only: {pods} objects in {secs:.1}s = {:.0} objects/s until every PediaCluster is Ready; pedia RSS peak {peak:.0} MiB, {now:.0} MiB after",
+            "{backend:<8} initial sync, pods only: {pods} objects in {secs:.1}s = {:.0} objects/s until every PediaCluster is Ready; pedia RSS peak {peak:.0} MiB, {now:.0} MiB after ({anon:.0} MiB anonymous)",
             pods as f64 / secs
         );
 
@@ -271,15 +289,14 @@ async fn main() {
 
         for i in 0..fleet.members.len() {
             let path = format!("/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/member-{}", i + 1);
-            let (_, mut pc) = h.request(Method::GET, &path, None).await;
-            pc["spec"]["syncResources"] = json!([{"group": "", "resources": ["pods", "services"]}, {"group": "apps", "resources": ["deployments"]}]);
-            h.request(Method::PUT, &path, Some(&pc)).await;
+            let resources = json!([{"group": "", "resources": ["pods", "services"]}, {"group": "apps", "resources": ["deployments"]}]);
+            update(h, &path, |pc| pc["spec"]["syncResources"] = resources.clone()).await;
         }
         let t = Instant::now();
         let secs = until_synced(h, &store, (pods + more) as i64, pid, t).await;
-        let (peak, now) = rss(pid);
+        let (peak, now, anon) = rss(pid);
         println!(
-            "{backend:<8} adding deployments and services: {more} objects in {secs:.1}s = {:.0} objects/s; pedia RSS peak {peak:.0} MiB, {now:.0} MiB now ({} objects synced)",
+            "{backend:<8} adding deployments and services: {more} objects in {secs:.1}s = {:.0} objects/s; pedia RSS peak {peak:.0} MiB, {now:.0} MiB now ({anon:.0} MiB anonymous, {} objects synced)",
             more as f64 / secs,
             pods + more
         );
@@ -288,9 +305,7 @@ async fn main() {
         let _ = pedia.wait().await;
         for i in 0..fleet.members.len() {
             let path = format!("/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/member-{}", i + 1);
-            let (_, mut pc) = h.request(Method::GET, &path, None).await;
-            pc["metadata"]["finalizers"] = json!([]);
-            h.request(Method::PUT, &path, Some(&pc)).await;
+            update(h, &path, |pc| pc["metadata"]["finalizers"] = json!([])).await;
             h.request(Method::DELETE, &path, None).await;
         }
     }

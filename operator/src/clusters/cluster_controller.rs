@@ -146,8 +146,11 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
                 let changed = Arc::new(move || {
                     let _ = wake.send(me.clone());
                 });
-                let options =
-                    pedia_synchro::Options { page_size: ctx.settings.page_size, metrics: ctx.settings.metrics.clone() };
+                let options = pedia_synchro::Options {
+                    page_size: ctx.settings.page_size,
+                    metrics: ctx.settings.metrics.clone(),
+                    writes: ctx.writes.clone(),
+                };
                 match ClusterSynchro::start(&name, access, config, ctx.storage.clone(), options, wanted, changed).await
                 {
                     Ok(synchro) => {

@@ -41,6 +41,8 @@ pub struct Context {
     /// Re-runs a cluster's reconcile (its synchro reported a change).
     pub wake: mpsc::UnboundedSender<ObjectRef<PediaCluster>>,
     pub recorder: kube::runtime::events::Recorder,
+    /// Batches written at once across every cluster.
+    pub writes: Arc<tokio::sync::Semaphore>,
 }
 
 /// A cluster's synchro and the Secrets its credentials came from.
@@ -123,6 +125,7 @@ pub async fn run(client: Client, storage: Arc<Storage>, settings: Settings) -> R
         settings: settings.clone(),
         synchros: Mutex::default(),
         wake,
+        writes: Arc::new(tokio::sync::Semaphore::new(pedia_synchro::cluster::CONCURRENT_WRITES)),
     });
     let controller = Controller::new(Api::<PediaCluster>::all(client.clone()), watcher::Config::default());
     let store = controller.store();

@@ -34,7 +34,13 @@ pub struct Wanted {
 pub struct Options {
     pub page_size: u32,
     pub metrics: crate::metrics::Metrics,
+    /// Shared by every cluster synchro: how many batches are written at once (see `Shared::writes`).
+    pub writes: Arc<tokio::sync::Semaphore>,
 }
+
+/// Batches written at once by default: enough to keep a server busy and SQLite's group commit
+/// fed, few enough to bound memory while lists of many clusters arrive together.
+pub const CONCURRENT_WRITES: usize = 4;
 
 /// A condition as the controller writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +140,7 @@ impl ClusterSynchro {
             page_size: options.page_size,
             changed: changed.clone(),
             metrics: options.metrics.clone(),
+            writes: options.writes.clone(),
         });
         let runner = Runner { state: state.clone(), client, probe, shared: shared.clone(), changed };
         let task = tokio::spawn(runner.run(wanted_rx, stop_rx));

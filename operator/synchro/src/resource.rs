@@ -37,6 +37,9 @@ pub type Versions = HashMap<Key, String>;
 /// Largest batch written at once (the watcher's page size by default).
 const MAX_BATCH: usize = 500;
 
+/// How long a list may hold a turn to write while its next page does not arrive.
+const HOLD_TURN: Duration = Duration::from_secs(1);
+
 /// What every resource synchro of one cluster shares.
 pub struct Shared {
     pub cluster: String,
@@ -45,6 +48,9 @@ pub struct Shared {
     /// Called when a sync state changes (the cluster's status is due).
     pub changed: Arc<dyn Fn() + Send + Sync>,
     pub metrics: Metrics,
+    /// Batches being written at once, across every synchro of the process: bounds the objects
+    /// held in memory while the store is busy.
+    pub writes: Arc<tokio::sync::Semaphore>,
 }
 
 /// A resource synchro: its state, the versions it knows, and its task while running.
@@ -151,6 +157,10 @@ struct Worker {
     shared: Arc<Shared>,
 }
 
+/// One write of a batch as the store gets it: the key, what happened, and the resourceVersion
+/// stored (None: a deletion).
+type Write = (Key, Action, Option<String>);
+
 /// One object write of a batch.
 enum Item {
     Upsert(Value, String),
@@ -200,11 +210,26 @@ impl Worker {
         (self.shared.changed)();
         // Keys returned by the (re)list in progress; None while watching.
         let mut listed: Option<HashSet<Key>> = None;
-        loop {
-            let chunk = tokio::select! {
-                biased;
-                _ = stop.changed() => break,
-                chunk = events.next() => chunk,
+        'sync: loop {
+            // While listing, a turn to write is taken before a page is read, so only the lists that
+            // can be written hold their page; a change while watching is read (and compacted) first.
+            let listing = listed.is_some() || lock(&self.state).initial_list_phase;
+            let early = match listing {
+                true => match self.turn(&mut stop).await {
+                    Some(p) => Some(p),
+                    None => break,
+                },
+                false => None,
+            };
+            // A turn held while nothing arrives (a slow or unreachable member) is given back.
+            let mut early = early;
+            let chunk = loop {
+                tokio::select! {
+                    biased;
+                    _ = stop.changed() => break 'sync,
+                    chunk = events.next() => break chunk,
+                    _ = tokio::time::sleep(HOLD_TURN), if early.is_some() => early = None,
+                }
             };
             let Some(chunk) = chunk else { break };
             let mut batch: Compacted<Key, Item> = Compacted::default();
@@ -234,8 +259,19 @@ impl Worker {
                     Err(e) => failure = Some(e.to_string()),
                 }
             }
-            if !batch.is_empty() && !self.write(batch, &mut stop).await {
-                break;
+            if !batch.is_empty() {
+                let permit = match early {
+                    Some(p) => p,
+                    None => match self.turn(&mut stop).await {
+                        Some(p) => p,
+                        None => break,
+                    },
+                };
+                let written = self.write(batch, &mut stop).await;
+                drop(permit);
+                if !written {
+                    break;
+                }
             }
             match failure {
                 Some(message) => {
@@ -273,6 +309,15 @@ impl Worker {
         }
     }
 
+    /// Waits for a turn to write; None when stopped meanwhile.
+    async fn turn(&self, stop: &mut watch::Receiver<bool>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => None,
+            permit = self.shared.writes.clone().acquire_owned() => permit.ok(),
+        }
+    }
+
     fn push_object(&self, batch: &mut Compacted<Key, Item>, key: Key, mut o: DynamicObject, types: &TypeMeta) {
         let rv = o.metadata.resource_version.clone().unwrap_or_default();
         let known = lock(&self.versions).get(&key).cloned();
@@ -294,10 +339,21 @@ impl Worker {
     /// Writes a batch, retrying while the store is unavailable (the watch is not read meanwhile,
     /// so nothing is lost). Returns false when stopped before the batch could be written.
     async fn write(&self, mut batch: Compacted<Key, Item>, stop: &mut watch::Receiver<bool>) -> bool {
-        let items = batch.drain();
+        // The objects move into one list the store takes as it is (no copy of a batch).
+        let mut writes = Vec::new();
+        let mut objects = Vec::new();
+        for (key, action, item) in batch.drain() {
+            match item {
+                Item::Upsert(object, rv) => {
+                    objects.push(object);
+                    writes.push((key, action, Some(rv)));
+                }
+                Item::Delete => writes.push((key, action, None)),
+            }
+        }
         let mut delay = Duration::from_millis(500);
         loop {
-            match self.write_once(&items).await {
+            match self.write_once(&writes, &objects).await {
                 Ok(()) => {
                     if lock(&self.state).reason == Some(sync::REASON_STORAGE_EXPECTION) {
                         tracing::info!(cluster = %self.shared.cluster, resource = %self.gvr, "storage is back; syncing again");
@@ -320,31 +376,33 @@ impl Worker {
                 }
                 Err(e) => {
                     tracing::warn!(cluster = %self.shared.cluster, resource = %self.gvr, error = %e, "batch refused; writing its objects one by one");
-                    self.write_each(&items).await;
+                    self.write_each(&writes, &objects).await;
                     return true;
                 }
             }
         }
     }
 
-    async fn write_once(&self, items: &[(Key, Action, Item)]) -> Result<(), StorageError> {
+    /// Stores `objects` (the upserts of `writes`, in order) and the deletions of `writes`, then
+    /// records what the store now holds and counts it.
+    async fn write_once(&self, writes: &[Write], objects: &[Value]) -> Result<(), StorageError> {
         let started = std::time::Instant::now();
-        let result = self.store(items).await;
+        let result = self.store(writes, objects).await;
         let m = &self.shared.metrics;
         m.observe_write(&self.labels, started.elapsed());
         if result.is_err() {
-            m.failed.get_or_create(&self.labels).inc_by(items.len() as u64);
+            m.failed.get_or_create(&self.labels).inc_by(writes.len() as u64);
             return result;
         }
         let mut versions = lock(&self.versions);
         let (mut added, mut updated, mut deleted) = (0u64, 0u64, 0u64);
-        for (key, _, item) in items {
-            match item {
-                Item::Upsert(_, rv) => match versions.insert(key.clone(), rv.clone()) {
+        for (key, _, rv) in writes {
+            match rv {
+                Some(rv) => match versions.insert(key.clone(), rv.clone()) {
                     None => added += 1,
                     Some(_) => updated += 1,
                 },
-                Item::Delete => {
+                None => {
                     if versions.remove(key).is_some() {
                         deleted += 1;
                     }
@@ -359,19 +417,12 @@ impl Worker {
         Ok(())
     }
 
-    async fn store(&self, items: &[(Key, Action, Item)]) -> Result<(), StorageError> {
-        let upserts: Vec<Value> = items
-            .iter()
-            .filter_map(|(_, _, i)| match i {
-                Item::Upsert(v, _) => Some(v.clone()),
-                Item::Delete => None,
-            })
-            .collect();
-        if !upserts.is_empty() {
-            self.shared.storage.upsert(&self.shared.cluster, &self.gvr, &upserts).await?;
+    async fn store(&self, writes: &[Write], objects: &[Value]) -> Result<(), StorageError> {
+        if !objects.is_empty() {
+            self.shared.storage.upsert(&self.shared.cluster, &self.gvr, objects).await?;
         }
-        for (key, _, item) in items {
-            if let Item::Delete = item {
+        for (key, _, rv) in writes {
+            if rv.is_none() {
                 self.shared.storage.delete(&self.shared.cluster, &self.gvr, &key.0, &key.1).await?;
             }
         }
@@ -379,18 +430,19 @@ impl Worker {
     }
 
     /// After a refused batch: each object alone, so one bad object costs only itself (logged).
-    async fn write_each(&self, items: &[(Key, Action, Item)]) {
-        for (key, action, item) in items {
-            let one = [(
-                key.clone(),
-                *action,
-                match item {
-                    Item::Upsert(v, rv) => Item::Upsert(v.clone(), rv.clone()),
-                    Item::Delete => Item::Delete,
+    async fn write_each(&self, writes: &[Write], objects: &[Value]) {
+        let mut next_object = objects.iter();
+        for w in writes {
+            let one = std::slice::from_ref(w);
+            let result = match &w.2 {
+                Some(_) => match next_object.next() {
+                    Some(o) => self.write_once(one, std::slice::from_ref(o)).await,
+                    None => Ok(()),
                 },
-            )];
-            if let Err(e) = self.write_once(&one).await {
-                tracing::error!(cluster = %self.shared.cluster, resource = %self.gvr, namespace = %key.0, name = %key.1, error = %e, "object not stored");
+                None => self.write_once(one, &[]).await,
+            };
+            if let Err(e) = result {
+                tracing::error!(cluster = %self.shared.cluster, resource = %self.gvr, namespace = %w.0.0, name = %w.0.1, error = %e, "object not stored");
             }
         }
     }
