@@ -121,9 +121,8 @@ async fn all_ready(host: &KubeSim) -> bool {
     })
 }
 
-/// Waits until the store holds `want` rows and every PediaCluster is Ready; the seconds it took
-/// and the peak RSS seen.
-async fn until_synced(host: &KubeSim, store: &Storage, want: i64, pid: u32, since: Instant) -> f64 {
+/// Waits until the store holds `want` rows and every PediaCluster is Ready; the seconds it took.
+async fn until_synced(host: &KubeSim, store: &Storage, want: i64, since: Instant) -> f64 {
     loop {
         if rows(store).await >= want && all_ready(host).await {
             return since.elapsed().as_secs_f64();
@@ -179,7 +178,11 @@ async fn churn(fleet: &Fleet, store: Arc<Storage>, changes: usize, seconds: u64)
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            println!("   change log reads: {:.1} ms each ({} reads; part of the latency)", reads.1.as_secs_f64() * 1000.0 / f64::from(reads.0.max(1)), reads.0);
+            println!(
+                "   change log reads: {:.1} ms each ({} reads; part of the latency)",
+                reads.1.as_secs_f64() * 1000.0 / f64::from(reads.0.max(1)),
+                reads.0
+            );
         })
     };
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / changes as f64));
@@ -275,7 +278,7 @@ async fn main() {
         let t = Instant::now();
         let mut pedia = start_pedia(&fleet.host.kubeconfig, &url, &dir.join(format!("pedia-{backend}.log")));
         let pid = pedia.id().unwrap();
-        let secs = until_synced(h, &store, pods as i64, pid, t).await;
+        let secs = until_synced(h, &store, pods as i64, t).await;
         let (peak, now, anon) = rss(pid);
         println!(
             "{backend:<8} initial sync, pods only: {pods} objects in {secs:.1}s = {:.0} objects/s until every PediaCluster is Ready; pedia RSS peak {peak:.0} MiB, {now:.0} MiB after ({anon:.0} MiB anonymous)",
@@ -293,7 +296,7 @@ async fn main() {
             update(h, &path, |pc| pc["spec"]["syncResources"] = resources.clone()).await;
         }
         let t = Instant::now();
-        let secs = until_synced(h, &store, (pods + more) as i64, pid, t).await;
+        let secs = until_synced(h, &store, (pods + more) as i64, t).await;
         let (peak, now, anon) = rss(pid);
         println!(
             "{backend:<8} adding deployments and services: {more} objects in {secs:.1}s = {:.0} objects/s; pedia RSS peak {peak:.0} MiB, {now:.0} MiB now ({anon:.0} MiB anonymous, {} objects synced)",

@@ -202,3 +202,143 @@ async fn replicas_elect_a_leader_and_take_over() {
     drop((b, east));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A TCP proxy to PostgreSQL that can be taken down (live connections cut, new ones closed at
+/// once) and brought back, to make the store unavailable to one process only.
+struct Proxy {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(target: &str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let state = up.clone();
+        let target = target.to_owned();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                let mut down = state.subscribe();
+                if !*down.borrow_and_update() {
+                    continue; // dropped: the connection closes at once
+                }
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = down.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Proxy { port, up }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+async fn sync_reasons(h: &KubeSim, name: &str) -> Vec<String> {
+    let (_, pc) =
+        h.request(Method::GET, &format!("/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/{name}"), None).await;
+    let mut out = Vec::new();
+    for g in pc["status"]["syncResources"].as_array().into_iter().flatten() {
+        for r in g["resources"].as_array().into_iter().flatten() {
+            for c in r["syncConditions"].as_array().into_iter().flatten() {
+                out.push(format!(
+                    "{}/{}",
+                    c["status"].as_str().unwrap_or_default(),
+                    c["reason"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_loses_nothing() {
+    let dir = std::env::temp_dir().join(format!("pedia-outage-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let size = SeedSize { namespaces: 1, deployments_per_namespace: 2, ..SeedSize::default() };
+    let Fleet { host, members } = fleet::start(1, &dir, size).await.unwrap();
+    let h = &host.sim;
+    for crd in api_types::crd::pedia_crds() {
+        h.create(serde_json::to_value(&crd).unwrap()).await.unwrap();
+    }
+    h.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})).await.unwrap();
+    h.create(pedia_cluster("member", &members[0], None)).await.unwrap();
+    let url = fresh_postgres(&format!("pedia_outage_{}", std::process::id()));
+    let store = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 5).await.unwrap();
+    store.migrate().await.unwrap();
+    let (server, db) = url.split_once("://").unwrap().1.split_once('@').unwrap().1.split_once('/').unwrap();
+    let proxy = Proxy::start(server).await;
+    let through_proxy = format!("postgres://postgres@127.0.0.1:{}/{db}", proxy.port);
+    let _pedia = replica(&host.kubeconfig, &through_proxy, "", &dir.join("pedia.log"));
+
+    let m = &members[0].sim;
+    let member_count = || async {
+        let (_, list) = m.request(Method::GET, "/api/v1/configmaps", None).await;
+        list["items"].as_array().unwrap().len() as i64
+    };
+    let want = member_count().await;
+    until("initial sync", 30, || async {
+        let n = stored(&store, "member").await;
+        if n == want { Ok(()) } else { Err(format!("{n} of {want}")) }
+    })
+    .await;
+
+    // The store goes away; changes on the member meanwhile.
+    proxy.set_up(false);
+    for i in 0..3 {
+        m.create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("during-outage-{i}"), "namespace": "default"}}))
+            .await
+            .unwrap();
+    }
+    let (_, list) = m.request(Method::GET, "/api/v1/namespaces/shop-0/configmaps", None).await;
+    let gone = list["items"][0]["metadata"]["name"].as_str().unwrap().to_owned();
+    m.request(Method::DELETE, &format!("/api/v1/namespaces/shop-0/configmaps/{gone}"), None).await;
+    until("the condition says the storage is failing", 40, || async {
+        let reasons = sync_reasons(h, "member").await;
+        if reasons == ["Stop/StorageExpection"] { Ok(()) } else { Err(format!("{reasons:?}")) }
+    })
+    .await;
+
+    // It comes back: everything arrives, nothing was dropped.
+    proxy.set_up(true);
+    let want = member_count().await;
+    until("the changes made during the outage are stored", 60, || async {
+        let n = stored(&store, "member").await;
+        let reasons = sync_reasons(h, "member").await;
+        if n == want && reasons == ["Syncing/"] { Ok(()) } else { Err(format!("{n} of {want}, {reasons:?}")) }
+    })
+    .await;
+    assert!(
+        store.get("member", &pedia_storage::Gvr::new("", "v1", "configmaps"), "shop-0", &gone).await.unwrap().is_none()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_without_the_crds_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("pedia-nocrds-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let Fleet { host, .. } = fleet::start(0, &dir, SeedSize::default()).await.unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pedia"))
+        .args(["run", "--leader-elect=false", "--metrics-bind-address", "127.0.0.1:0", "--kubeconfig"])
+        .arg(&host.kubeconfig)
+        .arg("--storage")
+        .arg(format!("sqlite://{}", dir.join("pedia.db").display()))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the PediaCluster CRD is not installed on the host cluster"), "{stderr}");
+    assert!(stderr.contains("pedia crds | kubectl apply --server-side -f -"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

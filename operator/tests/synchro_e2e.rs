@@ -247,9 +247,17 @@ async fn a_fleet_is_synced_and_stays_correct() {
                  "syncResources": [{"group": "", "resources": ["pods", "configmaps"]}, {"group": "apps", "resources": ["deployments"]},
                                    {"group": "stuff.example.net", "resources": ["*"]}]}})).await;
 
-    // member-3: an inline kubeconfig, pods from upstream's example ClusterSyncResources.
+    // member-3: an inline kubeconfig whose user is an exec credential plugin, pods from
+    // upstream's example ClusterSyncResources.
     k.ok(&["apply", "-f", compat("clustersyncresources.yaml").to_str().unwrap()], None).await;
-    let kubeconfig3 = std::fs::read(&members[2].kubeconfig).unwrap();
+    let plugin = dir.join("token-plugin.sh");
+    let credential = json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": members[2].token}});
+    std::fs::write(&plugin, format!("#!/bin/sh\ncat <<'EOF'\n{credential}\nEOF\n")).unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut kubeconfig3 = yaml_file(&members[2].kubeconfig);
+    kubeconfig3["users"][0]["user"] = json!({"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+        "command": plugin.to_str().unwrap(), "interactiveMode": "Never"}});
+    let kubeconfig3 = serde_json::to_vec(&kubeconfig3).unwrap();
     create(h, json!({"apiVersion": "cluster.clusterpedia.io/v1alpha2", "kind": "PediaCluster", "metadata": {"name": "member-3"},
         "spec": {"kubeconfig": base64(&kubeconfig3), "syncResourcesRefName": "cluster-sync-resources-example",
                  "syncResources": [{"group": "", "resources": ["configmaps"]}]}})).await;
@@ -497,6 +505,15 @@ async fn a_fleet_is_synced_and_stays_correct() {
     assert!(metrics.contains("pedia_cluster_healthy{cluster=\"member-1\"} 1"), "{metrics}");
     assert!(metrics.contains("clusterpedia_build_info{"), "{metrics}");
     assert!(http_get(port, "/readyz").await.ends_with("ok"));
+
+    // A steady healthy cluster is not rewritten at every probe (status writes are coalesced).
+    let rv = pedia_cluster(h, "member-1").await["metadata"]["resourceVersion"].clone();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        pedia_cluster(h, "member-1").await["metadata"]["resourceVersion"],
+        rv,
+        "status written while nothing changed"
+    );
 
     // Deleting a PediaCluster deletes its rows, then the object.
     let (code, _) =

@@ -37,6 +37,12 @@ pub type Versions = HashMap<Key, String>;
 /// Largest batch written at once (the watcher's page size by default).
 const MAX_BATCH: usize = 500;
 
+/// How long a change waits for others to share its write (see the watch loop).
+const LINGER: Duration = Duration::from_millis(100);
+
+/// A write that takes longer is reported (`Stop/StorageExpection`) while it goes on waiting.
+const SLOW_WRITE: Duration = Duration::from_secs(5);
+
 /// How long a list may hold a turn to write while its next page does not arrive.
 const HOLD_TURN: Duration = Duration::from_secs(1);
 
@@ -231,7 +237,23 @@ impl Worker {
                     _ = tokio::time::sleep(HOLD_TURN), if early.is_some() => early = None,
                 }
             };
-            let Some(chunk) = chunk else { break };
+            let Some(mut chunk) = chunk else { break };
+            // While watching, changes that follow within LINGER join the batch: one write for a
+            // burst (a server commits each write on its own; SQLite groups them anyway).
+            if !listing && chunk.len() < MAX_BATCH {
+                let until = tokio::time::Instant::now() + LINGER;
+                while chunk.len() < MAX_BATCH {
+                    tokio::select! {
+                        biased;
+                        _ = stop.changed() => break 'sync,
+                        more = events.next() => match more {
+                            Some(more) => chunk.extend(more),
+                            None => break,
+                        },
+                        _ = tokio::time::sleep_until(until) => break,
+                    }
+                }
+            }
             let mut batch: Compacted<Key, Item> = Compacted::default();
             let mut list_done = false;
             let mut failure = None;
@@ -353,7 +375,23 @@ impl Worker {
         }
         let mut delay = Duration::from_millis(500);
         loop {
-            match self.write_once(&writes, &objects).await {
+            // A store that does not answer (a pool waiting for connections) is reported while
+            // the write goes on waiting.
+            let attempt = self.write_once(&writes, &objects);
+            let mut attempt = std::pin::pin!(attempt);
+            let result = tokio::select! {
+                result = &mut attempt => result,
+                _ = tokio::time::sleep(SLOW_WRITE) => {
+                    tracing::warn!(cluster = %self.shared.cluster, resource = %self.gvr, "the storage has not answered a write for {}s; waiting", SLOW_WRITE.as_secs());
+                    self.set_state(
+                        sync::STATUS_STOP,
+                        Some(sync::REASON_STORAGE_EXPECTION),
+                        Some(format!("the storage has not answered a write for {}s; waiting for it", SLOW_WRITE.as_secs())),
+                    );
+                    attempt.await
+                }
+            };
+            match result {
                 Ok(()) => {
                     if lock(&self.state).reason == Some(sync::REASON_STORAGE_EXPECTION) {
                         tracing::info!(cluster = %self.shared.cluster, resource = %self.gvr, "storage is back; syncing again");
