@@ -5,9 +5,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = operator::cli::Cli::parse();
     operator::telemetry::init(cli.log_level.as_deref());

@@ -121,18 +121,19 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
     };
 
     // Apply to the running synchros: a bad config leaves a running synchro running (upstream).
-    let mut synchros = ctx.synchros.lock().await;
+    // The map is not held across the awaits below (a synchro's start reads the store): reconciles
+    // of one PediaCluster never overlap, so its entry can be taken out and put back.
+    let mut running = ctx.synchros.lock().await.remove(&name);
     if let (Ok(config), Ok(access)) = (config, access)
         && validation.ok
     {
-        let stale = synchros.get(&name).is_some_and(|r| r.synchro.access != access);
-        if stale && let Some(old) = synchros.remove(&name) {
+        if let Some(old) = running.take_if(|r| r.synchro.access != access) {
             tracing::info!(cluster = %name, "credentials changed; restarting its synchro");
             old.synchro.shutdown().await;
         }
         let wanted =
             Wanted { resources, sync_all_custom_resources: pc.spec.sync_all_custom_resources.unwrap_or(false) };
-        match synchros.get_mut(&name) {
+        match &mut running {
             Some(r) => {
                 r.synchro.set_wanted(wanted);
                 r.secrets = secret_names;
@@ -155,7 +156,7 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
                 {
                     Ok(synchro) => {
                         tracing::info!(cluster = %name, "cluster synchro started");
-                        synchros.insert(name.clone(), Running { synchro, secrets: secret_names });
+                        running = Some(Running { synchro, secrets: secret_names });
                     }
                     Err(e) => {
                         tracing::warn!(cluster = %name, error = %e, "cluster synchro could not be created");
@@ -165,8 +166,10 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
             }
         }
     }
-    let snapshot = synchros.get(&name).map(|r| r.synchro.snapshot());
-    drop(synchros);
+    let snapshot = running.as_ref().map(|r| r.synchro.snapshot());
+    if let Some(r) = running {
+        ctx.synchros.lock().await.insert(name.clone(), r);
+    }
 
     // Status.
     let new_status = status::build(status::Inputs {

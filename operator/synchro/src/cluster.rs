@@ -3,7 +3,7 @@
 //! healthy probe, pauses after two failed probes in a row, resumes by itself (unchanged objects
 //! are not rewritten), and renegotiates when the wanted resources or the member's APIs change.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -362,18 +362,17 @@ impl Runner {
     /// Starts synchros for new targets, stops removed ones and deletes their rows (and those of
     /// resources the store held from before that are no longer wanted).
     async fn apply(&self, negotiated: Negotiated) {
-        for skipped in &negotiated.skipped {
-            tracing::warn!(cluster = %self.shared.cluster, "not synced: {skipped}");
-        }
-        let wanted: BTreeSet<Gvr> = negotiated.targets.iter().map(|t| t.gvr.clone()).collect();
         let (mut removed, stale_seeded): (Vec<ResourceSynchro>, Vec<Gvr>) = {
             let mut s = lock(&self.state);
             if s.negotiated.as_ref() == Some(&negotiated) {
                 return;
             }
-            let gone: Vec<Gvr> = s.synchros.keys().filter(|g| !wanted.contains(*g)).cloned().collect();
+            for skipped in &negotiated.skipped {
+                tracing::warn!(cluster = %self.shared.cluster, "not synced: {skipped}");
+            }
+            let gone = negotiated.retired(s.synchros.keys());
             let removed = gone.iter().filter_map(|g| s.synchros.remove(g)).collect();
-            let stale: Vec<Gvr> = s.seeded.keys().filter(|g| !wanted.contains(*g)).cloned().collect();
+            let stale = negotiated.retired(s.seeded.keys());
             for g in &stale {
                 s.seeded.remove(g);
             }

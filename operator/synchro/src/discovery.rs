@@ -33,6 +33,7 @@ pub async fn served(client: &Client) -> Result<Served, kube::Error> {
         core_group.resources.insert(v.clone(), resources(client.list_core_api_resources(v).await?));
     }
     groups.push(core_group);
+    let mut failed = std::collections::BTreeSet::new();
     for g in client.list_api_groups().await?.groups {
         let preferred = g.preferred_version.as_ref().map(|p| p.version.clone());
         let mut versions: Vec<String> = preferred.iter().cloned().collect();
@@ -44,14 +45,15 @@ pub async fn served(client: &Client) -> Result<Served, kube::Error> {
                     by_version.insert(gv.version.clone(), resources(list));
                 }
                 Err(e) => {
-                    tracing::warn!(group_version = %gv.group_version, error = %e, "member discovery: group-version left out")
+                    tracing::warn!(group_version = %gv.group_version, error = %e, "member discovery: group-version left out");
+                    failed.insert(g.name.clone());
                 }
             }
         }
         versions.retain(|v| by_version.contains_key(v));
         groups.push(ServedGroup { name: g.name, versions, resources: by_version });
     }
-    let mut served = Served { groups, ..Default::default() };
+    let mut served = Served { groups, failed_groups: failed, ..Default::default() };
     let serves_crds =
         served.groups.iter().any(|g| g.name == "apiextensions.k8s.io" && g.versions.iter().any(|v| v == "v1"));
     if serves_crds {

@@ -30,6 +30,8 @@ pub struct ServedGroup {
 pub struct Served {
     pub groups: Vec<ServedGroup>,
     pub crd_groups: BTreeSet<String>,
+    /// Groups whose discovery failed this time: what they serve is unknown, not gone.
+    pub failed_groups: BTreeSet<String>,
 }
 
 /// One (cluster, GVR) to sync.
@@ -48,6 +50,9 @@ pub struct Negotiated {
     pub targets: Vec<Target>,
     pub status: Vec<ClusterGroupResourcesStatus>,
     pub skipped: Vec<String>,
+    /// Groups the member's discovery could not read: their synchros keep running and their rows
+    /// stay (a failed read is no proof that a resource went away).
+    pub unknown_groups: BTreeSet<String>,
 }
 
 /// Built-in Kubernetes groups (1.33) and the versions of them that ever existed. Built-in kinds
@@ -186,7 +191,7 @@ fn expand(wanted: &[ClusterGroupResources], sync_all_custom: bool, served: &Serv
 
 /// Negotiates the effective sync list against what the member serves.
 pub fn negotiate(wanted: &[ClusterGroupResources], sync_all_custom: bool, served: &Served) -> Negotiated {
-    let mut out = Negotiated::default();
+    let mut out = Negotiated { unknown_groups: served.failed_groups.clone(), ..Negotiated::default() };
     let mut seen = BTreeSet::new();
     let original: BTreeMap<&str, &ClusterGroupResources> = wanted.iter().map(|g| (g.group.as_str(), g)).collect();
     for entry in expand(wanted, sync_all_custom, served) {
@@ -239,6 +244,18 @@ pub fn negotiate(wanted: &[ClusterGroupResources], sync_all_custom: bool, served
         }
     }
     out
+}
+
+impl Negotiated {
+    /// Of the resources synced (or stored) so far, those this negotiation retires: neither
+    /// negotiated nor in a group whose discovery failed.
+    pub fn retired<'a>(&self, current: impl IntoIterator<Item = &'a Gvr>) -> Vec<Gvr> {
+        current
+            .into_iter()
+            .filter(|g| !self.unknown_groups.contains(&g.group) && !self.targets.iter().any(|t| &t.gvr == *g))
+            .cloned()
+            .collect()
+    }
 }
 
 fn add_status(status: &mut Vec<ClusterGroupResourcesStatus>, gvr: &Gvr, r: &ServedResource) {
@@ -339,7 +356,11 @@ mod tests {
             ]
             .into(),
         };
-        Served { groups: vec![core, apps, widgets], crd_groups: ["example.io".to_string()].into() }
+        Served {
+            groups: vec![core, apps, widgets],
+            crd_groups: ["example.io".to_string()].into(),
+            ..Default::default()
+        }
     }
 
     fn entry(group: &str, resources: &[&str]) -> ClusterGroupResources {
@@ -393,6 +414,17 @@ mod tests {
         assert_eq!(gvrs(&n), v(&["v1/pods"]));
         assert_eq!(n.skipped.len(), 3, "{:?}", n.skipped);
         assert!(n.skipped[1].contains("list and watch"), "{:?}", n.skipped);
+    }
+
+    #[test]
+    fn a_failed_discovery_retires_nothing_of_its_group() {
+        let mut s = served();
+        s.groups.retain(|g| g.name != "apps");
+        s.failed_groups.insert("apps".into());
+        let n = negotiate(&[entry("", &["pods"]), entry("apps", &["deployments"])], false, &s);
+        let current =
+            [Gvr::new("apps", "v1", "deployments"), Gvr::new("", "v1", "pods"), Gvr::new("", "v1", "secrets")];
+        assert_eq!(n.retired(&current), vec![Gvr::new("", "v1", "secrets")]);
     }
 
     #[test]

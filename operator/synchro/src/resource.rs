@@ -34,8 +34,9 @@ pub type Key = (String, String);
 /// What the store holds of one resource: `key -> resourceVersion`.
 pub type Versions = HashMap<Key, String>;
 
-/// Largest batch written at once (the watcher's page size by default).
-const MAX_BATCH: usize = 500;
+/// Largest batch written at once: half a list page, so a page is written in two steps and no
+/// more than a page and a half of objects is held per list.
+const MAX_BATCH: usize = 250;
 
 /// How long a change waits for others to share its write (see the watch loop).
 const LINGER: Duration = Duration::from_millis(100);
@@ -171,6 +172,23 @@ type Write = (Key, Action, Option<String>);
 enum Item {
     Upsert(Value, String),
     Delete,
+}
+
+/// The object as the store takes it. Its fields other than `metadata` move over as they are (a
+/// deep copy of every spec and status would double what a batch holds).
+fn into_value(o: DynamicObject, types: &TypeMeta) -> Result<Value, serde_json::Error> {
+    let metadata = serde_json::to_value(&o.metadata)?;
+    let mut fields = match o.data {
+        Value::Object(map) => map,
+        Value::Null => serde_json::Map::new(),
+        other => {
+            return Err(serde::ser::Error::custom(format!("the object's fields are not a map: {other}")));
+        }
+    };
+    fields.insert("apiVersion".into(), Value::String(types.api_version.clone()));
+    fields.insert("kind".into(), Value::String(types.kind.clone()));
+    fields.insert("metadata".into(), metadata);
+    Ok(Value::Object(fields))
 }
 
 fn key_of(o: &DynamicObject) -> Key {
@@ -340,14 +358,13 @@ impl Worker {
         }
     }
 
-    fn push_object(&self, batch: &mut Compacted<Key, Item>, key: Key, mut o: DynamicObject, types: &TypeMeta) {
+    fn push_object(&self, batch: &mut Compacted<Key, Item>, key: Key, o: DynamicObject, types: &TypeMeta) {
         let rv = o.metadata.resource_version.clone().unwrap_or_default();
         let known = lock(&self.versions).get(&key).cloned();
         if known.as_deref() == Some(rv.as_str()) {
             return;
         }
-        o.types = Some(types.clone());
-        match serde_json::to_value(&o) {
+        match into_value(o, types) {
             Ok(v) => {
                 let action = if known.is_some() { Action::Updated } else { Action::Added };
                 batch.push(key, action, Item::Upsert(v, rv));
@@ -483,5 +500,26 @@ impl Worker {
                 tracing::error!(cluster = %self.shared.cluster, resource = %self.gvr, namespace = %w.0.0, name = %w.0.1, error = %e, "object not stored");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn objects_keep_every_field_and_get_their_type() {
+        // List items come without apiVersion and kind; the store needs both.
+        let item = json!({"metadata": {"name": "web-0", "namespace": "shop", "resourceVersion": "7", "labels": {"app": "web"}},
+                          "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]}, "status": {"phase": "Running"}});
+        let o: DynamicObject = serde_json::from_value(item.clone()).unwrap();
+        assert_eq!(key_of(&o), ("shop".to_owned(), "web-0".to_owned()));
+        let v = into_value(o, &TypeMeta { api_version: "v1".into(), kind: "Pod".into() }).unwrap();
+        let mut want = item;
+        want["apiVersion"] = json!("v1");
+        want["kind"] = json!("Pod");
+        assert_eq!(v, want);
     }
 }
