@@ -108,7 +108,7 @@ pub fn set_status(conditions: &mut Vec<Condition>, type_: &str, status: &str, re
         Some(c) if c.status == status && c.reason == reason && c.message == message => false,
         Some(c) => {
             if c.status != status {
-                c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::now());
+                c.last_transition_time = now();
             }
             c.status = status.to_owned();
             c.reason = reason.to_owned();
@@ -121,12 +121,19 @@ pub fn set_status(conditions: &mut Vec<Condition>, type_: &str, status: &str, re
                 status: status.to_owned(),
                 reason: reason.to_owned(),
                 message: message.to_owned(),
-                last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
+                last_transition_time: now(),
                 observed_generation: None,
             });
             true
         }
     }
+}
+
+/// Now, in whole seconds: what a `metav1.Time` keeps once written, so a status built in memory
+/// compares equal to the same status read back.
+pub fn now() -> Time {
+    let t = k8s_openapi::jiff::Timestamp::now();
+    Time(k8s_openapi::jiff::Timestamp::from_second(t.as_second()).unwrap_or(t))
 }
 
 /// Removes a condition by type; returns whether it was there.

@@ -507,12 +507,13 @@ async fn a_fleet_is_synced_and_stays_correct() {
     assert!(http_get(port, "/readyz").await.ends_with("ok"));
 
     // A steady healthy cluster is not rewritten at every probe (status writes are coalesced).
-    let rv = pedia_cluster(h, "member-1").await["metadata"]["resourceVersion"].clone();
+    let before = pedia_cluster(h, "member-1").await;
     tokio::time::sleep(Duration::from_secs(12)).await;
+    let after = pedia_cluster(h, "member-1").await;
     assert_eq!(
-        pedia_cluster(h, "member-1").await["metadata"]["resourceVersion"],
-        rv,
-        "status written while nothing changed"
+        after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"],
+        "status written while nothing changed:\n{}\n{}",
+        before["status"], after["status"]
     );
 
     // Deleting a PediaCluster deletes its rows, then the object.

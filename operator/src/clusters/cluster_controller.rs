@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use pedia_synchro::credentials::{self, SecretData};
+use pedia_synchro::credentials::{self, Access, CredentialError, SecretData};
 use pedia_synchro::{ClusterSynchro, Wanted};
 use serde_json::json;
 
@@ -79,9 +79,40 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
 
-    // Resolve credentials and references.
+    let resolved = resolve(&pc, &ctx).await?;
+    let checked = validate(&pc, resolved, ctx.settings.allow_sync_all_resources).await;
+    let applied = apply(&pc, &ctx, checked.run).await;
+    write_status(
+        &pc,
+        &api,
+        status::Inputs {
+            current: pc.status.as_ref(),
+            validation: &checked.validation,
+            apiserver: checked.apiserver,
+            synchro: applied.snapshot.as_ref(),
+            initial_failure: applied.initial_failure.clone(),
+            sharding_name: Some(mine.to_owned()),
+        },
+    )
+    .await?;
+    Ok(match applied.initial_failure {
+        Some(_) => Action::requeue(Duration::from_secs(30)),
+        None => Action::await_change(),
+    })
+}
+
+/// What a PediaCluster refers to, read: its credentials (resolved) and its sync list.
+struct Resolved {
+    access: Result<Access, CredentialError>,
+    secret_names: Vec<String>,
+    resources: Vec<ClusterGroupResources>,
+    ref_warning: Option<String>,
+}
+
+/// Step 1: read the Secrets and the ClusterSyncResources the spec names, resolve credentials.
+async fn resolve(pc: &PediaCluster, ctx: &Context) -> Result<Resolved, Error> {
     let secret_names = credentials::secret_names(&pc.spec);
-    let secrets = read_secrets(&ctx, &secret_names).await?;
+    let secrets = read_secrets(ctx, &secret_names).await?;
     let lookup = |n: &str| -> Result<Option<SecretData>, String> {
         match secrets.get(n) {
             Some(Ok(d)) => Ok(d.clone()),
@@ -100,47 +131,95 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
     };
     let (resources, ref_warning) =
         effective_resources(&pc.spec.sync_resources, referenced.as_deref(), pc.spec.sync_resources_ref_name.as_deref());
+    Ok(Resolved { access, secret_names, resources, ref_warning })
+}
 
-    // Validate.
-    let mut initial_failure = None;
-    let config = match &access {
-        Ok(a) => a.client_config().await,
-        Err(e) => Err(e.clone()),
-    };
-    let validation = match (&config, &access) {
-        (Err(e), _) => Validation::invalid(cond::REASON_INVALID_CONFIG, e.condition_message()),
-        _ if resources.iter().any(|g| g.group == "*") && !ctx.settings.allow_sync_all_resources => Validation::invalid(
+/// What a valid PediaCluster runs with.
+struct Run {
+    access: Access,
+    config: kube::Config,
+    wanted: Wanted,
+    secret_names: Vec<String>,
+}
+
+/// The outcome of validation: the condition, the endpoint for status, and what to run if valid.
+struct Checked {
+    validation: Validation,
+    apiserver: Option<String>,
+    run: Option<Run>,
+}
+
+/// The `Validated` condition from the credentials' outcome and the sync list (pure).
+pub fn validation_of(
+    credentials: Result<(), &CredentialError>,
+    resources: &[ClusterGroupResources],
+    allow_sync_all_resources: bool,
+    ref_warning: Option<&str>,
+) -> Validation {
+    match credentials {
+        Err(e) => Validation::invalid(cond::REASON_INVALID_CONFIG, e.condition_message()),
+        Ok(()) if resources.iter().any(|g| g.group == "*") && !allow_sync_all_resources => Validation::invalid(
             cond::REASON_INVALID_SYNC_RESOURCES,
             "syncing all resources (group \"*\") is not allowed: start pedia with --allow-sync-all-resources",
         ),
-        _ => Validation::valid(ref_warning.clone().unwrap_or_else(|| "cluster is validated".into())),
+        Ok(()) => Validation::valid(ref_warning.unwrap_or("cluster is validated")),
+    }
+}
+
+/// Step 2: build the client configuration and decide validity.
+async fn validate(pc: &PediaCluster, r: Resolved, allow_sync_all_resources: bool) -> Checked {
+    let config = match &r.access {
+        Ok(a) => a.client_config().await,
+        Err(e) => Err(e.clone()),
     };
+    let validation =
+        validation_of(config.as_ref().map(|_| ()), &r.resources, allow_sync_all_resources, r.ref_warning.as_deref());
     let apiserver = match &config {
         Ok(c) => Some(c.cluster_url.to_string().trim_end_matches('/').to_owned()),
         Err(_) => pc.spec.apiserver.clone(),
     };
+    let run = match (validation.ok, config, r.access) {
+        (true, Ok(config), Ok(access)) => Some(Run {
+            access,
+            config,
+            wanted: Wanted {
+                resources: r.resources,
+                sync_all_custom_resources: pc.spec.sync_all_custom_resources.unwrap_or(false),
+            },
+            secret_names: r.secret_names,
+        }),
+        _ => None,
+    };
+    Checked { validation, apiserver, run }
+}
 
-    // Apply to the running synchros: a bad config leaves a running synchro running (upstream).
+/// What applying left: the synchro's state, or why it could not start.
+struct Applied {
+    snapshot: Option<pedia_synchro::Snapshot>,
+    initial_failure: Option<String>,
+}
+
+/// Step 3: start, restart (credentials changed) or update the cluster's synchro. Without a valid
+/// configuration a running synchro keeps running (upstream).
+async fn apply(pc: &Arc<PediaCluster>, ctx: &Context, run: Option<Run>) -> Applied {
+    let name = pc.name_any();
     // The map is not held across the awaits below (a synchro's start reads the store): reconciles
     // of one PediaCluster never overlap, so its entry can be taken out and put back.
     let mut running = ctx.synchros.lock().await.remove(&name);
-    if let (Ok(config), Ok(access)) = (config, access)
-        && validation.ok
-    {
-        if let Some(old) = running.take_if(|r| r.synchro.access != access) {
+    let mut initial_failure = None;
+    if let Some(run) = run {
+        if let Some(old) = running.take_if(|r| r.synchro.access != run.access) {
             tracing::info!(cluster = %name, "credentials changed; restarting its synchro");
             old.synchro.shutdown().await;
         }
-        let wanted =
-            Wanted { resources, sync_all_custom_resources: pc.spec.sync_all_custom_resources.unwrap_or(false) };
         match &mut running {
             Some(r) => {
-                r.synchro.set_wanted(wanted);
-                r.secrets = secret_names;
+                r.synchro.set_wanted(run.wanted);
+                r.secrets = run.secret_names;
             }
             None => {
-                if access.insecure() {
-                    warn_insecure(&ctx, &pc).await;
+                if run.access.insecure() {
+                    warn_insecure(ctx, pc).await;
                 }
                 let wake = ctx.wake.clone();
                 let me = ObjectRef::from_obj(pc.as_ref());
@@ -152,11 +231,20 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
                     metrics: ctx.settings.metrics.clone(),
                     writes: ctx.writes.clone(),
                 };
-                match ClusterSynchro::start(&name, access, config, ctx.storage.clone(), options, wanted, changed).await
-                {
+                let started = ClusterSynchro::start(
+                    &name,
+                    run.access,
+                    run.config,
+                    ctx.storage.clone(),
+                    options,
+                    run.wanted,
+                    changed,
+                )
+                .await;
+                match started {
                     Ok(synchro) => {
                         tracing::info!(cluster = %name, "cluster synchro started");
-                        running = Some(Running { synchro, secrets: secret_names });
+                        running = Some(Running { synchro, secrets: run.secret_names });
                     }
                     Err(e) => {
                         tracing::warn!(cluster = %name, error = %e, "cluster synchro could not be created");
@@ -168,32 +256,26 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
     }
     let snapshot = running.as_ref().map(|r| r.synchro.snapshot());
     if let Some(r) = running {
-        ctx.synchros.lock().await.insert(name.clone(), r);
+        ctx.synchros.lock().await.insert(name, r);
     }
+    Applied { snapshot, initial_failure }
+}
 
-    // Status.
-    let new_status = status::build(status::Inputs {
-        current: pc.status.as_ref(),
-        validation: &validation,
-        apiserver,
-        synchro: snapshot.as_ref(),
-        initial_failure: initial_failure.clone(),
-        sharding_name: Some(mine.to_owned()),
-    });
-    if pc.status.as_ref() != Some(&new_status) {
-        let body = json!({
-            "apiVersion": format!("{}/{}", api_types::cluster::GROUP, api_types::cluster::VERSION),
-            "kind": "PediaCluster",
-            "status": serde_json::to_value(&new_status)?,
-        });
-        api.patch_status(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body))
-            .await
-            .map_err(Error::kube("writing the status"))?;
+/// Step 4: write the status by server-side apply, only when it changed.
+async fn write_status(pc: &PediaCluster, api: &Api<PediaCluster>, inputs: status::Inputs<'_>) -> Result<(), Error> {
+    let new_status = status::build(inputs);
+    if pc.status.as_ref() == Some(&new_status) {
+        return Ok(());
     }
-    Ok(match initial_failure {
-        Some(_) => Action::requeue(Duration::from_secs(30)),
-        None => Action::await_change(),
-    })
+    let body = json!({
+        "apiVersion": format!("{}/{}", api_types::cluster::GROUP, api_types::cluster::VERSION),
+        "kind": "PediaCluster",
+        "status": serde_json::to_value(&new_status)?,
+    });
+    api.patch_status(&pc.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body))
+        .await
+        .map_err(Error::kube("writing the status"))?;
+    Ok(())
 }
 
 /// The Secrets of the operator's namespace that the credentials name, read now.
@@ -262,6 +344,20 @@ mod tests {
         assert!(owned(Some("a"), Some(""), ""), "still held here: release it");
         assert!(!owned(None, Some("b"), ""), "held by another instance");
         assert!(owned(Some("b"), None, "b"));
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let all = vec![ClusterGroupResources { group: "*".into(), resources: vec!["*".into()], ..Default::default() }];
+        let v = validation_of(Err(&CredentialError::NoEndpoint), &all, false, None);
+        assert_eq!((v.ok, v.reason), (false, cond::REASON_INVALID_CONFIG));
+        assert_eq!(v.message, "invalid cluster config: Cluster APIServer Endpoint is required");
+        let v = validation_of(Ok(()), &all, false, None);
+        assert_eq!(v.reason, cond::REASON_INVALID_SYNC_RESOURCES);
+        assert!(v.message.contains("--allow-sync-all-resources"));
+        assert!(validation_of(Ok(()), &all, true, None).ok);
+        let v = validation_of(Ok(()), &[], false, Some("Warning: sync resource ref is not found"));
+        assert_eq!((v.ok, v.message.as_str()), (true, "Warning: sync resource ref is not found"));
     }
 
     #[test]

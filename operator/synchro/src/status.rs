@@ -18,7 +18,7 @@ pub struct SyncState {
 
 impl SyncState {
     pub fn new(status: &'static str, reason: Option<&'static str>, message: Option<String>) -> Self {
-        Self { status, reason, message, initial_list_phase: false, since: Timestamp::now() }
+        Self { status, reason, message, initial_list_phase: false, since: api_types::conditions::now().0 }
     }
 
     /// Moves to a new state; the transition time changes only when status or reason do.
@@ -28,7 +28,7 @@ impl SyncState {
             return false;
         }
         if self.status != status || self.reason != reason {
-            self.since = Timestamp::now();
+            self.since = api_types::conditions::now().0;
         }
         self.status = status;
         self.reason = reason;
@@ -104,10 +104,19 @@ mod tests {
     }
 
     #[test]
+    fn times_are_whole_seconds_as_the_apiserver_keeps_them() {
+        let s = SyncState::new(sync::STATUS_SYNCING, None, None);
+        assert_eq!(s.since.subsec_nanosecond(), 0);
+        let text = serde_json::to_value(s.condition("v1")).unwrap();
+        let back: ClusterResourceSyncCondition = serde_json::from_value(text).unwrap();
+        assert_eq!(back, s.condition("v1"), "a condition read back equals the one written");
+    }
+
+    #[test]
     fn transition_time_moves_only_with_status_or_reason() {
         let mut s = SyncState::new(sync::STATUS_SYNCING, None, None);
         let t0 = s.since;
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(s.set(sync::STATUS_SYNCING, None, Some("x".into())));
         assert_eq!(s.since, t0);
         assert!(!s.set(sync::STATUS_SYNCING, None, Some("x".into())));
