@@ -5,6 +5,35 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for the command's output: a reader that goes away (`pedia storage stats | head`)
+/// ends the command quietly, as for other command-line tools, instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            exit_on_closed_pipe(e);
+        }
+    }};
+}
+
+/// `print!` counterpart of [`out!`].
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            exit_on_closed_pipe(e);
+        }
+    }};
+}
+
+fn exit_on_closed_pipe(e: std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing the output: {e}");
+    std::process::exit(2);
+}
+
 /// pedia imports a fleet of Kubernetes clusters, keeps their resources in one SQL store and lets
 /// you search all of them with kubectl. It is compatible with Clusterpedia's APIs and manifests.
 #[derive(Debug, Parser)]
@@ -244,7 +273,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Policy(PolicyCommand::Render(args)) => {
             match crate::import::dry_run::render(&args.policy, &args.source, &args.references) {
                 Ok(out) => {
-                    print!("{out}");
+                    out_raw!("{out}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -381,23 +410,23 @@ fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
             StorageCommand::Migrate(_) => {
                 let applied = store.migrate().await?;
                 if applied.is_empty() {
-                    println!("{config_name}: schema is up to date");
+                    out!("{config_name}: schema is up to date");
                 } else {
-                    println!("{config_name}: applied {}", applied.join(", "));
+                    out!("{config_name}: applied {}", applied.join(", "));
                 }
             }
             StorageCommand::Stats(_) => {
                 store.migrate().await?;
                 let stats = store.stats().await?;
-                println!("{:<24} {:<40} {:>10}", "CLUSTER", "RESOURCE", "ROWS");
+                out!("{:<24} {:<40} {:>10}", "CLUSTER", "RESOURCE", "ROWS");
                 for (cluster, gvr, n) in &stats.rows {
-                    println!("{cluster:<24} {:<40} {n:>10}", gvr.to_string());
+                    out!("{cluster:<24} {:<40} {n:>10}", gvr.to_string());
                 }
                 let total: i64 = stats.rows.iter().map(|r| r.2).sum();
-                println!("{total} objects in {} cluster-resources, {} events", stats.rows.len(), stats.events);
-                println!("connection: {}", store.connection_security().await?);
+                out!("{total} objects in {} cluster-resources, {} events", stats.rows.len(), stats.events);
+                out!("connection: {}", store.connection_security().await?);
                 let log = store.log_state().await?;
-                println!(
+                out!(
                     "change log: head {}, horizon {} ({} entries kept for watch)",
                     log.head,
                     log.horizon,
@@ -405,13 +434,13 @@ fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
                 );
                 let mib = |b: i64| b as f64 / 1048576.0;
                 match (stats.size_bytes, stats.uncompressed_bytes) {
-                    (Some(b), Some(u)) => println!(
+                    (Some(b), Some(u)) => out!(
                         "database size: {:.1} MiB on disk ({b} bytes), {:.1} MiB uncompressed (pages count on disk once written out)",
                         mib(b),
                         mib(u)
                     ),
-                    (Some(b), None) => println!("database size: {:.1} MiB ({b} bytes)", mib(b)),
-                    (None, _) => println!("database size: unknown"),
+                    (Some(b), None) => out!("database size: {:.1} MiB ({b} bytes)", mib(b)),
+                    (None, _) => out!("database size: unknown"),
                 }
             }
             StorageCommand::Compact(args) => {
@@ -420,7 +449,7 @@ fn storage(cmd: StorageCommand) -> Result<ExitCode, CliError> {
                     pedia_storage::Retention { max_age: args.retention, max_entries: args.retention_entries };
                 let dropped = store.compact_changes(&retention).await?;
                 let log = store.log_state().await?;
-                println!("change log: dropped {dropped} entries; head {}, horizon {}", log.head, log.horizon);
+                out!("change log: dropped {dropped} entries; head {}, horizon {}", log.head, log.horizon);
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -433,22 +462,22 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     let mut invalid = 0;
     for r in &reports {
         match &r.outcome {
-            Outcome::Valid => println!("valid    {}: {} {}", r.source, r.kind, r.name),
-            Outcome::Skipped => println!("skipped  {}: {} {} (not a pedia kind)", r.source, r.kind, r.name),
+            Outcome::Valid => out!("valid    {}: {} {}", r.source, r.kind, r.name),
+            Outcome::Skipped => out!("skipped  {}: {} {} (not a pedia kind)", r.source, r.kind, r.name),
             Outcome::Invalid(why) => {
                 invalid += 1;
-                println!("INVALID  {}: {why}", r.source);
+                out!("INVALID  {}: {why}", r.source);
             }
         }
     }
-    println!("{} objects, {invalid} invalid", reports.len());
+    out!("{} objects, {invalid} invalid", reports.len());
     Ok(if invalid == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn crds(args: CrdsArgs) -> Result<ExitCode, CliError> {
     use api_types::crd;
     let Some(dir) = args.out_dir else {
-        print!("{}", crd::pedia_crds_yaml()?);
+        out_raw!("{}", crd::pedia_crds_yaml()?);
         return Ok(ExitCode::SUCCESS);
     };
     std::fs::create_dir_all(&dir).map_err(|source| CliError::Write { path: dir.clone(), source })?;

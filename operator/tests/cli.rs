@@ -19,6 +19,20 @@ fn crds_prints_every_crd_as_yaml() {
 }
 
 #[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `pedia crds | head -1`: the CRDs are larger than a pipe holds, so the write after the
+    // reader left fails with EPIPE.
+    let mut child = pedia().arg("crds").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn crds_out_dir_writes_one_file_per_crd() {
     let dir = std::env::temp_dir().join(format!("pedia-crds-{}", std::process::id()));
     let status = pedia().args(["crds", "--out-dir"]).arg(&dir).status().unwrap();
