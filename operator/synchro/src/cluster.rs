@@ -361,7 +361,10 @@ impl Runner {
 
     /// Starts synchros for new targets, stops removed ones and deletes their rows (and those of
     /// resources the store held from before that are no longer wanted).
-    async fn apply(&self, negotiated: Negotiated) {
+    async fn apply(&self, mut negotiated: Negotiated) {
+        if let Some(previous) = lock(&self.state).negotiated.as_ref() {
+            negotiated.keep_unknown_from(previous);
+        }
         let (mut removed, stale_seeded): (Vec<ResourceSynchro>, Vec<Gvr>) = {
             let mut s = lock(&self.state);
             if s.negotiated.as_ref() == Some(&negotiated) {

@@ -247,6 +247,23 @@ pub fn negotiate(wanted: &[ClusterGroupResources], sync_all_custom: bool, served
 }
 
 impl Negotiated {
+    /// Carries over, from the previous negotiation, the targets and status of groups whose
+    /// discovery failed this time: they keep syncing and stay listed.
+    pub fn keep_unknown_from(&mut self, previous: &Negotiated) {
+        for group in &self.unknown_groups {
+            for t in previous.targets.iter().filter(|t| &t.gvr.group == group) {
+                if !self.targets.iter().any(|x| x.gvr == t.gvr) {
+                    self.targets.push(t.clone());
+                }
+            }
+            if let Some(g) = previous.status.iter().find(|g| &g.group == group)
+                && !self.status.iter().any(|x| &x.group == group)
+            {
+                self.status.push(g.clone());
+            }
+        }
+    }
+
     /// Of the resources synced (or stored) so far, those this negotiation retires: neither
     /// negotiated nor in a group whose discovery failed.
     pub fn retired<'a>(&self, current: impl IntoIterator<Item = &'a Gvr>) -> Vec<Gvr> {
@@ -425,6 +442,20 @@ mod tests {
         let current =
             [Gvr::new("apps", "v1", "deployments"), Gvr::new("", "v1", "pods"), Gvr::new("", "v1", "secrets")];
         assert_eq!(n.retired(&current), vec![Gvr::new("", "v1", "secrets")]);
+    }
+
+    #[test]
+    fn a_failed_discovery_keeps_the_group_listed_and_synced() {
+        let wanted = [entry("", &["pods"]), entry("apps", &["deployments"])];
+        let before = negotiate(&wanted, false, &served());
+        let mut s = served();
+        s.groups.retain(|g| g.name != "apps");
+        s.failed_groups.insert("apps".into());
+        let mut now = negotiate(&wanted, false, &s);
+        now.keep_unknown_from(&before);
+        assert_eq!(gvrs(&now), v(&["v1/pods", "apps/v1/deployments"]));
+        assert_eq!(now.status.iter().map(|g| g.group.as_str()).collect::<Vec<_>>(), ["", "apps"]);
+        assert!(now.retired(&[Gvr::new("apps", "v1", "deployments")]).is_empty());
     }
 
     #[test]
