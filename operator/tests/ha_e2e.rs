@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{free_port, fresh_postgres, http_get, sync_conditions, until};
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -31,10 +33,6 @@ impl Drop for Replica {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn replica(host: &Path, storage: &str, shard: &str, log: &Path) -> Replica {
     let port = free_port();
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
@@ -54,29 +52,6 @@ fn replica(host: &Path, storage: &str, shard: &str, log: &Path) -> Replica {
     Replica { child, port }
 }
 
-/// A throwaway PostgreSQL database (PEDIA_TEST_POSTGRES_URL names the server's admin database).
-fn fresh_postgres(name: &str) -> String {
-    let admin = std::env::var("PEDIA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    for sql in [format!("DROP DATABASE IF EXISTS {name}"), format!("CREATE DATABASE {name}")] {
-        let out = std::process::Command::new("psql").args([admin.as_str(), "-q", "-c", &sql]).output().unwrap();
-        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
-async fn http_get(port: u16, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut response = String::new();
-    conn.read_to_string(&mut response).await.ok()?;
-    Some(response.split_once("\r\n\r\n")?.1.to_owned())
-}
-
 /// The clusters a replica runs a synchro for (its health series).
 async fn synced_by(r: &Replica) -> Vec<String> {
     let metrics = http_get(r.port, "/metrics").await.unwrap_or_default();
@@ -87,21 +62,6 @@ async fn synced_by(r: &Replica) -> Vec<String> {
         .collect();
     clusters.sort();
     clusters
-}
-
-async fn until<T, F, Fut>(desc: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if tokio::time::Instant::now() > deadline => panic!("timed out waiting for {desc}; last: {last}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    }
 }
 
 async fn lease_holder(h: &KubeSim, name: &str) -> String {
@@ -245,19 +205,7 @@ impl Proxy {
 async fn sync_reasons(h: &KubeSim, name: &str) -> Vec<String> {
     let (_, pc) =
         h.request(Method::GET, &format!("/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/{name}"), None).await;
-    let mut out = Vec::new();
-    for g in pc["status"]["syncResources"].as_array().into_iter().flatten() {
-        for r in g["resources"].as_array().into_iter().flatten() {
-            for c in r["syncConditions"].as_array().into_iter().flatten() {
-                out.push(format!(
-                    "{}/{}",
-                    c["status"].as_str().unwrap_or_default(),
-                    c["reason"].as_str().unwrap_or_default()
-                ));
-            }
-        }
-    }
-    out
+    sync_conditions(&pc).into_values().map(|(status, reason, _)| format!("{status}/{reason}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

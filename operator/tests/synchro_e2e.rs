@@ -10,12 +10,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Kubectl, condition};
+use common::{Kubectl, condition, free_port, http_get, sync_conditions, until};
 use http::Method;
 use kubesim::KubeSim;
 use kubesim::fleet::{self, Fleet};
@@ -33,11 +32,6 @@ impl Drop for Pedia {
     fn drop(&mut self) {
         let _ = self.0.start_kill();
     }
-}
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start_pedia(host_kubeconfig: &Path, db: &Path, log: &Path, metrics_port: u16) -> Pedia {
@@ -59,22 +53,6 @@ fn start_pedia(host_kubeconfig: &Path, db: &Path, log: &Path, metrics_port: u16)
     )
 }
 
-/// Polls `check` until it returns Some, or panics after `secs` with `desc` and the last state.
-async fn until<T, F, Fut>(desc: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if tokio::time::Instant::now() > deadline => panic!("timed out waiting for {desc}; last: {last}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    }
-}
-
 async fn get(sim: &KubeSim, path: &str) -> Value {
     let (code, v) = sim.request(Method::GET, path, None).await;
     assert!(code.is_success(), "GET {path}: {code} {v}");
@@ -93,32 +71,6 @@ fn cond_of(pc: &Value, t: &str) -> (String, String, String) {
     let c = condition(pc, t).cloned().unwrap_or(Value::Null);
     let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
     (s("status"), s("reason"), s("message"))
-}
-
-/// Every sync condition of a PediaCluster: `group/version/resource -> (status, reason, initialListPhase)`.
-fn sync_conditions(pc: &Value) -> BTreeMap<String, (String, String, bool)> {
-    let mut out = BTreeMap::new();
-    for g in pc["status"]["syncResources"].as_array().into_iter().flatten() {
-        for r in g["resources"].as_array().into_iter().flatten() {
-            for c in r["syncConditions"].as_array().into_iter().flatten() {
-                let key = format!(
-                    "{}/{}/{}",
-                    g["group"].as_str().unwrap(),
-                    c["version"].as_str().unwrap(),
-                    r["name"].as_str().unwrap()
-                );
-                out.insert(
-                    key,
-                    (
-                        c["status"].as_str().unwrap_or_default().to_owned(),
-                        c["reason"].as_str().unwrap_or_default().to_owned(),
-                        c["initialListPhase"].as_bool().unwrap_or(false),
-                    ),
-                );
-            }
-        }
-    }
-    out
 }
 
 /// Ready, and every resource watching with its initial list done.
@@ -494,7 +446,7 @@ async fn a_fleet_is_synced_and_stays_correct() {
     wait_counts(&store, "member-1", m1, &m1_gvrs).await;
     assert_eq!(store.log_state().await.unwrap().head, head, "a restart rewrote unchanged rows");
     // Counted by the synchros themselves: not one object was sent to the store again.
-    let metrics = http_get(port, "/metrics").await;
+    let metrics = http_get(port, "/metrics").await.expect("/metrics answers");
     let total = |name: &str| -> f64 {
         metrics.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
     };
@@ -504,7 +456,7 @@ async fn a_fleet_is_synced_and_stays_correct() {
     assert_eq!(total("clustersynchro_resourcesynchro_storaged_resource_total"), rows as f64, "{metrics}");
     assert!(metrics.contains("pedia_cluster_healthy{cluster=\"member-1\"} 1"), "{metrics}");
     assert!(metrics.contains("clusterpedia_build_info{"), "{metrics}");
-    assert!(http_get(port, "/readyz").await.ends_with("ok"));
+    assert_eq!(http_get(port, "/readyz").await.as_deref(), Some("ok"));
 
     // A steady healthy cluster is not rewritten at every probe (status writes are coalesced).
     let before = pedia_cluster(h, "member-1").await;
@@ -535,7 +487,7 @@ async fn a_fleet_is_synced_and_stays_correct() {
 
 /// Objects the synchros added or updated so far (their metrics).
 async fn writes(port: u16) -> f64 {
-    let metrics = http_get(port, "/metrics").await;
+    let metrics = http_get(port, "/metrics").await.expect("/metrics answers");
     metrics
         .lines()
         .filter(|l| {
@@ -544,19 +496,6 @@ async fn writes(port: u16) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// A plain HTTP/1.1 GET on loopback; the response's body.
-async fn http_get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
 async fn sim_patch(sim: &KubeSim, path: &str, patch: Value) -> (http::StatusCode, Value) {

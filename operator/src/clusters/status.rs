@@ -124,7 +124,6 @@ mod tests {
                 message: "m".into(),
             },
             sync_resources: Some(Vec::new()),
-            stored: Default::default(),
         }
     }
 

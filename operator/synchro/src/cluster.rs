@@ -3,7 +3,7 @@
 //! healthy probe, pauses after two failed probes in a row, resumes by itself (unchanged objects
 //! are not rewritten), and renegotiates when the wanted resources or the member's APIs change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use pedia_storage::{Gvr, Storage};
 use tokio::sync::watch;
 
 use crate::credentials::Access;
+use crate::lock;
 use crate::negotiate::{self, Negotiated, Target};
 use crate::resource::{ResourceSynchro, Shared, Versions};
 
@@ -58,8 +59,6 @@ pub struct Snapshot {
     pub running: Cond,
     pub healthy: Cond,
     pub sync_resources: Option<Vec<ClusterGroupResourcesStatus>>,
-    /// Objects stored per resource (for logs and tests).
-    pub stored: BTreeMap<String, usize>,
 }
 
 struct State {
@@ -81,10 +80,6 @@ pub struct ClusterSynchro {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     shared: Arc<Shared>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why a cluster synchro could not be created.
@@ -138,11 +133,11 @@ impl ClusterSynchro {
             cluster: name.to_owned(),
             storage,
             page_size: options.page_size,
-            changed: changed.clone(),
+            changed,
             metrics: options.metrics.clone(),
             writes: options.writes.clone(),
         });
-        let runner = Runner { state: state.clone(), client, probe, shared: shared.clone(), changed };
+        let runner = Runner { state: state.clone(), client, probe, shared: shared.clone() };
         let task = tokio::spawn(runner.run(wanted_rx, stop_rx));
         Ok(Self { access, name: name.to_owned(), state, wanted: wanted_tx, stop: stop_tx, task, shared })
     }
@@ -206,7 +201,6 @@ fn snapshot(state: &State) -> Snapshot {
         running: state.running.clone(),
         healthy: state.healthy.clone(),
         sync_resources,
-        stored: state.synchros.iter().map(|(g, s)| (g.to_string(), s.stored())).collect(),
     }
 }
 
@@ -215,7 +209,6 @@ struct Runner {
     client: kube::Client,
     probe: kube::Client,
     shared: Arc<Shared>,
-    changed: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// `/readyz`, or `/healthz` where `/readyz` is not served.
@@ -270,7 +263,7 @@ impl Runner {
                         s.healthy = Cond { status: true, unknown: false, reason: cond::REASON_HEALTHY, message };
                         drop(s);
                         tracing::info!(cluster = %self.shared.cluster, "member is healthy");
-                        (self.changed)();
+                        (self.shared.changed)();
                     }
                     let due = renegotiate
                         || wanted.has_changed().unwrap_or(false)
@@ -311,7 +304,7 @@ impl Runner {
                         changed
                     };
                     if changed {
-                        (self.changed)();
+                        (self.shared.changed)();
                     }
                     if failures >= 2 && syncing {
                         self.pause().await;
@@ -356,7 +349,7 @@ impl Runner {
         let mut s = lock(&self.state);
         s.synchros.extend(running.into_iter().map(|r| (r.target.gvr.clone(), r)));
         drop(s);
-        (self.changed)();
+        (self.shared.changed)();
     }
 
     /// Starts synchros for new targets, stops removed ones and deletes their rows (and those of
@@ -412,6 +405,6 @@ impl Runner {
         }
         s.negotiated = Some(negotiated);
         drop(s);
-        (self.changed)();
+        (self.shared.changed)();
     }
 }

@@ -72,7 +72,7 @@ pub async fn run(
                 match event {
                     Ok(Event::InitApply(e) | Event::Apply(e)) => {
                         let key = involved(&e);
-                        if !versions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(&key) {
+                        if !crate::lock(&versions).contains_key(&key) {
                             continue;
                         }
                         let mut e = e;

@@ -14,4 +14,9 @@ pub mod resource;
 pub mod status;
 
 pub use cluster::{ClusterSynchro, Options, Snapshot, Wanted};
+
+/// Locks a mutex; a poisoned one still holds valid state (its holder panicked between writes).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 pub use credentials::{Access, CredentialError};

@@ -117,11 +117,6 @@ impl Metrics {
         m
     }
 
-    /// Metrics that go nowhere (tests, benchmarks).
-    pub fn unregistered() -> Self {
-        Self::new(&mut Registry::default(), LabelScope::default())
-    }
-
     pub fn observe_write(&self, labels: &Labels, took: Duration) {
         self.storage_duration.get_or_create(labels).observe(took.as_secs_f64());
     }

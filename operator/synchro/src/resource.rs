@@ -23,6 +23,7 @@ use pedia_storage::{Gvr, Storage, StorageError};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::lock;
 use crate::metrics::{Labels, Metrics};
 use crate::negotiate::Target;
 use crate::queue::{Action, Compacted};
@@ -72,10 +73,6 @@ pub struct ResourceSynchro {
     events: watch::Sender<bool>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl ResourceSynchro {
     /// A stopped synchro seeded with what the store already holds of this resource.
     pub fn new(target: Target, versions: Versions, shared: &Shared) -> Self {
@@ -99,15 +96,6 @@ impl ResourceSynchro {
 
     pub fn state(&self) -> SyncState {
         lock(&self.state).clone()
-    }
-
-    /// Objects of this resource in the store, as far as this synchro knows.
-    pub fn stored(&self) -> usize {
-        lock(&self.versions).len()
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.running.is_some()
     }
 
     /// Starts or stops storing the Events of this resource's objects (no restart needed).
@@ -238,15 +226,14 @@ impl Worker {
             // While listing, a turn to write is taken before a page is read, so only the lists that
             // can be written hold their page; a change while watching is read (and compacted) first.
             let listing = listed.is_some() || lock(&self.state).initial_list_phase;
-            let early = match listing {
+            // A turn held while nothing arrives (a slow or unreachable member) is given back.
+            let mut early = match listing {
                 true => match self.turn(&mut stop).await {
                     Some(p) => Some(p),
                     None => break,
                 },
                 false => None,
             };
-            // A turn held while nothing arrives (a slow or unreachable member) is given back.
-            let mut early = early;
             let chunk = loop {
                 tokio::select! {
                     biased;
@@ -360,13 +347,14 @@ impl Worker {
 
     fn push_object(&self, batch: &mut Compacted<Key, Item>, key: Key, o: DynamicObject, types: &TypeMeta) {
         let rv = o.metadata.resource_version.clone().unwrap_or_default();
-        let known = lock(&self.versions).get(&key).cloned();
-        if known.as_deref() == Some(rv.as_str()) {
-            return;
-        }
+        let known = match lock(&self.versions).get(&key) {
+            Some(stored) if *stored == rv => return, // unchanged: not written again
+            Some(_) => true,
+            None => false,
+        };
         match into_value(o, types) {
             Ok(v) => {
-                let action = if known.is_some() { Action::Updated } else { Action::Added };
+                let action = if known { Action::Updated } else { Action::Added };
                 batch.push(key, action, Item::Upsert(v, rv));
             }
             Err(e) => {

@@ -85,3 +85,69 @@ pub fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
 pub fn reason(obj: Option<&Value>, type_: &str) -> Option<String> {
     condition(obj?, type_).and_then(|c| c["reason"].as_str()).map(str::to_owned)
 }
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `check` until it returns Ok, or panics after `secs` with `desc` and the last state.
+pub async fn until<T, F, Fut>(desc: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if tokio::time::Instant::now() > deadline => panic!("timed out waiting for {desc}; last: {last}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET on loopback: the body of a 200 answer, None otherwise (or no answer).
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+/// A throwaway PostgreSQL database (PEDIA_TEST_POSTGRES_URL names the server's admin database).
+pub fn fresh_postgres(name: &str) -> String {
+    let admin = std::env::var("PEDIA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    for sql in [format!("DROP DATABASE IF EXISTS {name}"), format!("CREATE DATABASE {name}")] {
+        let out = std::process::Command::new("psql").args([admin.as_str(), "-q", "-c", &sql]).output().unwrap();
+        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+/// Every sync condition of a PediaCluster: `group/version/resource -> (status, reason, initialListPhase)`.
+pub fn sync_conditions(pc: &Value) -> std::collections::BTreeMap<String, (String, String, bool)> {
+    let mut out = std::collections::BTreeMap::new();
+    for g in pc["status"]["syncResources"].as_array().into_iter().flatten() {
+        for r in g["resources"].as_array().into_iter().flatten() {
+            for c in r["syncConditions"].as_array().into_iter().flatten() {
+                let key = format!(
+                    "{}/{}/{}",
+                    g["group"].as_str().unwrap_or_default(),
+                    c["version"].as_str().unwrap_or_default(),
+                    r["name"].as_str().unwrap_or_default()
+                );
+                let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+                out.insert(key, (s("status"), s("reason"), c["initialListPhase"].as_bool().unwrap_or(false)));
+            }
+        }
+    }
+    out
+}
