@@ -3,6 +3,7 @@
 //! Nothing here does IO.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cluster;
 pub mod conditions;
 pub mod crd;

@@ -73,6 +73,27 @@ pub fn custom_resource_columns(printer_columns: &[Column]) -> Vec<Column> {
     cols
 }
 
+/// The `additionalPrinterColumns` of one CRD version (`spec.versions[i]`) as columns.
+pub fn printer_columns(crd_version: &Value) -> Vec<Column> {
+    let text = |c: &Value, k: &str| c[k].as_str().unwrap_or_default().to_owned();
+    crd_version["additionalPrinterColumns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let mut col = Column::new(
+                c["name"].as_str().unwrap_or_default(),
+                c["type"].as_str().unwrap_or("string"),
+                CellSource::JsonPath(text(c, "jsonPath")),
+            )
+            .priority(c["priority"].as_i64().unwrap_or(0))
+            .describe(&text(c, "description"));
+            col.format = text(c, "format");
+            col
+        })
+        .collect()
+}
+
 /// The columns kube-apiserver prints for a built-in kind (Name and Age for kinds without a
 /// dedicated printer).
 pub fn columns_for_kind(kind: &str) -> Vec<Column> {
@@ -208,6 +229,19 @@ mod tests {
                "status": {"version": "v1.33.1", "conditions": [{"type": "Validated", "status": "True", "reason": "Validated"},
                                                                 {"type": "Ready", "status": "False", "reason": "NotReady"}],
                           "n": 3}})
+    }
+
+    #[test]
+    fn crd_printer_columns() {
+        let v = json!({"name": "v1", "additionalPrinterColumns": [
+            {"name": "Size", "type": "integer", "jsonPath": ".spec.size", "priority": 1, "description": "d"},
+            {"name": "Since", "type": "date", "jsonPath": ".status.since", "format": "date-time"}]});
+        let cols = printer_columns(&v);
+        assert_eq!(cols.len(), 2);
+        assert_eq!((cols[0].name.as_str(), cols[0].type_.as_str(), cols[0].priority), ("Size", "integer", 1));
+        assert!(matches!(&cols[1].source, CellSource::JsonPath(p) if p == ".status.since"));
+        assert_eq!(cols[1].format, "date-time");
+        assert!(printer_columns(&json!({"name": "v1"})).is_empty());
     }
 
     #[test]

@@ -14,13 +14,14 @@ use bytes::Bytes;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::builtin::ResourceInfo;
-use crate::encode::{self, Shape};
+use crate::cursor;
 use crate::meta;
 use crate::patch::{self, PatchType};
-use crate::route::{self, ObjectRoute, Route};
 use crate::sim::State;
 use crate::store::{GroupResource, ObjectKey, Propagation, WatchStart};
+use api_types::api::encode::{self, Shape};
+use api_types::api::path::{self as route, ObjectRoute, Route};
+use api_types::api::resources::ResourceInfo;
 
 /// Namespaces every cluster starts with.
 pub const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -270,19 +271,7 @@ impl Ctx<'_> {
 
     fn columns(&self) -> Vec<table::Column> {
         match self.state.registry().printer_columns(&self.info.group, &self.info.version, &self.info.resource) {
-            Some(cols) => table::custom_resource_columns(
-                &cols
-                    .iter()
-                    .map(|c| {
-                        let mut col =
-                            table::Column::new(&c.name, &c.type_, table::CellSource::JsonPath(c.json_path.clone()))
-                                .priority(c.priority)
-                                .describe(&c.description);
-                        col.format = c.format.clone();
-                        col
-                    })
-                    .collect::<Vec<_>>(),
-            ),
+            Some(cols) => table::custom_resource_columns(cols),
             None => table::columns_for_kind(&self.info.kind),
         }
     }
@@ -312,7 +301,7 @@ impl Ctx<'_> {
         }
         .filter(|l| *l > 0)
         .map(|l| l as usize);
-        let after = self.req.param("continue").map(encode::parse_continue).transpose()?;
+        let after = self.req.param("continue").map(cursor::parse_continue).transpose()?;
         let field_filter = |bytes: &Bytes| {
             fields.requirements.is_empty() || {
                 let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
@@ -327,37 +316,28 @@ impl Ctx<'_> {
             &|l, bytes| labels.matches(l) && field_filter(bytes),
         );
         let rv = after.as_ref().map_or(page.rv, |(rv, _)| *rv);
-        let cont = page.next.as_ref().map(|k| encode::continue_token(rv, k));
+        let cont = page.next.as_ref().map(|k| cursor::continue_token(rv, k));
         let api_version = self.info.api_version();
         let relabel = api_version != self.storage_api_version();
+        let meta = encode::list_meta(&rv.to_string(), cont.as_deref(), page.remaining.map(|r| r as i64));
         match self.req.shape() {
             Shape::Full => {
                 // Objects served in another version than stored get that version's apiVersion.
-                let items: std::borrow::Cow<'_, [Bytes]> = if relabel {
-                    page.items.iter().map(|i| encode::relabel(i, &api_version)).collect::<Vec<_>>().into()
-                } else {
-                    page.items.as_slice().into()
-                };
                 let kind = format!("{}List", self.info.kind);
-                Ok(raw_response(
-                    StatusCode::OK,
-                    encode::list(&kind, &api_version, rv, cont.as_deref(), page.remaining, &items),
-                ))
+                let body = if relabel {
+                    let items: Vec<Vec<u8>> = page.items.iter().map(|i| encode::relabel(i, &api_version)).collect();
+                    encode::list(&kind, &api_version, &meta, &items)
+                } else {
+                    encode::list(&kind, &api_version, &meta, &page.items)
+                };
+                Ok(raw_response(StatusCode::OK, body.into()))
             }
             shape => {
                 let objects: Vec<Value> = page.items.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
-                let mut meta = json!({"resourceVersion": rv.to_string()});
-                if let Some(c) = &cont {
-                    meta["continue"] = json!(c);
-                }
-                if let Some(r) = page.remaining {
-                    meta["remainingItemCount"] = json!(r);
-                }
                 let body = if shape == Shape::Table {
                     table::build(&self.columns(), &objects, &[], meta, Timestamp::now())
                 } else {
-                    json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
-                           "items": objects.iter().map(encode::metadata_only).collect::<Vec<_>>()})
+                    encode::metadata_list(meta, &objects)
                 };
                 Ok(json_response(StatusCode::OK, &body))
             }
@@ -774,11 +754,10 @@ impl Ctx<'_> {
             encode::list(
                 &format!("{}List", self.info.kind),
                 &self.info.api_version(),
-                self.state.store.current_rv(),
-                None,
-                None,
+                &encode::list_meta(&self.state.store.current_rv().to_string(), None, None),
                 &items,
-            ),
+            )
+            .into(),
         ))
     }
 }

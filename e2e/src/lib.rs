@@ -7,8 +7,7 @@
 pub mod aggregate;
 pub mod api;
 pub mod auth;
-pub mod builtin;
-pub mod encode;
+pub mod cursor;
 pub mod fleet;
 pub mod kubeconfig;
 pub mod meta;
@@ -16,7 +15,6 @@ pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod review;
-pub mod route;
 pub mod seed;
 pub mod serve;
 pub mod sim;

@@ -5,8 +5,8 @@ use k8s_openapi::api;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use crate::builtin::ResourceInfo;
 use crate::registry::Registry;
+use api_types::api::resources::ResourceInfo;
 
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }

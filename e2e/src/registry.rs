@@ -3,20 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
-
-use crate::builtin::{self, ResourceInfo, Subresource};
-
-/// Printer columns of a custom resource version (`additionalPrinterColumns`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PrinterColumn {
-    pub name: String,
-    pub type_: String,
-    pub json_path: String,
-    pub priority: i64,
-    pub description: String,
-    pub format: String,
-}
+use api_types::api::discovery;
+use api_types::api::resources::{self, ResourceInfo, Subresource};
+use api_types::table::{self, Column};
+use serde_json::Value;
 
 /// Everything served, in discovery order.
 #[derive(Debug, Clone)]
@@ -25,7 +15,7 @@ pub struct Registry {
     /// CRD name -> the versions it serves.
     custom: BTreeMap<String, Vec<ResourceInfo>>,
     /// `(group, version, resource)` -> printer columns of custom resources.
-    columns: BTreeMap<(String, String, String), Vec<PrinterColumn>>,
+    columns: BTreeMap<(String, String, String), Vec<Column>>,
     /// CRD name -> the JSON schema of each version, for validation.
     schemas: BTreeMap<(String, String, String), Value>,
 }
@@ -39,7 +29,7 @@ impl Default for Registry {
 impl Registry {
     pub fn new() -> Self {
         Self {
-            builtin: builtin::resources(),
+            builtin: resources::builtin(),
             custom: BTreeMap::new(),
             columns: BTreeMap::new(),
             schemas: BTreeMap::new(),
@@ -66,7 +56,7 @@ impl Registry {
     }
 
     /// Printer columns of a custom resource version, if it is one.
-    pub fn printer_columns(&self, group: &str, version: &str, resource: &str) -> Option<&[PrinterColumn]> {
+    pub fn printer_columns(&self, group: &str, version: &str, resource: &str) -> Option<&[Column]> {
         self.columns.get(&(group.to_owned(), version.to_owned(), resource.to_owned())).map(Vec::as_slice)
     }
 
@@ -118,19 +108,7 @@ impl Registry {
                 });
             }
             let key = (group.clone(), version.clone(), plural.clone());
-            let columns = v["additionalPrinterColumns"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| PrinterColumn {
-                    name: c["name"].as_str().unwrap_or_default().to_owned(),
-                    type_: c["type"].as_str().unwrap_or("string").to_owned(),
-                    json_path: c["jsonPath"].as_str().unwrap_or_default().to_owned(),
-                    priority: c["priority"].as_i64().unwrap_or(0),
-                    description: c["description"].as_str().unwrap_or_default().to_owned(),
-                    format: c["format"].as_str().unwrap_or_default().to_owned(),
-                })
-                .collect();
+            let columns = table::printer_columns(v);
             self.columns.insert(key.clone(), columns);
             if let Some(schema) = v.pointer("/schema/openAPIV3Schema") {
                 self.schemas.insert(key, schema.clone());
@@ -151,7 +129,7 @@ impl Registry {
             });
         }
         // Kubernetes orders a CRD's versions by version priority (v2 > v1 > v1beta1 ...).
-        infos.sort_by_key(|r| std::cmp::Reverse(version_priority(&r.version)));
+        infos.sort_by_key(|r| std::cmp::Reverse(discovery::version_priority(&r.version)));
         self.custom.insert(name.to_owned(), infos);
     }
 
@@ -166,31 +144,13 @@ impl Registry {
         }
     }
 
-    /// Groups in discovery order with their versions, preferred first.
-    fn groups(&self) -> Vec<(String, Vec<String>)> {
-        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-        for r in self.all() {
-            match groups.iter_mut().find(|(g, _)| *g == r.group) {
-                Some((_, versions)) if !versions.contains(&r.version) => versions.push(r.version.clone()),
-                Some(_) => {}
-                None => groups.push((r.group.clone(), vec![r.version.clone()])),
-            }
-        }
-        groups
+    fn served(&self) -> Vec<&ResourceInfo> {
+        self.all().collect()
     }
 
     /// `GET /api`.
     pub fn core_versions(&self) -> Value {
-        json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]})
-    }
-
-    fn group_json(group: &str, versions: &[String]) -> Value {
-        let gv = |v: &String| json!({"groupVersion": format!("{group}/{v}"), "version": v});
-        json!({
-            "name": group,
-            "versions": versions.iter().map(gv).collect::<Vec<_>>(),
-            "preferredVersion": versions.first().map(gv).unwrap_or(Value::Null),
-        })
+        discovery::core_versions()
     }
 
     /// `GET /apis`.
@@ -198,27 +158,9 @@ impl Registry {
         self.group_list_with(&[])
     }
 
-    fn groups_with(&self, aggregated: &[(String, String)]) -> Vec<(String, Vec<String>)> {
-        let mut groups = self.groups();
-        for (g, v) in aggregated {
-            match groups.iter_mut().find(|(name, _)| name == g) {
-                Some((_, versions)) if !versions.contains(v) => versions.push(v.clone()),
-                Some(_) => {}
-                None => groups.push((g.clone(), vec![v.clone()])),
-            }
-        }
-        groups
-    }
-
     /// `GET /apis`, including aggregated group-versions.
     pub fn group_list_with(&self, aggregated: &[(String, String)]) -> Value {
-        let groups: Vec<Value> = self
-            .groups_with(aggregated)
-            .iter()
-            .filter(|(g, _)| !g.is_empty())
-            .map(|(g, v)| Self::group_json(g, v))
-            .collect();
-        json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        discovery::group_list(&discovery::with_extra(discovery::groups(&self.served()), aggregated))
     }
 
     /// `GET /apis/<group>`.
@@ -228,76 +170,19 @@ impl Registry {
 
     /// `GET /apis/<group>`, including aggregated group-versions.
     pub fn group_with(&self, group: &str, aggregated: &[(String, String)]) -> Option<Value> {
-        let (g, versions) = self.groups_with(aggregated).into_iter().find(|(g, _)| g == group && !g.is_empty())?;
-        let mut v = Self::group_json(&g, &versions);
-        v["kind"] = json!("APIGroup");
-        v["apiVersion"] = json!("v1");
-        Some(v)
+        discovery::group(&discovery::with_extra(discovery::groups(&self.served()), aggregated), group)
     }
 
     /// `GET /api/v1` or `/apis/<group>/<version>`.
     pub fn resource_list(&self, group: &str, version: &str) -> Option<Value> {
-        let resources: Vec<&ResourceInfo> = self.all().filter(|r| r.group == group && r.version == version).collect();
-        if resources.is_empty() {
-            return None;
-        }
-        let mut list = Vec::new();
-        for r in resources {
-            let mut entry = json!({
-                "name": r.resource,
-                "singularName": r.singular,
-                "namespaced": r.namespaced,
-                "kind": r.kind,
-                "verbs": r.verbs,
-            });
-            if !r.short_names.is_empty() {
-                entry["shortNames"] = json!(r.short_names);
-            }
-            if !r.categories.is_empty() {
-                entry["categories"] = json!(r.categories);
-            }
-            list.push(entry);
-            for s in &r.subresources {
-                let mut sub = json!({
-                    "name": format!("{}/{}", r.resource, s.name),
-                    "singularName": "",
-                    "namespaced": r.namespaced,
-                    "kind": s.kind,
-                    "verbs": s.verbs,
-                });
-                if let Some((g, v)) = &s.group_version {
-                    sub["group"] = json!(g);
-                    sub["version"] = json!(v);
-                }
-                list.push(sub);
-            }
-        }
-        let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
-        Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": list}))
-    }
-}
-
-/// Kubernetes version priority: GA > beta > alpha, higher numbers first; others last.
-fn version_priority(v: &str) -> (u8, u64, u64) {
-    let Some(rest) = v.strip_prefix('v') else { return (0, 0, 0) };
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let Ok(major) = digits.parse::<u64>() else { return (0, 0, 0) };
-    let tail = &rest[digits.len()..];
-    let minor = |p: &str| tail.strip_prefix(p).and_then(|n| n.parse::<u64>().ok());
-    if tail.is_empty() {
-        (3, major, 0)
-    } else if let Some(n) = minor("beta") {
-        (2, major, n)
-    } else if let Some(n) = minor("alpha") {
-        (1, major, n)
-    } else {
-        (0, 0, 0)
+        discovery::resource_list(&self.served(), group, version)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn crd() -> Value {
         json!({
@@ -327,26 +212,5 @@ mod tests {
         r.unregister_crd("widgets.example.com");
         assert!(r.find("example.com", "v1", "widgets").is_none());
         assert!(r.group("example.com").is_none());
-    }
-
-    #[test]
-    fn discovery_documents() {
-        let r = Registry::new();
-        let core = r.resource_list("", "v1").unwrap();
-        assert_eq!(core["groupVersion"], "v1");
-        let names: Vec<&str> =
-            core["resources"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
-        assert!(names.contains(&"pods") && names.contains(&"pods/status") && names.contains(&"pods/exec"));
-        let groups = r.group_list();
-        let autoscaling = groups["groups"].as_array().unwrap().iter().find(|g| g["name"] == "autoscaling").unwrap();
-        assert_eq!(autoscaling["preferredVersion"]["version"], "v2");
-        assert!(r.resource_list("apps", "v9").is_none());
-    }
-
-    #[test]
-    fn version_priorities() {
-        let mut v = vec!["v1alpha1", "v1", "v2beta1", "v1beta2", "v2", "foo"];
-        v.sort_by_key(|x| std::cmp::Reverse(version_priority(x)));
-        assert_eq!(v, ["v2", "v1", "v2beta1", "v1beta2", "v1alpha1", "foo"]);
     }
 }

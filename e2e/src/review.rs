@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::api::{Reply, Request, json_response};
-use crate::builtin::ResourceInfo;
 use crate::sim::State;
+use api_types::api::resources::ResourceInfo;
 
 /// Answers a POST to a create-only resource.
 pub fn answer(state: &Arc<State>, info: &ResourceInfo, req: &Request) -> Reply {

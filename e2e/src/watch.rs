@@ -16,10 +16,10 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::encode;
 use crate::meta;
 use crate::sim::State;
 use crate::store::StoredEvent;
+use api_types::api::encode;
 
 /// What one watch delivers and how.
 pub struct WatchSpec {
@@ -52,7 +52,8 @@ impl WatchSpec {
     }
 
     fn encode(&self, e: &StoredEvent) -> Bytes {
-        let object = if self.relabel { encode::relabel(&e.object, &self.api_version) } else { e.object.clone() };
+        let object =
+            if self.relabel { Bytes::from(encode::relabel(&e.object, &self.api_version)) } else { e.object.clone() };
         match &self.table_columns {
             Some(cols) => {
                 let v: Value = serde_json::from_slice(&object).unwrap_or(Value::Null);
@@ -63,19 +64,15 @@ impl WatchSpec {
                     json!({"resourceVersion": e.rv.to_string()}),
                     Timestamp::now(),
                 );
-                encode::watch_line(e.kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default())
+                encode::watch_line(e.kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default()).into()
             }
-            None => encode::watch_line(e.kind.as_str(), &object),
+            None => encode::watch_line(e.kind.as_str(), &object).into(),
         }
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
-        let mut metadata = json!({"resourceVersion": rv.to_string()});
-        if initial_end {
-            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-        }
-        let object = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": metadata});
-        encode::watch_line("BOOKMARK", &serde_json::to_vec(&object).unwrap_or_default())
+        let object = encode::bookmark(&self.kind, &self.api_version, &rv.to_string(), initial_end);
+        encode::watch_line("BOOKMARK", &serde_json::to_vec(&object).unwrap_or_default()).into()
     }
 }
 
@@ -92,7 +89,7 @@ fn streaming_response(rx: mpsc::Receiver<Bytes>) -> Response {
 /// a compacted version.
 pub fn expired_stream(e: StatusError) -> Response {
     let (tx, rx) = mpsc::channel(1);
-    let line = encode::watch_line("ERROR", &serde_json::to_vec(&e.to_json()).unwrap_or_default());
+    let line = encode::watch_line("ERROR", &serde_json::to_vec(&e.to_json()).unwrap_or_default()).into();
     // The channel has room for this one line.
     let _ = tx.try_send(line);
     drop(tx);

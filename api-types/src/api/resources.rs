@@ -1,6 +1,6 @@
 //! The built-in resources of a Kubernetes 1.33 cluster, as its discovery documents list them
 //! (kinds, scope, verbs, short names, categories, subresources). kubesim serves all of them from
-//! generic JSON storage.
+//! generic JSON storage; the search apiserver takes their discovery details from here.
 
 /// One discovery line: `group/version resource Kind scope verbs shortNames categories subresources`.
 /// scope: N = namespaced, C = cluster. verbs: F = full CRUD + watch, FN = full without
@@ -157,7 +157,7 @@ fn subresource(spec: &str, kind: &str) -> Subresource {
 }
 
 /// Every built-in resource, in discovery order.
-pub fn resources() -> Vec<ResourceInfo> {
+pub fn builtin() -> Vec<ResourceInfo> {
     TABLE
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn table_parses_completely() {
-        let all = resources();
+        let all = builtin();
         let lines = TABLE.lines().filter(|l| !l.trim().is_empty()).count();
         assert_eq!(all.len(), lines, "every line of the table is well formed");
         let pods = all.iter().find(|r| r.resource == "pods").unwrap();

@@ -1,0 +1,7 @@
+//! The Kubernetes API machinery both servers (kubesim and the search apiserver) share, without
+//! IO: API paths, the built-in resource table, discovery documents, and list / watch encodings.
+
+pub mod discovery;
+pub mod encode;
+pub mod path;
+pub mod resources;
