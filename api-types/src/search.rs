@@ -6,6 +6,7 @@
 //! accident we are strict and say which parameter is wrong (see `docs/compatibility.md`).
 
 use k8s_openapi::jiff::{Timestamp, civil, tz::TimeZone};
+use serde_json::Value;
 
 /// API group of the aggregated search API.
 pub const GROUP: &str = "clusterpedia.io";
@@ -544,6 +545,47 @@ impl SearchQuery {
     }
 }
 
+impl SearchQuery {
+    /// Whether an object of `cluster` matches the query's filters (the in-memory meaning of what
+    /// the store compiles to SQL): for watch events, which arrive one by one. Paging and order do
+    /// not apply; an owner filter matches direct owners by uid only (seniority and names need
+    /// the store).
+    pub fn matches(&self, cluster: &str, object: &Value) -> bool {
+        let meta = &object["metadata"];
+        let text = |k: &str| meta[k].as_str().unwrap_or_default();
+        let (namespace, name) = (text("namespace"), text("name"));
+        let within = |wanted: &[String], v: &str| wanted.is_empty() || wanted.iter().any(|w| w == v);
+        let outside = |excluded: &[String], v: &str| !excluded.iter().any(|e| e == v);
+        if !(within(&self.clusters, cluster)
+            && outside(&self.exclude_clusters, cluster)
+            && within(&self.namespaces, namespace)
+            && outside(&self.exclude_namespaces, namespace)
+            && within(&self.names, name)
+            && outside(&self.exclude_names, name)
+            && self.fuzzy_names.iter().all(|f| name.contains(f.as_str())))
+        {
+            return false;
+        }
+        let labels: std::collections::BTreeMap<String, String> = meta["labels"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .unwrap_or_default();
+        if !self.labels.matches(&labels) || !self.fields.matches(object) {
+            return false;
+        }
+        let created = meta["creationTimestamp"].as_str().and_then(|t| t.parse::<Timestamp>().ok());
+        if self.since.is_some_and(|s| created.is_none_or(|c| c < s))
+            || self.before.is_some_and(|b| created.is_none_or(|c| c >= b))
+        {
+            return false;
+        }
+        match self.owner.as_ref().and_then(|o| o.uid.as_deref()) {
+            Some(uid) => meta["ownerReferences"].as_array().into_iter().flatten().any(|r| r["uid"] == uid),
+            None => true,
+        }
+    }
+}
+
 #[cfg(test)]
 mod query_tests {
     use super::*;
@@ -572,6 +614,28 @@ mod query_tests {
         let opts = ListOptions::from_query("clusters=x&namespaces=n").unwrap();
         let s = SearchQuery::from_options(&opts, Some("c"), Some("ns")).unwrap();
         assert_eq!((s.clusters, s.namespaces), (vec!["c".to_owned()], vec!["ns".to_owned()]));
+    }
+
+    #[test]
+    fn objects_match_in_memory() {
+        let pod = serde_json::json!({"metadata": {"name": "web-1", "namespace": "prod", "labels": {"app": "web"},
+            "creationTimestamp": "2026-01-02T00:00:00Z", "ownerReferences": [{"uid": "rs-1"}]},
+            "status": {"phase": "Running"}});
+        let yes = |query: &str| q(query).unwrap().matches("m1", &pod);
+        assert!(yes(""));
+        assert!(yes("clusters=m1,m2&namespaces=prod&labelSelector=app%3Dweb&fieldSelector=status.phase%3DRunning"));
+        assert!(!yes("clusters=m2"));
+        assert!(!yes("labelSelector=search.clusterpedia.io%2Fclusters%21%3Dm1"));
+        assert!(!yes("labelSelector=search.clusterpedia.io%2Fnamespaces%20notin%20(prod)"));
+        assert!(yes("labelSelector=internalstorage.clusterpedia.io%2Ffuzzy-name%3Deb"));
+        assert!(!yes("labelSelector=internalstorage.clusterpedia.io%2Ffuzzy-name%3Ddb"));
+        assert!(!yes("labelSelector=app%21%3Dweb"));
+        assert!(!yes("fieldSelector=status.phase%3DPending"));
+        assert!(yes("since=2026-01-01&before=2026-01-03"));
+        assert!(!yes("since=2026-01-03"));
+        assert!(!yes("before=2026-01-02"));
+        assert!(yes("ownerUID=rs-1&clusters=m1"));
+        assert!(!yes("ownerUID=rs-2&clusters=m1"));
     }
 
     #[test]

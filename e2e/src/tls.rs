@@ -107,11 +107,7 @@ impl Tls {
 
 /// The user a verified client certificate names: CN is the user, each O a group.
 pub fn identity(cert: &CertificateDer<'_>) -> Option<PeerIdentity> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    let subject = parsed.subject();
-    let user = subject.iter_common_name().next()?.as_str().ok()?.to_owned();
-    let groups = subject.iter_organization().filter_map(|o| o.as_str().ok().map(str::to_owned)).collect();
-    Some(PeerIdentity { user, groups })
+    kube_x509::identity(cert).map(|id| PeerIdentity { user: id.user, groups: id.groups })
 }
 
 #[cfg(test)]

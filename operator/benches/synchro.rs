@@ -89,6 +89,7 @@ fn start_pedia(host: &Path, storage: &str, log: &Path) -> Child {
     let log = std::fs::File::create(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_pedia"))
         .args(["run", "--controllers", "clusters", "--namespace", "default", "--metrics-bind-address", "127.0.0.1:0"])
+        .args(["--secure-port", "0", "--bind-address", "127.0.0.1"])
         .arg("--kubeconfig")
         .arg(host)
         .args(["--storage", storage])

@@ -76,25 +76,59 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 
-    /// Run pedia against the host cluster until stopped (Ctrl-C): the PediaCluster controller and
-    /// its sync engine (every PediaCluster's resources kept in the store), and the
+    /// Run all of pedia against the host cluster until stopped (Ctrl-C): the PediaCluster
+    /// controller and its sync engine (every PediaCluster's resources kept in the store), the
     /// ClusterImportPolicy / PediaClusterLifecycle controllers that turn fleet objects (Karmada
-    /// clusters, Cluster API clusters, Argo CD cluster secrets, ...) into PediaClusters.
+    /// clusters, Cluster API clusters, Argo CD cluster secrets, ...) into PediaClusters, and the
+    /// search apiserver (clusterpedia.io/v1beta1 over HTTPS) that kubectl reads the store through.
     /// Install the CRDs first (`pedia crds | kubectl apply --server-side -f -`).
     ///
-    /// Example: `pedia run --kubeconfig ~/.kube/config --storage sqlite://pedia.db`
+    /// Example: `pedia run --kubeconfig ~/.kube/config --storage sqlite://pedia.db --token-auth-file tokens.csv`
     Run(RunArgs),
 
     /// The controllers of `pedia run` without the search apiserver (for a Deployment that runs
-    /// the apiserver as a separate container). Today the same as `run`: the search apiserver is
-    /// not built yet.
+    /// `pedia apiserver` as a separate container on the same store).
     ///
     /// Example: `pedia operator --storage postgres://pedia@db/pedia --namespace clusterpedia-system`
-    Operator(RunArgs),
+    Operator(OperatorArgs),
+
+    /// The search apiserver alone: Clusterpedia's aggregated API (`clusterpedia.io/v1beta1`)
+    /// over the store the operator fills. Behind the host's aggregator (an APIService
+    /// `v1beta1.clusterpedia.io`) it trusts the front proxy and asks the host to authorize each
+    /// request; standalone it takes bearer tokens (--token-auth-file) or client certificates
+    /// (--client-ca-file).
+    ///
+    /// Example: `pedia apiserver --storage postgres://pedia@db/pedia --secure-port 8443`
+    Apiserver(ApiserverArgs),
+}
+
+/// `pedia run`: the controllers and the search apiserver.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+    #[command(flatten)]
+    pub serve: crate::apiserver::ServeArgs,
+}
+
+/// `pedia apiserver`.
+#[derive(Debug, clap::Args)]
+pub struct ApiserverArgs {
+    /// Kubeconfig of the host cluster (PediaClusters, SubjectAccessReviews); without it,
+    /// $KUBECONFIG, ~/.kube/config or the in-cluster service account are used.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context of the kubeconfig to use (default: its current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    #[command(flatten)]
+    pub serve: crate::apiserver::ServeArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub struct OperatorArgs {
     /// Kubeconfig of the host cluster; without it, $KUBECONFIG, ~/.kube/config or the in-cluster
     /// service account are used.
     #[arg(long, value_name = "FILE")]
@@ -261,6 +295,8 @@ pub enum CliError {
     Leader(#[from] crate::leader::LeaderError),
     #[error("serving metrics on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Serve(#[from] crate::apiserver::ServeError),
 }
 
 /// Runs one command; the exit code tells scripts whether it succeeded.
@@ -269,7 +305,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Crds(args) => crds(args),
         Command::Validate(args) => validate(args),
         Command::Storage(cmd) => storage(cmd),
-        Command::Run(args) | Command::Operator(args) => run_controllers(args),
+        Command::Run(args) => run_controllers(args.operator, Some(args.serve)),
+        Command::Operator(args) => run_controllers(args, None),
+        Command::Apiserver(args) => run_apiserver(args),
         Command::Policy(PolicyCommand::Render(args)) => {
             match crate::import::dry_run::render(&args.policy, &args.source, &args.references) {
                 Ok(out) => {
@@ -285,21 +323,42 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-fn run_controllers(args: RunArgs) -> Result<ExitCode, CliError> {
+/// The host cluster's client from --kubeconfig / --context, else the usual inference.
+async fn host_client(kubeconfig: Option<&PathBuf>, context: Option<&String>) -> Result<kube::Client, CliError> {
+    let options = kube::config::KubeConfigOptions { context: context.cloned(), ..Default::default() };
+    let config = match (kubeconfig, context) {
+        (Some(path), _) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| CliError::Kubeconfig(format!("reading {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| e.to_string())
+        }
+        (None, Some(_)) => kube::Config::from_kubeconfig(&options).await.map_err(|e| e.to_string()),
+        (None, None) => kube::Config::infer().await.map_err(|e| e.to_string()),
+    }
+    .map_err(CliError::Kubeconfig)?;
+    kube::Client::try_from(config).map_err(|e| CliError::Kubeconfig(e.to_string()))
+}
+
+fn run_apiserver(args: ApiserverArgs) -> Result<ExitCode, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let options = kube::config::KubeConfigOptions { context: args.context.clone(), ..Default::default() };
-        let config = match (&args.kubeconfig, &args.context) {
-            (Some(path), _) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .map_err(|e| CliError::Kubeconfig(format!("reading {}: {e}", path.display())))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| e.to_string())
-            }
-            (None, Some(_)) => kube::Config::from_kubeconfig(&options).await.map_err(|e| e.to_string()),
-            (None, None) => kube::Config::infer().await.map_err(|e| e.to_string()),
+        let client = host_client(args.kubeconfig.as_ref(), args.context.as_ref()).await?;
+        let (store, storage_config) = connect_storage(&args.storage).await?;
+        store.migrate().await?;
+        tracing::info!(storage = %storage_config.redacted(), "starting the search apiserver");
+        let server = crate::apiserver::start(&args.serve, client, std::sync::Arc::new(store)).await?;
+        tokio::select! {
+            _ = server.wait() => {}
+            _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
         }
-        .map_err(CliError::Kubeconfig)?;
-        let client = kube::Client::try_from(config).map_err(|e| CliError::Kubeconfig(e.to_string()))?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_controllers(args: OperatorArgs, serve: Option<crate::apiserver::ServeArgs>) -> Result<ExitCode, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let client = host_client(args.kubeconfig.as_ref(), args.context.as_ref()).await?;
         let mut registry = crate::metrics::registry();
         let metrics = pedia_synchro::metrics::Metrics::new(&mut registry, args.resource_synchro_metrics_labels);
         let endpoints = std::sync::Arc::new(crate::metrics::Endpoints { registry, ready: false.into() });
@@ -318,6 +377,11 @@ fn run_controllers(args: RunArgs) -> Result<ExitCode, CliError> {
             metrics,
         };
         crate::clusters::check_crds(&client).await?;
+        // The search API serves on every replica: it only reads.
+        let _search = match &serve {
+            Some(serve) => Some(crate::apiserver::start(serve, client.clone(), store.clone()).await?),
+            None => None,
+        };
         endpoints.ready.store(true, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(storage = %storage_config.redacted(), "starting the controllers");
         let namespace = settings.namespace.clone();

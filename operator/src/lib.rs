@@ -1,6 +1,7 @@
 //! pedia: a Clusterpedia-compatible operator, sync engine and search apiserver.
 #![forbid(unsafe_code)]
 
+pub mod apiserver;
 pub mod cli;
 pub mod clusters;
 pub mod import;

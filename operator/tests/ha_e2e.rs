@@ -277,7 +277,15 @@ async fn a_host_without_the_crds_is_a_clear_error() {
     let _ = std::fs::remove_dir_all(&dir);
     let Fleet { host, .. } = fleet::start(0, &dir, SeedSize::default()).await.unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_pedia"))
-        .args(["run", "--leader-elect=false", "--metrics-bind-address", "127.0.0.1:0", "--kubeconfig"])
+        .args([
+            "run",
+            "--leader-elect=false",
+            "--metrics-bind-address",
+            "127.0.0.1:0",
+            "--secure-port",
+            "0",
+            "--kubeconfig",
+        ])
         .arg(&host.kubeconfig)
         .arg("--storage")
         .arg(format!("sqlite://{}", dir.join("pedia.db").display()))

@@ -84,7 +84,7 @@ impl Env {
                 // The PediaClusters of this test name addresses that are not there: only the
                 // import controllers run.
                 .args([
-                    "run",
+                    "operator",
                     "--controllers",
                     "import",
                     "--namespace",

@@ -38,7 +38,7 @@ fn start_pedia(host_kubeconfig: &Path, db: &Path, log: &Path, metrics_port: u16)
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     Pedia(
         Command::new(env!("CARGO_BIN_EXE_pedia"))
-            .args(["run", "--namespace", NS, "--kubeconfig"])
+            .args(["run", "--namespace", NS, "--secure-port", "0", "--bind-address", "127.0.0.1", "--kubeconfig"])
             .arg(host_kubeconfig)
             .arg("--metrics-bind-address")
             .arg(format!("127.0.0.1:{metrics_port}"))

@@ -183,6 +183,12 @@ pub fn builtin() -> Vec<ResourceInfo> {
         .collect()
 }
 
+/// Whether `group/resource` is a built-in resource (any version).
+pub fn is_builtin(group: &str, resource: &str) -> bool {
+    static ALL: std::sync::OnceLock<Vec<ResourceInfo>> = std::sync::OnceLock::new();
+    ALL.get_or_init(builtin).iter().any(|r| r.group == group && r.resource == resource)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +209,7 @@ mod tests {
         assert_eq!(scale.group_version, Some(("autoscaling".into(), "v1".into())));
         assert!(all.iter().any(|r| r.resource == "customresourcedefinitions" && r.short_names == ["crd", "crds"]));
         assert!(all.iter().any(|r| r.resource == "leases" && r.group == "coordination.k8s.io"));
+        assert!(is_builtin("apps", "deployments") && is_builtin("", "pods"));
+        assert!(!is_builtin("example.com", "widgets") && !is_builtin("apps", "pods"));
     }
 }

@@ -1,0 +1,191 @@
+//! The Kubernetes API surface under `resources[/clusters/<c>]`: discovery built from the
+//! catalog, and get / list / watch of synced resources read from the store.
+
+use api_types::api::discovery;
+use api_types::api::encode::{self, Shape};
+use api_types::api::path::{self, ObjectRoute, Route};
+use api_types::api::resources::ResourceInfo;
+use api_types::search::{ListOptions, SearchQuery};
+use api_types::status::StatusError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pedia_storage::{Gvr, ListRequest};
+use serde_json::{Value, json};
+
+use crate::catalog::Catalog;
+use crate::respond::{self, Row};
+use crate::server::{Request, State, bytes_response, json_response, storage_error};
+
+/// A minimal OpenAPI v3 index: the search API publishes no schemas yet.
+pub fn openapi_root() -> Value {
+    json!({"paths": {}})
+}
+
+fn bad_query(e: api_types::search::QueryError) -> StatusError {
+    StatusError::bad_request(e.to_string())
+}
+
+/// Answers a request for `kube_path` in one cluster or across all of them.
+pub async fn answer(
+    state: &State,
+    cluster: Option<&str>,
+    kube_path: &str,
+    req: &Request,
+) -> Result<Response, StatusError> {
+    let catalog = state.catalog.borrow().clone();
+    let route = path::parse(kube_path, &|g, v, r| catalog.find(cluster, g, v, r).is_some_and(|i| i.namespaced));
+    let served = catalog.resources(cluster);
+    let accept = req.header(header::ACCEPT).to_owned();
+    let discovery_doc =
+        |v: Option<Value>| v.map(|v| json_response(StatusCode::OK, &v)).ok_or_else(StatusError::no_route);
+    let mut resp = match route {
+        Route::Version => Ok(json_response(StatusCode::OK, &crate::server::version_info())),
+        Route::Health(_) => Ok((StatusCode::OK, "ok").into_response()),
+        Route::OpenApiV3Root | Route::OpenApiV3 { .. } | Route::OpenApiV2 => Err(StatusError::no_route()),
+        Route::CoreVersions | Route::Groups | Route::Group(_) | Route::Resources { .. } => {
+            // Discovery of an unknown cluster is a 404 (upstream).
+            let served = served.ok_or_else(StatusError::no_route)?;
+            let aggregated = discovery::wants_aggregated(&accept);
+            match route {
+                Route::CoreVersions if aggregated => Ok(aggregated_response(discovery::aggregated(&served, true))),
+                Route::Groups if aggregated => Ok(aggregated_response(discovery::aggregated(&served, false))),
+                Route::CoreVersions => Ok(json_response(StatusCode::OK, &discovery::core_versions())),
+                Route::Groups => Ok(json_response(StatusCode::OK, &discovery::group_list(&discovery::groups(&served)))),
+                Route::Group(g) => discovery_doc(discovery::group(&discovery::groups(&served), &g)),
+                Route::Resources { group, version } => {
+                    discovery_doc(discovery::resource_list(&served, &group, &version))
+                }
+                _ => Err(StatusError::no_route()),
+            }
+        }
+        Route::Object(o) => object(state, &catalog, cluster, &o, req).await,
+        Route::NotFound => Err(StatusError::no_route()),
+    }?;
+    if let Some(warning) = cluster.and_then(|c| catalog.cluster(c)).and_then(|c| c.warning.as_deref())
+        && let Ok(v) = HeaderValue::from_str(&format!("299 - {:?}", warning))
+    {
+        resp.headers_mut().append(header::WARNING, v);
+    }
+    Ok(resp)
+}
+
+fn aggregated_response(doc: Value) -> Response {
+    bytes_response(StatusCode::OK, discovery::AGGREGATED_MEDIA_TYPE, serde_json::to_vec(&doc).unwrap_or_default())
+}
+
+async fn object(
+    state: &State,
+    catalog: &Catalog,
+    cluster: Option<&str>,
+    o: &ObjectRoute,
+    req: &Request,
+) -> Result<Response, StatusError> {
+    if let Some(c) = cluster
+        && catalog.cluster(c).is_none()
+    {
+        return Err(StatusError::bad_request(format!("the server could not find the requested cluster: {c}")));
+    }
+    let info = catalog.find(cluster, &o.group, &o.version, &o.resource).cloned().ok_or_else(StatusError::no_route)?;
+    if (o.namespace.is_some() && !info.namespaced) || o.subresource.is_some() {
+        return Err(StatusError::no_route());
+    }
+    let opts = ListOptions::from_query(&req.query).map_err(bad_query)?;
+    let shape = Shape::from_accept(req.header(header::ACCEPT));
+    let gvr = Gvr::new(&info.group, &info.version, &info.resource);
+    match &o.name {
+        Some(name) => {
+            let Some(cluster) = cluster else {
+                return Err(StatusError::bad_request(
+                    "please specify the cluster name when using the resource name to get a specific resource.",
+                ));
+            };
+            if info.namespaced && o.namespace.is_none() {
+                return Err(StatusError::no_route());
+            }
+            let found = state
+                .storage
+                .get(cluster, &gvr, o.namespace.as_deref().unwrap_or_default(), name)
+                .await
+                .map_err(storage_error)?;
+            let mut obj = found.ok_or_else(|| StatusError::not_found(&info.group, &info.resource, name))?;
+            if state.redact_secrets && is_secrets(&info) {
+                redact(&mut obj);
+            }
+            let body = respond::object(&info, shape, cluster, &obj).map_err(encode_error)?;
+            Ok(bytes_response(StatusCode::OK, "application/json", body))
+        }
+        None => {
+            let query = SearchQuery::from_options(&opts, cluster, o.namespace.as_deref()).map_err(bad_query)?;
+            if opts.watch {
+                return crate::watch::start(state, info, gvr, query, shape, &opts);
+            }
+            list(state, &info, gvr, query, shape).await
+        }
+    }
+}
+
+fn is_secrets(info: &ResourceInfo) -> bool {
+    info.group.is_empty() && info.resource == "secrets"
+}
+
+/// Drops a Secret's values (`--redact-secrets`), keeping their keys visible.
+fn redact(secret: &mut Value) {
+    for field in ["data", "stringData"] {
+        if let Some(map) = secret.get_mut(field).and_then(Value::as_object_mut) {
+            for v in map.values_mut() {
+                *v = json!("");
+            }
+        }
+    }
+}
+
+fn encode_error(e: serde_json::Error) -> StatusError {
+    StatusError::internal(format!("encoding the response: {e}"))
+}
+
+async fn list(
+    state: &State,
+    info: &ResourceInfo,
+    gvr: Gvr,
+    mut query: SearchQuery,
+    shape: Shape,
+) -> Result<Response, StatusError> {
+    if shape == Shape::Metadata {
+        query.only_metadata = true;
+    }
+    let page = state
+        .storage
+        .list(&ListRequest { gvr: Some(gvr), resource_types: Vec::new(), query })
+        .await
+        .map_err(storage_error)?;
+    let meta = encode::list_meta(&page.resource_version.to_string(), page.continue_token.as_deref(), page.remaining);
+    let redacted: Vec<String>;
+    let rows: Vec<Row<'_>> = if state.redact_secrets && is_secrets(info) {
+        redacted = page
+            .items
+            .iter()
+            .map(|i| {
+                let mut v = i.value().map_err(encode_error)?;
+                redact(&mut v);
+                Ok(v.to_string())
+            })
+            .collect::<Result<_, StatusError>>()?;
+        page.items.iter().zip(&redacted).map(|(i, json)| Row { cluster: &i.cluster, json }).collect()
+    } else {
+        page.items.iter().map(|i| Row { cluster: &i.cluster, json: i.object.get() }).collect()
+    };
+    let body = respond::list(info, shape, meta, &rows).map_err(encode_error)?;
+    Ok(bytes_response(StatusCode::OK, "application/json", body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_keeps_keys() {
+        let mut s = json!({"data": {"password": "c2VjcmV0"}, "stringData": {"a": "b"}, "type": "Opaque"});
+        redact(&mut s);
+        assert_eq!(s, json!({"data": {"password": ""}, "stringData": {"a": ""}, "type": "Opaque"}));
+    }
+}

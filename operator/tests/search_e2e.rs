@@ -1,0 +1,446 @@
+//! End to end: the real `pedia run` syncs a two-member kubesim fleet into SQLite and serves the
+//! search API; the real kubectl reads it directly (bearer token) and through the host's
+//! aggregator (front-proxy certificate + SubjectAccessReview), and kube-rs watches it.
+//! Asserted: every pod of every member with CLUSTER and kube-apiserver's columns (`-o wide`
+//! equal to the member's own), search labels, chunked lists, label and field selectors, a
+//! member's change seen by `get -w`, per-cluster discovery, cluster shortcuts, collection
+//! resources, 401 / 403 / 400 with Status bodies, and a watch that resumes without losing or
+//! repeating an event.
+#![allow(clippy::unwrap_used)] // test code may panic
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Kubectl, free_port, until};
+use futures_util::StreamExt;
+use http::Method;
+use kube::runtime::watcher;
+use kubesim::auth::{Auth, Rule};
+use kubesim::fleet::{self, FleetCluster};
+use kubesim::kubeconfig::{self, Credentials, base64};
+use kubesim::seed::SeedSize;
+use kubesim::tls::Tls;
+use kubesim::{Config, KubeSim};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+const NS: &str = "pedia-system";
+
+struct Pedia(Child);
+
+impl Drop for Pedia {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+/// A host whose RBAC allows admins everything and alice to read the search API; eve may do
+/// nothing.
+async fn host(dir: &Path) -> (KubeSim, kubesim::serve::Server, PathBuf) {
+    let mut auth = Auth { anonymous: false, ..Auth::default() };
+    auth.add_token("admin-token", "admin", &["system:masters"]);
+    auth.add_token("alice-token", "alice", &["dev"]);
+    auth.add_token("eve-token", "eve", &[]);
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    auth.rules = Some(vec![
+        Rule {
+            users: vec![],
+            groups: strings(&["system:masters"]),
+            verbs: strings(&["*"]),
+            resources: strings(&["*"]),
+        },
+        Rule {
+            users: strings(&["alice"]),
+            groups: vec![],
+            verbs: strings(&["get", "list", "watch"]),
+            resources: strings(&["resources", "collectionresources"]),
+        },
+    ]);
+    let sim = KubeSim::new(Config { name: "host".into(), auth, ..Config::default() });
+    let server = sim.serve_tls("127.0.0.1:0".parse().unwrap(), Tls::generate("host", &[]).unwrap()).await.unwrap();
+    let kc = dir.join("host.kubeconfig");
+    std::fs::write(
+        &kc,
+        kubeconfig::render("host", &server.url(), server.ca_pem(), &Credentials::Token("admin-token".into())),
+    )
+    .unwrap();
+    (sim, server, kc)
+}
+
+fn start_pedia(host_kubeconfig: &Path, dir: &Path, port: u16) -> Pedia {
+    let tokens = dir.join("tokens.csv");
+    std::fs::write(&tokens, "alice-token,alice,1,dev\neve-token,eve,2\n").unwrap();
+    let log = std::fs::File::create(dir.join("pedia.log")).unwrap();
+    Pedia(
+        Command::new(env!("CARGO_BIN_EXE_pedia"))
+            .args(["run", "--namespace", NS, "--leader-elect=false", "--metrics-bind-address", "127.0.0.1:0"])
+            .args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()])
+            .arg("--token-auth-file")
+            .arg(&tokens)
+            .arg("--kubeconfig")
+            .arg(host_kubeconfig)
+            .arg("--storage")
+            .arg(format!("sqlite://{}", dir.join("pedia.db").display()))
+            .env("RUST_LOG", "info,pedia_apiserver=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// A kubeconfig with contexts `pedia` (all clusters) and one per member, each on `base`.
+fn search_kubeconfig(path: &Path, base: &str, token: &str, members: &[&str]) {
+    let mut clusters = vec![
+        json!({"name": "pedia", "cluster": {"server": format!("{base}/apis/clusterpedia.io/v1beta1/resources"), "insecure-skip-tls-verify": true}}),
+    ];
+    let mut contexts = vec![json!({"name": "pedia", "context": {"cluster": "pedia", "user": "u"}})];
+    for m in members {
+        clusters.push(json!({"name": m, "cluster": {"server": format!("{base}/apis/clusterpedia.io/v1beta1/resources/clusters/{m}"), "insecure-skip-tls-verify": true}}));
+        contexts.push(json!({"name": m, "context": {"cluster": m, "user": "u"}}));
+    }
+    let user = json!({"token": token});
+    let kc = json!({"apiVersion": "v1", "kind": "Config", "clusters": clusters, "contexts": contexts,
+                    "users": [{"name": "u", "user": user}], "current-context": "pedia"});
+    std::fs::write(path, serde_json::to_string(&kc).unwrap()).unwrap();
+}
+
+fn pedia_cluster(m: &FleetCluster) -> String {
+    json!({"apiVersion": "cluster.clusterpedia.io/v1alpha2", "kind": "PediaCluster", "metadata": {"name": m.name},
+        "spec": {"apiserver": m.server.url(), "caData": base64(m.server.ca_pem().unwrap().as_bytes()),
+                 "tokenData": base64(m.token.as_bytes()),
+                 "syncResources": [{"group": "", "resources": ["pods", "configmaps", "namespaces"]},
+                                   {"group": "apps", "resources": ["deployments"]}]}})
+    .to_string()
+}
+
+async fn member_items(sim: &KubeSim, path: &str) -> Vec<Value> {
+    let (code, v) = sim.request(Method::GET, path, None).await;
+    assert!(code.is_success(), "{path}: {v}");
+    v["items"].as_array().unwrap().clone()
+}
+
+fn key(o: &Value) -> (String, String) {
+    let m = &o["metadata"];
+    (m["namespace"].as_str().unwrap_or_default().to_owned(), m["name"].as_str().unwrap().to_owned())
+}
+
+/// `cluster/namespace/name` of every item of a kubectl JSON list.
+fn names(list: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(list).unwrap();
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let m = &o["metadata"];
+            format!(
+                "{}/{}/{}",
+                m["annotations"]["shadow.clusterpedia.io/cluster-name"].as_str().unwrap(),
+                m["namespace"].as_str().unwrap_or_default(),
+                m["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Rows of a kubectl table, split on runs of spaces.
+fn rows(table: &str) -> Vec<Vec<String>> {
+    table.lines().map(|l| l.split_whitespace().map(str::to_owned).collect()).collect()
+}
+
+async fn raw(k: &Kubectl, path: &str) -> (bool, String) {
+    let (ok, out, err) = k.run(&["get", "--raw", path], None).await;
+    (ok, if ok { out } else { err })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_searches_every_member_through_pedia() {
+    let dir = std::env::temp_dir().join(format!("pedia-search-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fleet = fleet::start(2, &dir.join("fleet"), SeedSize::default()).await.unwrap();
+    let members = &fleet.members;
+    let (host, host_server, host_kc) = host(&dir).await;
+    let admin = Kubectl { kubeconfig: host_kc.clone() };
+    admin.ok(&["apply", "--server-side", "-f", common::repo().join("crds").to_str().unwrap()], None).await;
+    admin.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}).to_string()).await;
+    for m in members {
+        admin.apply(&pedia_cluster(m)).await;
+    }
+    let port = free_port();
+    let _pedia = start_pedia(&host_kc, &dir, port);
+    let base = format!("https://127.0.0.1:{port}");
+    let member_names = ["member-1", "member-2"];
+    search_kubeconfig(&dir.join("alice.kubeconfig"), &base, "alice-token", &member_names);
+    let alice = Kubectl { kubeconfig: dir.join("alice.kubeconfig") };
+
+    // Every pod of every member, with CLUSTER.
+    let mut want: BTreeSet<String> = BTreeSet::new();
+    for m in members {
+        for p in member_items(&m.sim, "/api/v1/pods").await {
+            let (ns, name) = key(&p);
+            want.insert(format!("{}/{ns}/{name}", m.name));
+        }
+    }
+    assert!(want.len() >= 16, "the fleet has pods: {want:?}");
+    until("pedia serves every pod", 90, || async {
+        let (ok, out, err) = alice.run(&["get", "pods", "-A", "-o", "json"], None).await;
+        if !ok {
+            return Err(err);
+        }
+        let got: BTreeSet<String> = names(&out).into_iter().collect();
+        if got == want { Ok(()) } else { Err(format!("got {} of {}", got.len(), want.len())) }
+    })
+    .await;
+    let table = alice.ok(&["get", "pods", "-A"], None).await;
+    assert_eq!(rows(&table)[0], ["NAMESPACE", "CLUSTER", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert_eq!(rows(&table).len(), want.len() + 1);
+
+    // `-o wide` equals the member's own printer, column by column (AGE aside).
+    let wide = alice.ok(&["--context", "member-1", "get", "pods", "-A", "-o", "wide"], None).await;
+    let own =
+        Kubectl { kubeconfig: members[0].kubeconfig.clone() }.ok(&["get", "pods", "-A", "-o", "wide"], None).await;
+    let (wide, own) = (rows(&wide), rows(&own));
+    assert_eq!(wide[0][0..2], ["NAMESPACE", "CLUSTER"]);
+    assert_eq!(wide[0][2..], own[0][1..], "the same columns after CLUSTER");
+    let strip_age = |r: &[String], age: usize| -> Vec<String> {
+        r.iter().enumerate().filter(|(i, _)| *i != age).map(|(_, c)| c.clone()).collect()
+    };
+    let ours: BTreeSet<Vec<String>> = wide[1..].iter().map(|r| strip_age(&[&r[0..1], &r[2..]].concat(), 5)).collect();
+    let theirs: BTreeSet<Vec<String>> = own[1..].iter().map(|r| strip_age(r, 5)).collect();
+    assert_eq!(ours, theirs);
+    assert!(wide[1..].iter().all(|r| r[1] == "member-1"));
+
+    // Chunked listing returns every object exactly once.
+    let chunked = names(&alice.ok(&["get", "pods", "-A", "--chunk-size=7", "-o", "json"], None).await);
+    assert_eq!(chunked.len(), want.len());
+    assert_eq!(chunked.iter().cloned().collect::<BTreeSet<_>>(), want);
+
+    // Search labels.
+    let only = |prefix: &str| want.iter().filter(|w| w.starts_with(prefix)).cloned().collect::<BTreeSet<_>>();
+    let search = |sel: &str| {
+        let alice = &alice;
+        let sel = sel.to_owned();
+        async move { names(&alice.ok(&["get", "pods", "-A", "-l", &sel, "-o", "json"], None).await) }
+    };
+    let m2: BTreeSet<String> = search("search.clusterpedia.io/clusters=member-2").await.into_iter().collect();
+    assert_eq!(m2, only("member-2/"));
+    let not_m2: BTreeSet<String> = search("search.clusterpedia.io/clusters!=member-2").await.into_iter().collect();
+    assert_eq!(not_m2, only("member-1/"), "!= excludes");
+    let ns0: BTreeSet<String> = search("search.clusterpedia.io/namespaces=shop-0").await.into_iter().collect();
+    assert_eq!(ns0, want.iter().filter(|w| w.contains("/shop-0/")).cloned().collect());
+    let one = want.iter().next().unwrap().clone();
+    let one_name = one.rsplit('/').next().unwrap();
+    let named = search(&format!("search.clusterpedia.io/names={one_name}")).await;
+    assert_eq!(named, std::slice::from_ref(&one));
+    let ordered = search("search.clusterpedia.io/orderby=name_desc").await;
+    let pod_names: Vec<&str> = ordered.iter().map(|n| n.rsplit('/').next().unwrap()).collect();
+    let mut sorted = pod_names.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(pod_names, sorted, "orderby name_desc");
+    let fuzzy: BTreeSet<String> = search("internalstorage.clusterpedia.io/fuzzy-name=web").await.into_iter().collect();
+    assert_eq!(fuzzy, want.iter().filter(|w| w.rsplit('/').next().unwrap().contains("web")).cloned().collect());
+    // Owner: the pods of one ReplicaSet of member-1.
+    let pod = member_items(&members[0].sim, "/api/v1/pods").await.remove(0);
+    let owner = pod["metadata"]["ownerReferences"][0]["uid"].as_str().unwrap().to_owned();
+    let owned =
+        search(&format!("search.clusterpedia.io/clusters=member-1,search.clusterpedia.io/owner-uid={owner}")).await;
+    let want_owned: Vec<String> = member_items(&members[0].sim, "/api/v1/pods")
+        .await
+        .iter()
+        .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == owner.as_str())
+        .map(|p| format!("member-1/{}/{}", key(p).0, key(p).1))
+        .collect();
+    assert_eq!(owned.iter().cloned().collect::<BTreeSet<_>>(), want_owned.into_iter().collect());
+
+    // Label and field selectors, against the members' own answers.
+    let mut want_web: BTreeSet<String> = BTreeSet::new();
+    for m in members {
+        let path = "/api/v1/pods?labelSelector=app.kubernetes.io%2Fname%3Dweb%2Ctier%21%3Ddata&fieldSelector=status.phase%3DRunning";
+        for p in member_items(&m.sim, path).await {
+            want_web.insert(format!("{}/{}/{}", m.name, key(&p).0, key(&p).1));
+        }
+    }
+    assert!(!want_web.is_empty());
+    let web = names(
+        &alice
+            .ok(
+                &[
+                    "get",
+                    "pods",
+                    "-A",
+                    "-l",
+                    "app.kubernetes.io/name=web,tier!=data",
+                    "--field-selector",
+                    "status.phase=Running",
+                    "-o",
+                    "json",
+                ],
+                None,
+            )
+            .await,
+    );
+    assert_eq!(web.into_iter().collect::<BTreeSet<_>>(), want_web);
+
+    // Per-cluster discovery, and one object through a cluster shortcut.
+    let resources = alice.ok(&["--context", "member-1", "api-resources"], None).await;
+    let resources = rows(&resources);
+    assert!(resources.iter().any(|r| r[0] == "pods" && r[1] == "po"), "{resources:?}");
+    assert!(resources.iter().any(|r| r[0] == "deployments" && r[1] == "deploy" && r[2] == "apps/v1"));
+    let (ns, name) = key(&pod);
+    let got = alice.ok(&["--context", "member-1", "get", "pod", &name, "-n", &ns, "-o", "json"], None).await;
+    let got: Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(got["metadata"]["uid"], pod["metadata"]["uid"]);
+    assert_eq!(got["metadata"]["annotations"]["shadow.clusterpedia.io/cluster-name"], "member-1");
+    let (ok, _, err) = alice.run(&["get", "pod", &name, "-n", &ns], None).await;
+    assert!(!ok && err.contains("please specify the cluster name"), "{err}");
+    let all = alice.ok(&["--context", "member-2", "get", "all", "-A"], None).await;
+    assert!(all.contains("pod/") && all.contains("deployment.apps/"), "{all}");
+
+    // Collection resources.
+    let (ok, workloads) = raw(&alice, "/apis/clusterpedia.io/v1beta1/collectionresources/workloads").await;
+    assert!(ok, "{workloads}");
+    let workloads: Value = serde_json::from_str(&workloads).unwrap();
+    let mut want_deploys = 0;
+    for m in members {
+        want_deploys += member_items(&m.sim, "/apis/apps/v1/deployments").await.len();
+    }
+    assert_eq!(workloads["items"].as_array().unwrap().len(), want_deploys);
+    assert_eq!(workloads["resourceTypes"][0]["resource"], "deployments");
+    let (ok, any) =
+        raw(&alice, "/apis/clusterpedia.io/v1beta1/collectionresources/any?resources=apps/deployments,/pods&limit=5")
+            .await;
+    assert!(ok, "{any}");
+    let any: Value = serde_json::from_str(&any).unwrap();
+    assert_eq!(any["items"].as_array().unwrap().len(), 5);
+    assert!(any["continue"].is_string(), "a full page has a continue token");
+    let list = alice.ok(&["get", "--raw", "/apis/clusterpedia.io/v1beta1/collectionresources"], None).await;
+    assert!(list.contains("kuberesources"), "{list}");
+
+    // Malformed parameters: 400 with the parameter named.
+    for (query, needle) in [
+        ("limit=abc", "limit"),
+        ("labelSelector=search.clusterpedia.io%2Fnope%3D1", "unknown search label"),
+        ("watch=1&resourceVersion=abc", "resourceVersion"),
+        ("orderby=name%3B%20DROP%20TABLE%20resources", "orderby"),
+        ("whereSQL=1%3D1", "whereSQL"),
+        ("since=yesterday", "since"),
+    ] {
+        let (ok, err) = raw(&alice, &format!("/apis/clusterpedia.io/v1beta1/resources/api/v1/pods?{query}")).await;
+        assert!(!ok && (err.contains("BadRequest") || err.contains("400")), "{query}: {err}");
+        assert!(err.contains(needle), "{query}: {err}");
+    }
+    let (ok, err) = raw(&alice, "/apis/clusterpedia.io/v1beta1/collectionresources/any").await;
+    assert!(!ok && err.contains("groups"), "{err}");
+    let (ok, err) = raw(&alice, "/apis/clusterpedia.io/v1beta1/collectionresources/nope").await;
+    assert!(!ok && err.contains("NotFound"), "{err}");
+    let (ok, err) = raw(&alice, "/apis/clusterpedia.io/v1beta1/resources/clusters/nope/api/v1/pods").await;
+    assert!(!ok && err.contains("could not find the requested cluster"), "{err}");
+
+    // Unauthenticated: 401; a user the host denies: 403.
+    let mut config = kube::Config::new(base.parse().unwrap());
+    config.accept_invalid_certs = true;
+    let anonymous = kube::Client::try_from(config).unwrap();
+    let request = http::Request::get("/apis/clusterpedia.io/v1beta1/resources/api/v1/pods").body(Vec::new()).unwrap();
+    match anonymous.request::<Value>(request).await {
+        Err(kube::Error::Api(status)) => assert_eq!((status.code, status.reason.as_str()), (401, "Unauthorized")),
+        other => panic!("an anonymous request: {other:?}"),
+    }
+    search_kubeconfig(&dir.join("eve.kubeconfig"), &base, "eve-token", &[]);
+    let eve = Kubectl { kubeconfig: dir.join("eve.kubeconfig") };
+    let (ok, err) = raw(&eve, "/apis/clusterpedia.io/v1beta1/resources/api/v1/pods").await;
+    assert!(!ok && err.contains("Forbidden") && err.contains("eve"), "{err}");
+
+    // `kubectl get -w` sees a change made on a member.
+    let mut watch = tokio::process::Command::new("/usr/bin/kubectl")
+        .arg("--kubeconfig")
+        .arg(&alice.kubeconfig)
+        .args(["get", "configmaps", "-A", "-w", "-o", "name"])
+        .env("HOME", &dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(watch.stdout.take().unwrap()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    members[1]
+        .sim
+        .create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seen-by-watch", "namespace": "default"}}))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("seen-by-watch") {
+                return;
+            }
+        }
+        panic!("kubectl get -w ended without the change");
+    })
+    .await
+    .expect("kubectl get -w saw the member's change");
+    drop(watch);
+
+    // kube-rs: a watcher across re-watches (timeoutSeconds=2 ends each watch) gets every change
+    // exactly once.
+    let mut config = kube::Config::new(format!("{base}/apis/clusterpedia.io/v1beta1/resources").parse().unwrap());
+    config.accept_invalid_certs = true;
+    config.auth_info.token = Some("alice-token".to_owned().into());
+    let client = kube::Client::try_from(config).unwrap();
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::all(client);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let task = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default().timeout(2)).boxed();
+            while let Some(e) = events.next().await {
+                if let Ok(watcher::Event::Apply(cm)) = e {
+                    seen.lock().unwrap().push(cm.metadata.name.unwrap_or_default());
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for i in 0..6 {
+        let m = &members[i % 2];
+        m.sim
+            .create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("rewatch-{i}"), "namespace": "default"}}))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    let counts = until("the watcher saw every change", 30, || async {
+        let seen = seen.lock().unwrap().clone();
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for s in seen.iter().filter(|s| s.starts_with("rewatch-")) {
+            *counts.entry(s.clone()).or_default() += 1;
+        }
+        if counts.len() == 6 { Ok(counts) } else { Err(format!("{counts:?}")) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    task.abort();
+    assert!(counts.values().all(|n| *n == 1), "each change exactly once: {counts:?}");
+
+    // The aggregated path: kubectl -> host -> pedia, as alice (allowed) and eve (denied).
+    host.aggregate("clusterpedia.io", "v1beta1", &base).await.unwrap();
+    let host_base = host_server.url();
+    search_kubeconfig(&dir.join("agg-alice.kubeconfig"), &host_base, "alice-token", &member_names);
+    let agg = Kubectl { kubeconfig: dir.join("agg-alice.kubeconfig") };
+    let via_host = names(&agg.ok(&["get", "pods", "-A", "-o", "json"], None).await);
+    assert_eq!(via_host.into_iter().collect::<BTreeSet<_>>(), want);
+    let shortcut = agg.ok(&["--context", "member-2", "get", "deployments", "-A"], None).await;
+    assert!(rows(&shortcut).iter().skip(1).all(|r| r[1] == "member-2"), "{shortcut}");
+    search_kubeconfig(&dir.join("agg-eve.kubeconfig"), &host_base, "eve-token", &[]);
+    let agg_eve = Kubectl { kubeconfig: dir.join("agg-eve.kubeconfig") };
+    let (ok, err) = raw(&agg_eve, "/apis/clusterpedia.io/v1beta1/resources/api/v1/pods").await;
+    assert!(!ok && err.contains("Forbidden"), "{err}");
+
+    let _ = std::fs::remove_dir_all(&dir);
+}
