@@ -38,8 +38,8 @@ set -e
 [ "$code" -eq 1 ] || { echo "expected exit code 1, got $code" >&2; exit 1; }
 echo
 
-echo "== 4. a simulated fleet (kubesim): a host cluster and two member clusters with workloads"
-"$KUBESIM" fleet --members 2 --dir "$DEMO_DIR/fleet" > "$DEMO_DIR/fleet.log" 2>&1 &
+echo "== 4. a simulated fleet (kubesim): a host cluster and three member clusters with workloads and churn"
+"$KUBESIM" fleet --members 3 --churn 1 --dir "$DEMO_DIR/fleet" > "$DEMO_DIR/fleet.log" 2>&1 &
 fleet_pid=$!
 for _ in $(seq 1 100); do grep -q 'fleet ready' "$DEMO_DIR/fleet.log" 2>/dev/null && break; sleep 0.1; done
 grep 'fleet ready' "$DEMO_DIR/fleet.log" || { cat "$DEMO_DIR/fleet.log" >&2; exit 1; }
@@ -67,24 +67,33 @@ for m in member-1 member-2; do
           \"config\": \"$(printf %s "$config" | base64 -w0)\"}}"
 done
 "${HOST[@]}" apply -f - <<<'{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "clusterpedia-system"}}' >/dev/null
+echo "-- member-3 is a PediaCluster written by hand (token and CA inline):"
+kc="$DEMO_DIR/fleet/member-3.kubeconfig"
+"${HOST[@]}" apply -f - <<<"{\"apiVersion\": \"cluster.clusterpedia.io/v1alpha2\", \"kind\": \"PediaCluster\", \"metadata\": {\"name\": \"member-3\"},
+ \"spec\": {\"apiserver\": \"$("$KUBECTL" --kubeconfig "$kc" config view --raw -o jsonpath='{.clusters[0].cluster.server}')\",
+          \"caData\": \"$("$KUBECTL" --kubeconfig "$kc" config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')\",
+          \"tokenData\": \"$("$KUBECTL" --kubeconfig "$kc" config view --raw -o jsonpath='{.users[0].user.token}' | base64 -w0)\",
+          \"syncResources\": [{\"group\": \"\", \"resources\": [\"pods\", \"configmaps\", \"services\"]},
+                            {\"group\": \"apps\", \"resources\": [\"deployments\", \"replicasets\"]}]}}"
+SEARCH_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$PEDIA" run --kubeconfig "$DEMO_DIR/fleet/host.kubeconfig" --storage "sqlite://$DEMO_DIR/pedia.db" \
-  --metrics-bind-address 127.0.0.1:0 > "$DEMO_DIR/pedia.log" 2>&1 &
+  --metrics-bind-address 127.0.0.1:0 --bind-address 127.0.0.1 --secure-port "$SEARCH_PORT" > "$DEMO_DIR/pedia.log" 2>&1 &
 pedia_pid=$!
 for _ in $(seq 1 100); do
-  [ "$("${HOST[@]}" get pediaclusters -o name 2>/dev/null | wc -l)" -eq 2 ] && break
+  [ "$("${HOST[@]}" get pediaclusters -o name 2>/dev/null | wc -l)" -eq 3 ] && break
   sleep 0.2
 done
 "${HOST[@]}" get clusterimportpolicies,pediaclusterlifecycles,pediaclusters
-[ "$("${HOST[@]}" get pediaclusters -o name | wc -l)" -eq 2 ] || { cat "$DEMO_DIR/pedia.log" >&2; exit 1; }
+[ "$("${HOST[@]}" get pediaclusters -o name | wc -l)" -eq 3 ] || { cat "$DEMO_DIR/pedia.log" >&2; exit 1; }
 echo "-- the imported member-1, with the server and token from its Argo CD secret:"
 "${HOST[@]}" get pediacluster argocd-cluster-member-1 -o jsonpath='{.spec.apiserver}{"\n"}'
 echo
 
-echo "== 6. the sync engine: both members' resources are kept in SQLite ($DEMO_DIR/pedia.db)"
+echo "== 6. the sync engine: every member's resources are kept in SQLite ($DEMO_DIR/pedia.db)"
 ready() { "${HOST[@]}" get pediaclusters -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True; }
-for _ in $(seq 1 150); do [ "$(ready)" -eq 2 ] && break; sleep 0.2; done
+for _ in $(seq 1 150); do [ "$(ready)" -eq 3 ] && break; sleep 0.2; done
 "${HOST[@]}" get pediaclusters -o wide
-[ "$(ready)" -eq 2 ] || { cat "$DEMO_DIR/pedia.log" >&2; exit 1; }
+[ "$(ready)" -eq 3 ] || { cat "$DEMO_DIR/pedia.log" >&2; exit 1; }
 sleep 1
 "$PEDIA" storage stats --storage "sqlite://$DEMO_DIR/pedia.db"
 echo "-- a ConfigMap created on member-1 reaches the store within a second:"
@@ -94,4 +103,37 @@ sleep 1
 "$PEDIA" storage stats --storage "sqlite://$DEMO_DIR/pedia.db" | grep -E 'CLUSTER|member-1 .*configmaps'
 echo
 
-echo "Not built yet: searching the store with kubectl through the aggregated API (see README, Status)."
+echo "== 7. multi-cluster search with plain kubectl: kubectl -> host (aggregated API) -> pedia -> SQLite"
+"${HOST[@]}" apply -f - <<<"{\"apiVersion\": \"apiregistration.k8s.io/v1\", \"kind\": \"APIService\",
+ \"metadata\": {\"name\": \"v1beta1.clusterpedia.io\", \"annotations\": {\"kubesim.pedia.io/url\": \"https://127.0.0.1:$SEARCH_PORT\"}},
+ \"spec\": {\"group\": \"clusterpedia.io\", \"version\": \"v1beta1\", \"insecureSkipTLSVerify\": true,
+          \"service\": {\"namespace\": \"clusterpedia-system\", \"name\": \"pedia-apiserver\"},
+          \"groupPriorityMinimum\": 1000, \"versionPriority\": 100}}"
+"$PEDIA" kubeconfig --kubeconfig "$DEMO_DIR/fleet/host.kubeconfig" --output "$DEMO_DIR/pedia.kubeconfig"
+P=("$KUBECTL" --kubeconfig "$DEMO_DIR/pedia.kubeconfig")
+show() { echo "\$ kubectl --kubeconfig $DEMO_DIR/pedia.kubeconfig $*"; "${P[@]}" "$@"; echo; }
+show get pods -A -l app.kubernetes.io/name=web
+show get deployments -A -l 'search.clusterpedia.io/clusters in (argocd-cluster-member-2,member-3),search.clusterpedia.io/orderby=name_desc'
+show --context member-3 get pods -n shop-0 -o wide
+show get pods -A -l 'internalstorage.clusterpedia.io/fuzzy-name=api' --chunk-size=3
+echo "\$ kubectl --kubeconfig $DEMO_DIR/fleet/host.kubeconfig get collectionresources"
+"${HOST[@]}" get collectionresources
+echo "\$ kubectl --kubeconfig $DEMO_DIR/fleet/host.kubeconfig get collectionresources workloads"
+"${HOST[@]}" get collectionresources workloads
+echo
+echo "-- kubectl get -w through pedia sees a ConfigMap created on member-3:"
+"${P[@]}" get configmaps -A -w -l 'search.clusterpedia.io/clusters=member-3' --watch-only > "$DEMO_DIR/watch.out" 2>&1 &
+watch_pid=$!
+sleep 1
+"$KUBECTL" --kubeconfig "$DEMO_DIR/fleet/member-3.kubeconfig" apply -f - <<<'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hello-from-member-3", "namespace": "default"}, "data": {"from": "demo"}}'
+for _ in $(seq 1 50); do grep -q hello-from-member-3 "$DEMO_DIR/watch.out" && break; sleep 0.1; done
+kill "$watch_pid" 2>/dev/null || true
+cat "$DEMO_DIR/watch.out"
+grep -q hello-from-member-3 "$DEMO_DIR/watch.out" || { echo "the watch did not see the change" >&2; exit 1; }
+echo
+echo "Try it yourself:  kubectl --kubeconfig $DEMO_DIR/pedia.kubeconfig get pods -A"
+echo "                  kubectl --kubeconfig $DEMO_DIR/pedia.kubeconfig --context member-3 get deployments -A"
+if [ -t 0 ] && [ -z "${CI:-}" ]; then
+  echo "The fleet and pedia keep running; press Ctrl-C to stop everything."
+  wait "$pedia_pid"
+fi

@@ -100,6 +100,37 @@ pub enum Command {
     ///
     /// Example: `pedia apiserver --storage postgres://pedia@db/pedia --secure-port 8443`
     Apiserver(ApiserverArgs),
+
+    /// Print a kubeconfig for searching with kubectl: context `pedia` (every cluster at once) and
+    /// one context per PediaCluster (that cluster alone), like upstream's gen-clusterconfigs
+    /// script. By default the entries go through the host's aggregated API and reuse the host
+    /// context's TLS settings and user; --server points them at pedia's own address instead.
+    ///
+    /// Example: `pedia kubeconfig --kubeconfig host.kubeconfig > pedia.kubeconfig && kubectl --kubeconfig pedia.kubeconfig get pods -A`
+    Kubeconfig(KubeconfigArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KubeconfigArgs {
+    /// Kubeconfig of the host cluster (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context of the host kubeconfig (default: its current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// pedia's own address (`https://HOST:8443`) instead of the host's aggregated path.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Bearer token for --server (one of pedia's --token-auth-file).
+    #[arg(long, requires = "server")]
+    pub token: Option<String>,
+    /// CA of pedia's serving certificate for --server (default: not verified, for the
+    /// self-signed certificate pedia generates).
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub certificate_authority: Option<PathBuf>,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `pedia run`: the controllers and the search apiserver.
@@ -308,6 +339,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Run(args) => run_controllers(args.operator, Some(args.serve)),
         Command::Operator(args) => run_controllers(args, None),
         Command::Apiserver(args) => run_apiserver(args),
+        Command::Kubeconfig(args) => kubeconfig(args),
         Command::Policy(PolicyCommand::Render(args)) => {
             match crate::import::dry_run::render(&args.policy, &args.source, &args.references) {
                 Ok(out) => {
@@ -337,6 +369,62 @@ async fn host_client(kubeconfig: Option<&PathBuf>, context: Option<&String>) -> 
     }
     .map_err(CliError::Kubeconfig)?;
     kube::Client::try_from(config).map_err(|e| CliError::Kubeconfig(e.to_string()))
+}
+
+fn kubeconfig(args: KubeconfigArgs) -> Result<ExitCode, CliError> {
+    let path = match &args.kubeconfig {
+        Some(p) => p.clone(),
+        None => std::env::var_os("KUBECONFIG")
+            .and_then(|k| std::env::split_paths(&k).next())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config")))
+            .ok_or_else(|| CliError::Kubeconfig("no kubeconfig: give --kubeconfig".into()))?,
+    };
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| CliError::Kubeconfig(format!("reading {}: {e}", path.display())))?;
+    let host: serde_json::Value =
+        serde_yaml::from_str(&text).map_err(|e| CliError::Kubeconfig(format!("parsing {}: {e}", path.display())))?;
+    let mut target = crate::kubeconfig::from_host(&host, args.context.as_deref()).map_err(CliError::Kubeconfig)?;
+    if let Some(server) = &args.server {
+        target.server = server.clone();
+        target.tls = serde_json::Map::new();
+        match &args.certificate_authority {
+            Some(ca) => {
+                let pem =
+                    std::fs::read(ca).map_err(|e| CliError::Kubeconfig(format!("reading {}: {e}", ca.display())))?;
+                target.tls.insert("certificate-authority-data".into(), base64_encode(&pem).into());
+            }
+            None => {
+                target.tls.insert("insecure-skip-tls-verify".into(), true.into());
+            }
+        }
+        if let Some(token) = &args.token {
+            target.user = ("pedia".into(), serde_json::json!({"token": token}));
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
+    let names = runtime.block_on(async {
+        let client = host_client(Some(&path), args.context.as_ref()).await?;
+        let api: kube::Api<api_types::cluster::PediaCluster> = kube::Api::all(client);
+        let list = api
+            .list(&Default::default())
+            .await
+            .map_err(|e| CliError::Kubeconfig(format!("listing PediaClusters on the host: {e}")))?;
+        Ok::<_, CliError>(list.items.into_iter().filter_map(|c| c.metadata.name).collect::<Vec<_>>())
+    })?;
+    let yaml = serde_yaml::to_string(&crate::kubeconfig::build(&target, &names))?;
+    match &args.output {
+        Some(out) => {
+            std::fs::write(out, yaml).map_err(|source| CliError::Write { path: out.clone(), source })?;
+            eprintln!("wrote {} (contexts: pedia, {})", out.display(), names.join(", "));
+        }
+        None => out_raw!("{yaml}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 fn run_apiserver(args: ApiserverArgs) -> Result<ExitCode, CliError> {

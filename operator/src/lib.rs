@@ -5,6 +5,7 @@ pub mod apiserver;
 pub mod cli;
 pub mod clusters;
 pub mod import;
+pub mod kubeconfig;
 pub mod leader;
 pub mod metrics;
 pub mod telemetry;
