@@ -202,6 +202,8 @@ async fn watch(client: &kube::Client, storage: &Storage, load: &WatchLoad) {
                 .map(|j| {
                     let mut p = pod(c, (step * n + j) % per);
                     p["metadata"]["annotations"][WRITTEN] = json!(stamp);
+                    // A new version, as a member's change has (the store skips unchanged ones).
+                    p["metadata"]["resourceVersion"] = json!(format!("{}", 10_000_000 + step));
                     p
                 })
                 .collect();
