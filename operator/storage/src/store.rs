@@ -945,63 +945,22 @@ impl Storage {
                 s.push(" WHERE cluster = ").text(cluster);
             })
             .await?;
-        let mut e = Sql::new(self.backend());
-        e.push("DELETE FROM events WHERE cluster = ").text(cluster);
-        with_conn!(&self.pools, write, "clean_cluster: events", |conn| db::execute!(
-            conn,
-            &e,
-            "clean_cluster: events"
-        )?);
+        // What pedia keeps beside the objects: events and resource definitions.
+        for table in ["events", "resource_definitions"] {
+            let mut e = Sql::new(self.backend());
+            e.push("DELETE FROM ").push(table).push(" WHERE cluster = ").text(cluster);
+            with_conn!(&self.pools, write, "clean_cluster: events and definitions", |conn| db::execute!(
+                conn,
+                &e,
+                "clean_cluster: events and definitions"
+            )?);
+        }
         Ok(n)
     }
 
     /// Deletes every row of one resource of a cluster (a resource no longer synced).
     pub async fn clean_resource(&self, cluster: &str, gvr: &Gvr) -> Result<usize, StorageError> {
         self.delete_where("clean_resource", |s: &mut Sql| key_filter(s, cluster, gvr)).await
-    }
-
-    /// Stores events of synced objects (keyed by cluster, involved object uid, event uid).
-    pub async fn record_events(&self, cluster: &str, events: &[Value]) -> Result<usize, StorageError> {
-        let now = object::now_ms();
-        let mut statements = Vec::new();
-        for chunk in events.chunks(BATCH) {
-            let mut s = Sql::new(self.backend());
-            s.push(
-                "INSERT INTO events (cluster, involved_uid, event_uid, resource_version, synced_at, object) VALUES ",
-            );
-            for (i, e) in chunk.iter().enumerate() {
-                let field = |p: &str| e.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
-                if i > 0 {
-                    s.push(", ");
-                }
-                s.push("(").text(cluster).push(", ").text(field("/involvedObject/uid")).push(", ");
-                s.text(field("/metadata/uid"))
-                    .push(", ")
-                    .text(field("/metadata/resourceVersion"))
-                    .push(", ")
-                    .int(now)
-                    .push(", ");
-                s.text(
-                    serde_json::to_string(e)
-                        .map_err(|err| StorageError::BadObject(field("/metadata/name"), err.to_string()))?,
-                );
-                if self.backend() == Backend::Postgres {
-                    s.push("::json");
-                }
-                s.push(")");
-            }
-            match self.backend() {
-                Backend::Mysql => s.push(" ON DUPLICATE KEY UPDATE resource_version = VALUES(resource_version), synced_at = VALUES(synced_at), object = VALUES(object)"),
-                _ => s.push(" ON CONFLICT (cluster, involved_uid, event_uid) DO UPDATE SET resource_version = excluded.resource_version, synced_at = excluded.synced_at, object = excluded.object"),
-            };
-            statements.push(s);
-        }
-        with_conn!(&self.pools, write, "record_events", |conn| {
-            for s in &statements {
-                db::execute!(conn, s, "record_events")?;
-            }
-        });
-        Ok(events.len())
     }
 
     /// Refreshes the query planner's statistics (after bulk changes).

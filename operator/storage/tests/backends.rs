@@ -43,10 +43,10 @@ async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
         let db = fresh(backend).await;
         assert!(db.storage.migrate().await.unwrap().is_empty(), "{backend:?}: nothing left to apply");
         // The latest migration's down runs, and migrating again applies it again.
-        let down = down_sql!(backend, "2026-11-30-000005_drop_uid_index");
+        let down = down_sql!(backend, "2026-12-02-000006_resource_definitions");
         db.batch_execute(down).await;
-        db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261130000005'").await;
-        assert_eq!(db.storage.migrate().await.unwrap(), ["20261130000005"], "{backend:?}");
+        db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261202000006'").await;
+        assert_eq!(db.storage.migrate().await.unwrap(), ["20261202000006"], "{backend:?}");
         db.cleanup().await;
     }
     // A schema from a newer pedia (SQLite is enough to show the check).
@@ -284,12 +284,49 @@ async fn write_api_on_every_backend() {
         s.record_events("m1", &events).await.unwrap();
         s.record_events("m1", &events).await.unwrap();
         assert_eq!(s.stats().await.unwrap().events, 1, "{backend:?}: events are keyed");
+        let later = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e2", "namespace": "ns-a", "uid": "ev-2", "resourceVersion": "4"},
+                           "involvedObject": {"uid": "uid-ns-a-p0"}, "reason": "Pulled"});
+        s.record_events("m1", &[later]).await.unwrap();
+        s.record_events("m2", &events).await.unwrap();
+        let asked = |c: &str, u: &str| (c.to_owned(), u.to_owned());
+        let found = s
+            .events_of(&[
+                asked("m1", "uid-ns-a-p0"),
+                asked("m1", "uid-ns-a-p1"),
+                asked("m3", "uid-ns-a-p0"),
+                asked("m1", ""),
+            ])
+            .await
+            .unwrap();
+        let reasons: Vec<&str> =
+            found[&asked("m1", "uid-ns-a-p0")].iter().map(|e| e["reason"].as_str().unwrap()).collect();
+        assert_eq!(reasons, ["Scheduled", "Pulled"], "{backend:?}: an object's events, oldest first");
+        assert_eq!(found.len(), 1, "{backend:?}: only objects with events, of the cluster asked: {found:?}");
+        assert!(s.events_of(&[]).await.unwrap().is_empty());
+
+        // Definitions: replaced per cluster, read per resource across clusters.
+        let widgets = Gvr::new("example.io", "v1", "widgets");
+        let gadgets = Gvr::new("example.io", "v1", "gadgets");
+        let def = |col: &str| json!({"name": "v1", "additionalPrinterColumns": [{"name": col, "type": "string", "jsonPath": ".spec.size"}]});
+        s.replace_definitions("m1", &[(widgets.clone(), def("Old")), (gadgets.clone(), def("G"))]).await.unwrap();
+        s.replace_definitions("m1", &[(widgets.clone(), def("Size"))]).await.unwrap();
+        s.replace_definitions("m2", &[(widgets.clone(), def("Size2"))]).await.unwrap();
+        let of_widgets = s.definitions(Some(&widgets)).await.unwrap();
+        let cols: Vec<(&str, &str)> = of_widgets
+            .iter()
+            .map(|d| (d.cluster.as_str(), d.definition["additionalPrinterColumns"][0]["name"].as_str().unwrap()))
+            .collect();
+        assert_eq!(cols, [("m1", "Size"), ("m2", "Size2")], "{backend:?}");
+        assert!(s.definitions(Some(&gadgets)).await.unwrap().is_empty(), "{backend:?}: replaced, not merged");
+        assert_eq!(s.definitions(None).await.unwrap().len(), 2, "{backend:?}");
 
         assert_eq!(s.clean_resource("m2", &pods()).await.unwrap(), 1);
         assert_eq!(s.clean_cluster("m1").await.unwrap(), 3);
         assert_eq!(label_rows(&db).await, 0, "{backend:?}: label rows go with their objects");
         let stats = s.stats().await.unwrap();
-        assert!(stats.rows.is_empty() && stats.events == 0, "{backend:?}: {stats:?}");
+        assert!(stats.rows.is_empty() && stats.events == 1, "{backend:?}: m2's event stays: {stats:?}");
+        let left: Vec<String> = s.definitions(None).await.unwrap().into_iter().map(|d| d.cluster).collect();
+        assert_eq!(left, ["m2"], "{backend:?}: a cleaned cluster's definitions go");
 
         // Objects without a name are refused with the reason, and nothing is written.
         let err = s.upsert("m1", &pods(), &[json!({"kind": "Pod", "metadata": {}})]).await.unwrap_err();
