@@ -20,6 +20,7 @@ use crate::patch::{self, PatchType};
 use crate::sim::State;
 use crate::store::{GroupResource, ObjectKey, Propagation, WatchStart};
 use api_types::api::encode::{self, Shape};
+use api_types::api::openapi;
 use api_types::api::path::{self as route, ObjectRoute, Route};
 use api_types::api::resources::ResourceInfo;
 
@@ -119,10 +120,21 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
             .resource_list(&group, &version)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(StatusError::no_route),
-        Route::OpenApiV3Root => Ok(json_response(StatusCode::OK, &crate::openapi::root(&state.registry()))),
-        Route::OpenApiV3 { group, version } => crate::openapi::group_version(&state.registry(), &group, &version)
-            .map(|v| json_response(StatusCode::OK, &v))
-            .ok_or_else(StatusError::no_route),
+        Route::OpenApiV3Root => Ok(json_response(StatusCode::OK, &openapi::root("", &state.registry().served()))),
+        Route::OpenApiV3 { group, version } => {
+            let registry = state.registry();
+            let served: Vec<openapi::Served<'_>> = registry
+                .served()
+                .into_iter()
+                .map(|info| openapi::Served {
+                    info,
+                    schema: registry.custom_schema(&info.group, &info.version, &info.resource),
+                })
+                .collect();
+            openapi::group_version(&group, &version, &served)
+                .map(|v| json_response(StatusCode::OK, &v))
+                .ok_or_else(StatusError::no_route)
+        }
         Route::OpenApiV2 => Err(StatusError::no_route()),
         Route::Object(o) => object_request(&state, &o, &req).await,
         Route::NotFound => Err(StatusError::no_route()),

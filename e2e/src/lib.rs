@@ -11,7 +11,6 @@ pub mod cursor;
 pub mod fleet;
 pub mod kubeconfig;
 pub mod meta;
-pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod review;

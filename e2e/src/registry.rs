@@ -144,7 +144,8 @@ impl Registry {
         }
     }
 
-    fn served(&self) -> Vec<&ResourceInfo> {
+    /// Every served resource version.
+    pub fn served(&self) -> Vec<&ResourceInfo> {
         self.all().collect()
     }
 

@@ -114,8 +114,9 @@ fn pedia_cluster(m: &FleetCluster) -> String {
     json!({"apiVersion": "cluster.clusterpedia.io/v1alpha2", "kind": "PediaCluster", "metadata": {"name": m.name},
         "spec": {"apiserver": m.server.url(), "caData": base64(m.server.ca_pem().unwrap().as_bytes()),
                  "tokenData": base64(m.token.as_bytes()),
-                 "syncResources": [{"group": "", "resources": ["pods", "configmaps", "namespaces"]},
-                                   {"group": "apps", "resources": ["deployments"]}]}})
+                 "syncResources": [{"group": "", "resources": ["pods", "configmaps", "namespaces"], "eventsInvolvedResources": ["pods"]},
+                                   {"group": "apps", "resources": ["deployments"]},
+                                   {"group": "example.com", "resources": ["widgets"]}]}})
     .to_string()
 }
 
@@ -302,6 +303,67 @@ async fn kubectl_searches_every_member_through_pedia() {
     assert!(!ok && err.contains("please specify the cluster name"), "{err}");
     let all = alice.ok(&["--context", "member-2", "get", "all", "-A"], None).await;
     assert!(all.contains("pod/") && all.contains("deployment.apps/"), "{all}");
+
+    // Custom resources: the member CRD's printer columns after CLUSTER, values as the member shows them.
+    let mut want_widgets = 0;
+    for m in members {
+        want_widgets += member_items(&m.sim, "/apis/example.com/v1/widgets").await.len();
+    }
+    assert!(want_widgets > 0, "the fleet has widgets");
+    let widgets = until("pedia serves every widget", 30, || async {
+        let out = alice.ok(&["get", "widgets", "-A"], None).await;
+        if rows(&out).len() == want_widgets + 1 { Ok(out) } else { Err(out) }
+    })
+    .await;
+    assert_eq!(rows(&widgets)[0], ["NAMESPACE", "CLUSTER", "NAME", "SIZE", "PHASE", "AGE"]);
+    let own = Kubectl { kubeconfig: members[0].kubeconfig.clone() }.ok(&["get", "widgets", "-A"], None).await;
+    let own_rows: BTreeSet<Vec<String>> = rows(&own)[1..].iter().map(|r| r[..4].to_vec()).collect();
+    let ours: BTreeSet<Vec<String>> =
+        rows(&widgets)[1..].iter().filter(|r| r[1] == "member-1").map(|r| [&r[0..1], &r[2..5]].concat()).collect();
+    assert_eq!(ours, own_rows, "NAMESPACE NAME SIZE PHASE as on the member");
+
+    // `kubectl explain` from pedia's OpenAPI: built-in kinds and the member CRD's schema.
+    let explained = alice.ok(&["explain", "pods.spec.containers"], None).await;
+    assert!(explained.contains("image") && explained.contains("<[]Container>"), "{explained}");
+    let explained = alice.ok(&["--context", "member-1", "explain", "widgets.spec"], None).await;
+    assert!(explained.contains("size") && explained.contains("color"), "{explained}");
+
+    // Events ride along with injectEvents (URL parameter and search label), for get and list.
+    let event_reasons = |o: &Value| -> Vec<String> {
+        let text = o["metadata"]["annotations"]["shadow.clusterpedia.io/events"].as_str().unwrap_or("null");
+        let events: Value = serde_json::from_str(text).unwrap();
+        events
+            .as_array()
+            .map(|a| a.iter().map(|e| e["reason"].as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let with_events = until("pedia stores the pods' events", 30, || async {
+        let path = format!(
+            "/apis/clusterpedia.io/v1beta1/resources/clusters/member-1/api/v1/namespaces/{ns}/pods/{name}?injectEvents=true"
+        );
+        let (ok, out) = raw(&alice, &path).await;
+        let got: Value = serde_json::from_str(&out).map_err(|e| format!("{ok} {out}: {e}"))?;
+        if event_reasons(&got).contains(&"Scheduled".to_owned()) { Ok(got) } else { Err(out) }
+    })
+    .await;
+    assert_eq!(with_events["metadata"]["uid"], pod["metadata"]["uid"]);
+    // Every seeded pod has its one event (their events may still be on their way).
+    until("a list carries every pod's events", 30, || async {
+        let listed = alice
+            .ok(&["get", "pods", "-A", "-l", "search.clusterpedia.io/inject-events=true", "-o", "json"], None)
+            .await;
+        let listed: Value = serde_json::from_str(&listed).unwrap();
+        let items = listed["items"].as_array().unwrap();
+        let without: Vec<&Value> = items.iter().filter(|p| event_reasons(p) != ["Scheduled"]).collect();
+        if items.len() == want.len() && without.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} of {} without", without.len(), items.len()))
+        }
+    })
+    .await;
+    let plain = alice.ok(&["--context", "member-1", "get", "pod", &name, "-n", &ns, "-o", "json"], None).await;
+    assert!(!plain.contains("shadow.clusterpedia.io/events"), "no events unless asked");
 
     // Collection resources.
     let (ok, workloads) = raw(&alice, "/apis/clusterpedia.io/v1beta1/collectionresources/workloads").await;

@@ -3,5 +3,6 @@
 
 pub mod discovery;
 pub mod encode;
+pub mod openapi;
 pub mod path;
 pub mod resources;

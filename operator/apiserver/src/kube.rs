@@ -3,10 +3,12 @@
 
 use api_types::api::discovery;
 use api_types::api::encode::{self, Shape};
+use api_types::api::openapi;
 use api_types::api::path::{self, ObjectRoute, Route};
-use api_types::api::resources::ResourceInfo;
+use api_types::api::resources::{self, ResourceInfo};
 use api_types::search::{ListOptions, SearchQuery};
 use api_types::status::StatusError;
+use api_types::table;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pedia_storage::{Gvr, ListRequest};
@@ -16,7 +18,8 @@ use crate::catalog::Catalog;
 use crate::respond::{self, Row};
 use crate::server::{Request, State, bytes_response, json_response, storage_error};
 
-/// A minimal OpenAPI v3 index: the search API publishes no schemas yet.
+/// The OpenAPI v3 index at the server's root, for the aggregator: pedia's own group has no
+/// kinds to describe (the searchable kinds are described under `resources[/clusters/<c>]`).
 pub fn openapi_root() -> Value {
     json!({"paths": {}})
 }
@@ -41,7 +44,15 @@ pub async fn answer(
     let mut resp = match route {
         Route::Version => Ok(json_response(StatusCode::OK, &crate::server::version_info())),
         Route::Health(_) => Ok((StatusCode::OK, "ok").into_response()),
-        Route::OpenApiV3Root | Route::OpenApiV3 { .. } | Route::OpenApiV2 => Err(StatusError::no_route()),
+        Route::OpenApiV3Root => {
+            let served = served.ok_or_else(StatusError::no_route)?;
+            Ok(json_response(StatusCode::OK, &openapi::root(&crate::route::resources_prefix(cluster), &served)))
+        }
+        Route::OpenApiV3 { group, version } => {
+            let served = served.ok_or_else(StatusError::no_route)?;
+            openapi_group_version(state, cluster, &served, &group, &version).await
+        }
+        Route::OpenApiV2 => Err(StatusError::no_route()),
         Route::CoreVersions | Route::Groups | Route::Group(_) | Route::Resources { .. } => {
             // Discovery of an unknown cluster is a 404 (upstream).
             let served = served.ok_or_else(StatusError::no_route)?;
@@ -67,6 +78,27 @@ pub async fn answer(
         resp.headers_mut().append(header::WARNING, v);
     }
     Ok(resp)
+}
+
+/// A group-version's OpenAPI document; custom resources carry their member CRD's schema.
+async fn openapi_group_version(
+    state: &State,
+    cluster: Option<&str>,
+    served: &[&ResourceInfo],
+    group: &str,
+    version: &str,
+) -> Result<Response, StatusError> {
+    let in_gv: Vec<&ResourceInfo> =
+        served.iter().copied().filter(|r| r.group == group && r.version == version).collect();
+    let mut schemas = Vec::with_capacity(in_gv.len());
+    for info in &in_gv {
+        let definition = definition(state, info, cluster).await?;
+        schemas.push(definition.and_then(|mut d| d.pointer_mut("/schema/openAPIV3Schema").map(Value::take)));
+    }
+    let resources: Vec<openapi::Served<'_>> =
+        in_gv.iter().zip(&schemas).map(|(info, schema)| openapi::Served { info, schema: schema.as_ref() }).collect();
+    let doc = openapi::group_version(group, version, &resources).ok_or_else(StatusError::no_route)?;
+    Ok(json_response(StatusCode::OK, &doc))
 }
 
 fn aggregated_response(doc: Value) -> Response {
@@ -111,15 +143,20 @@ async fn object(
             if state.redact_secrets && is_secrets(&info) {
                 redact(&mut obj);
             }
-            let body = respond::object(&info, shape, cluster, &obj).map_err(encode_error)?;
+            if opts.inject_events {
+                inject_events(state, std::slice::from_mut(&mut obj), &[cluster]).await?;
+            }
+            let columns = table_columns(state, &info, Some(cluster), shape).await?;
+            let body = respond::object(shape, cluster, &obj, &columns).map_err(encode_error)?;
             Ok(bytes_response(StatusCode::OK, "application/json", body))
         }
         None => {
             let query = SearchQuery::from_options(&opts, cluster, o.namespace.as_deref()).map_err(bad_query)?;
             if opts.watch {
-                return crate::watch::start(state, info, gvr, query, shape, &opts);
+                let columns = table_columns(state, &info, cluster, shape).await?;
+                return crate::watch::start(state, info, gvr, query, shape, columns, &opts);
             }
-            list(state, &info, gvr, query, shape).await
+            list(state, &info, cluster, gvr, query, shape).await
         }
     }
 }
@@ -146,10 +183,12 @@ fn encode_error(e: serde_json::Error) -> StatusError {
 async fn list(
     state: &State,
     info: &ResourceInfo,
+    cluster: Option<&str>,
     gvr: Gvr,
     mut query: SearchQuery,
     shape: Shape,
 ) -> Result<Response, StatusError> {
+    let inject = query.inject_events;
     if shape == Shape::Metadata {
         query.only_metadata = true;
     }
@@ -159,23 +198,62 @@ async fn list(
         .await
         .map_err(storage_error)?;
     let meta = encode::list_meta(&page.resource_version.to_string(), page.continue_token.as_deref(), page.remaining);
-    let redacted: Vec<String>;
-    let rows: Vec<Row<'_>> = if state.redact_secrets && is_secrets(info) {
-        redacted = page
-            .items
-            .iter()
-            .map(|i| {
-                let mut v = i.value().map_err(encode_error)?;
-                redact(&mut v);
-                Ok(v.to_string())
-            })
-            .collect::<Result<_, StatusError>>()?;
-        page.items.iter().zip(&redacted).map(|(i, json)| Row { cluster: &i.cluster, json }).collect()
+    let redact_them = state.redact_secrets && is_secrets(info);
+    // Objects are passed on as stored unless something must change in them.
+    let rewritten: Vec<String>;
+    let rows: Vec<Row<'_>> = if redact_them || inject {
+        let mut objects = page.items.iter().map(|i| i.value().map_err(encode_error)).collect::<Result<Vec<_>, _>>()?;
+        if redact_them {
+            objects.iter_mut().for_each(redact);
+        }
+        if inject {
+            let clusters: Vec<&str> = page.items.iter().map(|i| i.cluster.as_str()).collect();
+            inject_events(state, &mut objects, &clusters).await?;
+        }
+        rewritten = objects.iter().map(Value::to_string).collect();
+        page.items.iter().zip(&rewritten).map(|(i, json)| Row { cluster: &i.cluster, json }).collect()
     } else {
         page.items.iter().map(|i| Row { cluster: &i.cluster, json: i.object.get() }).collect()
     };
-    let body = respond::list(info, shape, meta, &rows).map_err(encode_error)?;
+    let columns = table_columns(state, info, cluster, shape).await?;
+    let body = respond::list(info, shape, meta, &rows, &columns).map_err(encode_error)?;
     Ok(bytes_response(StatusCode::OK, "application/json", body))
+}
+
+/// A Table's columns (none for other shapes).
+async fn table_columns(
+    state: &State,
+    info: &ResourceInfo,
+    cluster: Option<&str>,
+    shape: Shape,
+) -> Result<Vec<table::Column>, StatusError> {
+    if shape != Shape::Table {
+        return Ok(Vec::new());
+    }
+    Ok(respond::columns(info, definition(state, info, cluster).await?.as_ref()))
+}
+
+/// How the members define a custom resource (`None` for built-ins, or when none told): the
+/// asked cluster's definition, else the first cluster's that has one.
+async fn definition(state: &State, info: &ResourceInfo, cluster: Option<&str>) -> Result<Option<Value>, StatusError> {
+    if resources::is_builtin(&info.group, &info.resource) {
+        return Ok(None);
+    }
+    let gvr = Gvr::new(&info.group, &info.version, &info.resource);
+    let mut definitions = state.storage.definitions(Some(&gvr)).await.map_err(storage_error)?;
+    let at = definitions.iter().position(|d| Some(d.cluster.as_str()) == cluster).unwrap_or(0);
+    Ok((at < definitions.len()).then(|| definitions.swap_remove(at).definition))
+}
+
+/// Attaches to each object (of the cluster at the same index) its stored events.
+async fn inject_events(state: &State, objects: &mut [Value], clusters: &[&str]) -> Result<(), StatusError> {
+    let uid = |o: &Value| o.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let keys: Vec<(String, String)> = objects.iter().zip(clusters).map(|(o, c)| ((*c).to_owned(), uid(o))).collect();
+    let events = state.storage.events_of(&keys).await.map_err(storage_error)?;
+    for (object, key) in objects.iter_mut().zip(&keys) {
+        respond::with_events(object, events.get(key).map(Vec::as_slice).unwrap_or_default());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -25,23 +25,40 @@ pub fn cluster_column() -> Column {
 }
 
 /// The columns of a resource's Table: Cluster, then kube-apiserver's columns of the built-in
-/// kind, or Name and Age for custom resources.
-pub fn columns(info: &ResourceInfo) -> Vec<Column> {
+/// kind, or for custom resources Name, the member CRD's printer columns (from `definition`, its
+/// `spec.versions[i]` entry) and Age.
+pub fn columns(info: &ResourceInfo, definition: Option<&Value>) -> Vec<Column> {
     let mut cols = vec![cluster_column()];
     if resources::is_builtin(&info.group, &info.resource) {
         cols.extend(table::columns_for_kind(&info.kind));
     } else {
-        cols.extend(table::custom_resource_columns(&[]));
+        let printer = definition.map(table::printer_columns).unwrap_or_default();
+        cols.extend(table::custom_resource_columns(&printer));
     }
     cols
+}
+
+/// Attaches an object's events as upstream does: a JSON array in an annotation.
+pub fn with_events(object: &mut Value, events: &[Value]) {
+    let meta = &mut object["metadata"];
+    if !meta["annotations"].is_object() {
+        meta["annotations"] = json!({});
+    }
+    meta["annotations"][annotations::EVENTS] = json!(Value::from(events.to_vec()).to_string());
 }
 
 fn decode(rows: &[Row<'_>]) -> Result<Vec<Value>, serde_json::Error> {
     rows.iter().map(|r| serde_json::from_str(r.json)).collect()
 }
 
-/// A list body in the shape the client asked for.
-pub fn list(info: &ResourceInfo, shape: Shape, meta: Value, rows: &[Row<'_>]) -> Result<Vec<u8>, serde_json::Error> {
+/// A list body in the shape the client asked for (`columns` for a Table, see [`columns`]).
+pub fn list(
+    info: &ResourceInfo,
+    shape: Shape,
+    meta: Value,
+    rows: &[Row<'_>],
+    columns: &[Column],
+) -> Result<Vec<u8>, serde_json::Error> {
     match shape {
         Shape::Full => {
             let items: Vec<&[u8]> = rows.iter().map(|r| r.json.as_bytes()).collect();
@@ -51,18 +68,18 @@ pub fn list(info: &ResourceInfo, shape: Shape, meta: Value, rows: &[Row<'_>]) ->
         Shape::Table => {
             let objects = decode(rows)?;
             let given: Vec<Vec<Value>> = rows.iter().map(|r| vec![json!(r.cluster)]).collect();
-            serde_json::to_vec(&table::build(&columns(info), &objects, &given, meta, Timestamp::now()))
+            serde_json::to_vec(&table::build(columns, &objects, &given, meta, Timestamp::now()))
         }
     }
 }
 
 /// One object in the shape the client asked for.
-pub fn object(info: &ResourceInfo, shape: Shape, cluster: &str, object: &Value) -> Result<Vec<u8>, serde_json::Error> {
+pub fn object(shape: Shape, cluster: &str, object: &Value, columns: &[Column]) -> Result<Vec<u8>, serde_json::Error> {
     match shape {
         Shape::Full => serde_json::to_vec(object),
         Shape::Metadata => serde_json::to_vec(&encode::metadata_only(object)),
         Shape::Table => serde_json::to_vec(&table::build(
-            &columns(info),
+            columns,
             std::slice::from_ref(object),
             &[vec![json!(cluster)]],
             json!({}),
@@ -91,7 +108,7 @@ pub fn at_position(mut object: Value, position: i64) -> Value {
 
 /// One watch line for an object at a position.
 pub fn watch_event(
-    info: &ResourceInfo,
+    columns: &[Column],
     shape: Shape,
     kind: &str,
     cluster: &str,
@@ -101,7 +118,7 @@ pub fn watch_event(
     let object = at_position(object, position);
     let body = match shape {
         Shape::Table => table::build(
-            &columns(info),
+            columns,
             std::slice::from_ref(&object),
             &[vec![json!(cluster)]],
             json!({"resourceVersion": position.to_string()}),
@@ -147,38 +164,72 @@ mod tests {
     fn lists_in_every_shape() {
         let rows = [Row { cluster: "m1", json: POD }];
         let meta = encode::list_meta("5", Some("next"), None);
-        let full: Value = serde_json::from_slice(&list(&pods(), Shape::Full, meta.clone(), &rows).unwrap()).unwrap();
+        let full: Value =
+            serde_json::from_slice(&list(&pods(), Shape::Full, meta.clone(), &rows, &[]).unwrap()).unwrap();
         assert_eq!((full["kind"].as_str(), full["apiVersion"].as_str()), (Some("PodList"), Some("v1")));
         assert_eq!(full["items"][0]["metadata"]["resourceVersion"], "77", "list objects keep the member's version");
         assert_eq!(full["metadata"]["continue"], "next");
-        let t: Value = serde_json::from_slice(&list(&pods(), Shape::Table, meta.clone(), &rows).unwrap()).unwrap();
+        let t: Value =
+            serde_json::from_slice(&list(&pods(), Shape::Table, meta.clone(), &rows, &columns(&pods(), None)).unwrap())
+                .unwrap();
         let names: Vec<&str> =
             t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(&names[..5], ["Cluster", "Name", "Ready", "Status", "Restarts"]);
         assert_eq!(t["rows"][0]["cells"][0], "m1");
         assert_eq!(t["rows"][0]["cells"][1], "web");
         assert_eq!(t["rows"][0]["object"]["metadata"]["namespace"], "prod");
-        let m: Value = serde_json::from_slice(&list(&pods(), Shape::Metadata, meta, &rows).unwrap()).unwrap();
+        let m: Value = serde_json::from_slice(&list(&pods(), Shape::Metadata, meta, &rows, &[]).unwrap()).unwrap();
         assert_eq!(m["kind"], "PartialObjectMetadataList");
         assert!(m["items"][0].get("status").is_none());
-        let w: Value = serde_json::from_slice(&list(&widget(), Shape::Table, json!({}), &rows).unwrap()).unwrap();
+        let w: Value = serde_json::from_slice(
+            &list(&widget(), Shape::Table, json!({}), &rows, &columns(&widget(), None)).unwrap(),
+        )
+        .unwrap();
         let names: Vec<&str> =
             w["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["Cluster", "Name", "Age"]);
     }
 
     #[test]
+    fn custom_resources_show_their_printer_columns() {
+        let def = json!({"name": "v1", "additionalPrinterColumns": [
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}]});
+        let cols = columns(&widget(), Some(&def));
+        let rows = [Row { cluster: "m1", json: POD }];
+        let t: Value =
+            serde_json::from_slice(&list(&widget(), Shape::Table, json!({}), &rows, &cols).unwrap()).unwrap();
+        let names: Vec<&str> =
+            t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Cluster", "Name", "Phase", "Age"]);
+        assert_eq!(t["rows"][0]["cells"][2], "Running");
+        assert_eq!(columns(&pods(), Some(&def)).len(), columns(&pods(), None).len(), "built-ins keep their printer");
+    }
+
+    #[test]
+    fn events_ride_in_an_annotation() {
+        let mut pod: Value = serde_json::from_str(POD).unwrap();
+        with_events(&mut pod, &[json!({"reason": "Scheduled"})]);
+        let text = pod["metadata"]["annotations"][annotations::EVENTS].as_str().unwrap();
+        assert_eq!(serde_json::from_str::<Value>(text).unwrap(), json!([{"reason": "Scheduled"}]));
+        assert_eq!(pod["metadata"]["annotations"][annotations::CLUSTER_NAME], "m1", "other annotations stay");
+        let mut bare = json!({});
+        with_events(&mut bare, &[]);
+        assert_eq!(bare["metadata"]["annotations"][annotations::EVENTS], "[]");
+    }
+
+    #[test]
     fn watch_objects_carry_the_position() {
         let pod: Value = serde_json::from_str(POD).unwrap();
-        let line = watch_event(&pods(), Shape::Full, "MODIFIED", "m1", pod.clone(), 42).unwrap();
+        let line = watch_event(&[], Shape::Full, "MODIFIED", "m1", pod.clone(), 42).unwrap();
         let e: Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(e["type"], "MODIFIED");
         assert_eq!(e["object"]["metadata"]["resourceVersion"], "42");
         assert_eq!(e["object"]["metadata"]["annotations"][MEMBER_RESOURCE_VERSION], "77");
         assert_eq!(e["object"]["metadata"]["annotations"][annotations::CLUSTER_NAME], "m1");
-        let t: Value =
-            serde_json::from_slice(&watch_event(&pods(), Shape::Table, "ADDED", "m1", pod.clone(), 43).unwrap())
-                .unwrap();
+        let t: Value = serde_json::from_slice(
+            &watch_event(&columns(&pods(), None), Shape::Table, "ADDED", "m1", pod.clone(), 43).unwrap(),
+        )
+        .unwrap();
         assert_eq!(t["object"]["kind"], "Table");
         assert_eq!(t["object"]["rows"][0]["cells"][0], "m1");
         let b: Value = serde_json::from_slice(&bookmark(&pods(), 44, true)).unwrap();

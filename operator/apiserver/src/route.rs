@@ -50,6 +50,14 @@ pub fn parse(path: &str) -> Target {
     }
 }
 
+/// Where the Kubernetes API of one cluster (or of all) is served.
+pub fn resources_prefix(cluster: Option<&str>) -> String {
+    match cluster {
+        Some(c) => format!("/apis/{GROUP}/{VERSION}/resources/clusters/{c}"),
+        None => format!("/apis/{GROUP}/{VERSION}/resources"),
+    }
+}
+
 fn search(rest: &str) -> Target {
     if rest.is_empty() || rest == "/" {
         return Target::SearchResources;
@@ -111,6 +119,10 @@ mod tests {
         assert_eq!(parse(&format!("{p}/collectionresources")), Target::Collections);
         assert_eq!(parse(&format!("{p}/collectionresources/any")), Target::Collection("any".into()));
         assert_eq!(parse(&format!("{p}/collectionresources/a/b")), Target::NotFound);
+        for cluster in [None, Some("m1")] {
+            let prefix = resources_prefix(cluster);
+            assert_eq!(parse(&format!("{prefix}/api/v1/pods")), kube(cluster, "/api/v1/pods"), "{prefix}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use api_types::api::encode::{self, Shape};
 use api_types::api::resources::ResourceInfo;
 use api_types::search::{ListOptions, SearchQuery};
 use api_types::status::StatusError;
+use api_types::table::Column;
 use axum::response::Response;
 use pedia_storage::{ChangeFilter, Gvr, ListRequest, StorageError};
 use tokio::sync::mpsc;
@@ -49,6 +50,8 @@ pub fn start_of(opts: &ListOptions) -> Result<Start, StatusError> {
 /// Everything one watch needs.
 struct Spec {
     info: ResourceInfo,
+    /// A Table's columns (empty for other shapes).
+    columns: Vec<Column>,
     gvr: Gvr,
     query: SearchQuery,
     shape: Shape,
@@ -67,6 +70,7 @@ pub fn start(
     gvr: Gvr,
     mut query: SearchQuery,
     shape: Shape,
+    columns: Vec<Column>,
     opts: &ListOptions,
 ) -> Result<Response, StatusError> {
     let start = start_of(opts)?;
@@ -79,6 +83,7 @@ pub fn start(
     };
     let spec = Spec {
         info,
+        columns,
         gvr,
         query,
         shape,
@@ -144,7 +149,7 @@ async fn run(storage: std::sync::Arc<pedia_storage::Storage>, spec: Spec, tx: mp
             if !spec.query.matches(&c.cluster, &object) {
                 continue;
             }
-            let line = match respond::watch_event(&spec.info, spec.shape, c.op.as_str(), &c.cluster, object, c.seq) {
+            let line = match respond::watch_event(&spec.columns, spec.shape, c.op.as_str(), &c.cluster, object, c.seq) {
                 Ok(l) => l,
                 Err(e) => return fail(&tx, &StatusError::internal(format!("encoding a watch event: {e}"))).await,
             };
@@ -187,7 +192,7 @@ async fn initial(
         let position = *start.get_or_insert(page.resource_version);
         for item in &page.items {
             let object = item.value().map_err(|e| StatusError::internal(format!("decoding a stored object: {e}")))?;
-            let line = respond::watch_event(&spec.info, spec.shape, "ADDED", &item.cluster, object, position)
+            let line = respond::watch_event(&spec.columns, spec.shape, "ADDED", &item.cluster, object, position)
                 .map_err(|e| StatusError::internal(format!("encoding a watch event: {e}")))?;
             if tx.send(line).await.is_err() {
                 return Ok(None);

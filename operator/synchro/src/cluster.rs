@@ -69,6 +69,8 @@ struct State {
     synchros: HashMap<Gvr, ResourceSynchro>,
     /// What the store held when the synchro started, per resource, until a synchro takes it.
     seeded: HashMap<Gvr, Versions>,
+    /// The custom resource definitions last written to the store.
+    definitions: Option<Vec<(Gvr, serde_json::Value)>>,
 }
 
 /// A running cluster synchro; dropping it does not stop it, [`ClusterSynchro::shutdown`] does.
@@ -126,6 +128,7 @@ impl ClusterSynchro {
             negotiated: None,
             synchros: HashMap::new(),
             seeded,
+            definitions: None,
         }));
         let (wanted_tx, wanted_rx) = watch::channel(wanted);
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -275,7 +278,9 @@ impl Runner {
                                 last_discovery = Some(tokio::time::Instant::now());
                                 renegotiate = false;
                                 let n = negotiate::negotiate(&w.resources, w.sync_all_custom_resources, &served);
+                                let definitions = negotiate::definitions_of(&n.targets, &served);
                                 self.apply(n).await;
+                                self.store_definitions(definitions).await;
                             }
                             Err(e) => {
                                 tracing::warn!(cluster = %self.shared.cluster, error = %e, "member discovery failed; retrying at the next probe");
@@ -350,6 +355,20 @@ impl Runner {
         s.synchros.extend(running.into_iter().map(|r| (r.target.gvr.clone(), r)));
         drop(s);
         (self.shared.changed)();
+    }
+
+    /// Writes the synced custom resources' definitions when they differ from the last written
+    /// (a failed write is tried again after the next discovery).
+    async fn store_definitions(&self, definitions: Vec<(Gvr, serde_json::Value)>) {
+        if lock(&self.state).definitions.as_ref() == Some(&definitions) {
+            return;
+        }
+        match self.shared.storage.replace_definitions(&self.shared.cluster, &definitions).await {
+            Ok(()) => lock(&self.state).definitions = Some(definitions),
+            Err(e) => {
+                tracing::warn!(cluster = %self.shared.cluster, error = %e, "storing the custom resources' definitions failed; retrying after the next discovery")
+            }
+        }
     }
 
     /// Starts synchros for new targets, stops removed ones and deletes their rows (and those of

@@ -65,17 +65,33 @@ pub async fn served(client: &Client) -> Result<Served, kube::Error> {
             plural: "customresourcedefinitions".into(),
         };
         let crds: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        match crds.list_metadata(&ListParams::default()).await {
-            Ok(list) => {
-                for crd in list.items {
-                    // `<plural>.<group>`: the group is what follows the first dot.
-                    if let Some((_, group)) = crd.metadata.name.as_deref().and_then(|n| n.split_once('.')) {
-                        served.crd_groups.insert(group.to_owned());
+        // Whole objects: the version entries carry the printer columns and schemas the search
+        // apiserver shows. Paged, so a member with many large CRDs is read in pieces.
+        let mut params = ListParams::default().limit(100);
+        loop {
+            match crds.list(&params).await {
+                Ok(list) => {
+                    for crd in &list.items {
+                        // `<plural>.<group>`: the group is what follows the first dot.
+                        if let Some((_, group)) = crd.metadata.name.as_deref().and_then(|n| n.split_once('.')) {
+                            served.crd_groups.insert(group.to_owned());
+                        }
+                        match serde_json::to_value(crd) {
+                            Ok(value) => served.definitions.extend(crate::negotiate::crd_definitions(&value)),
+                            Err(e) => {
+                                tracing::warn!(crd = ?crd.metadata.name, error = %e, "member discovery: a CRD left out")
+                            }
+                        }
+                    }
+                    match list.metadata.continue_.filter(|c| !c.is_empty()) {
+                        Some(token) => params = params.continue_token(&token),
+                        None => break,
                     }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "member discovery: listing CRDs failed; syncAllCustomResources sees none")
+                Err(e) => {
+                    tracing::warn!(error = %e, "member discovery: listing CRDs failed; syncAllCustomResources sees none");
+                    break;
+                }
             }
         }
     }

@@ -32,6 +32,28 @@ pub struct Served {
     pub crd_groups: BTreeSet<String>,
     /// Groups whose discovery failed this time: what they serve is unknown, not gone.
     pub failed_groups: BTreeSet<String>,
+    /// Each CRD version's entry (`spec.versions[i]`: printer columns, schema), by resource.
+    pub definitions: BTreeMap<Gvr, serde_json::Value>,
+}
+
+/// The definitions of the custom resources among `targets` (the search apiserver's Tables and
+/// OpenAPI use them), in target order.
+pub fn definitions_of(targets: &[Target], served: &Served) -> Vec<(Gvr, serde_json::Value)> {
+    targets.iter().filter_map(|t| served.definitions.get(&t.gvr).map(|d| (t.gvr.clone(), d.clone()))).collect()
+}
+
+/// `(group, version, plural) -> version entry` of one CRD object.
+pub fn crd_definitions(crd: &serde_json::Value) -> Vec<(Gvr, serde_json::Value)> {
+    let spec = &crd["spec"];
+    let (Some(group), Some(plural)) = (spec["group"].as_str(), spec["names"]["plural"].as_str()) else {
+        return Vec::new();
+    };
+    spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["name"].as_str().map(|name| (Gvr::new(group, name, plural), v.clone())))
+        .collect()
 }
 
 /// One (cluster, GVR) to sync.
@@ -308,6 +330,30 @@ mod tests {
     }
 
     const APPS: Option<&[&str]> = Some(&["v1", "v1beta2", "v1beta1"]);
+
+    #[test]
+    fn custom_resources_carry_their_crd_version_entries() {
+        let crd = serde_json::json!({"spec": {"group": "example.io", "names": {"plural": "widgets"}, "versions": [
+            {"name": "v1", "additionalPrinterColumns": [{"name": "Size", "type": "string", "jsonPath": ".spec.size"}]},
+            {"name": "v2"}]}});
+        let defs = crd_definitions(&crd);
+        assert_eq!(
+            defs.iter().map(|(g, _)| g.to_string()).collect::<Vec<_>>(),
+            ["example.io/v1/widgets", "example.io/v2/widgets"]
+        );
+        assert_eq!(defs[0].1["additionalPrinterColumns"][0]["name"], "Size");
+        assert!(crd_definitions(&serde_json::json!({"spec": {}})).is_empty(), "a malformed CRD defines nothing");
+        let served = Served { definitions: defs.into_iter().collect(), ..Served::default() };
+        let target = |r: &str| Target {
+            gvr: Gvr::new("example.io", "v1", r),
+            kind: "K".into(),
+            namespaced: true,
+            sync_events: false,
+        };
+        let picked = definitions_of(&[target("widgets"), target("gadgets")], &served);
+        assert_eq!(picked.len(), 1, "only synced resources with a definition");
+        assert_eq!(picked[0].0, Gvr::new("example.io", "v1", "widgets"));
+    }
 
     #[test]
     fn builtin_kinds_take_the_first_known_version_whatever_was_asked() {

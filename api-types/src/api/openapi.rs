@@ -1,44 +1,37 @@
 //! OpenAPI v3 documents, enough for `kubectl explain` and for kubectl to find server-side field
-//! validation: custom resources carry their CRD schema; built-in kinds a minimal object schema.
+//! validation: custom resources carry their CRD schema, built-in kinds k8s-openapi's (that is,
+//! Kubernetes') definitions. Both servers build them from what they serve: kubesim at the root,
+//! the search apiserver under its resource prefixes.
 
 use k8s_openapi::api;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use crate::registry::Registry;
-use api_types::api::resources::ResourceInfo;
+use crate::api::resources::ResourceInfo;
 
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
 }
 
-/// `GET /openapi/v3`: one entry per served group-version.
-pub fn root(registry: &Registry) -> Value {
+/// `GET <prefix>/openapi/v3`: one entry per served group-version. `prefix` is where the API is
+/// served (empty at a server's root): clients fetch each entry at exactly its `serverRelativeURL`.
+pub fn root(prefix: &str, served: &[&ResourceInfo]) -> Value {
     let mut paths = Map::new();
-    paths.insert("version".into(), json!({"serverRelativeURL": "/openapi/v3/version"}));
-    let mut seen = Vec::new();
-    for (g, v) in registry_gvs(registry) {
-        let p = gv_path(&g, &v);
-        if !seen.contains(&p) {
-            paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}")}));
-            seen.push(p);
+    paths.insert("version".into(), json!({"serverRelativeURL": format!("{prefix}/openapi/v3/version")}));
+    for (g, versions) in crate::api::discovery::groups(served) {
+        for v in versions {
+            let p = gv_path(&g, &v);
+            paths.insert(p.clone(), json!({"serverRelativeURL": format!("{prefix}/openapi/v3/{p}")}));
         }
     }
     json!({"paths": paths})
 }
 
-fn registry_gvs(registry: &Registry) -> Vec<(String, String)> {
-    let groups = registry.group_list();
-    let mut out = vec![(String::new(), "v1".to_owned())];
-    for g in groups["groups"].as_array().into_iter().flatten() {
-        for v in g["versions"].as_array().into_iter().flatten() {
-            out.push((
-                g["name"].as_str().unwrap_or_default().to_owned(),
-                v["version"].as_str().unwrap_or_default().to_owned(),
-            ));
-        }
-    }
-    out
+/// One resource of a group-version document: what discovery says of it and, for a custom
+/// resource, its CRD's `openAPIV3Schema` (`None`: a built-in kind, or a schema-less one).
+pub struct Served<'a> {
+    pub info: &'a ResourceInfo,
+    pub schema: Option<&'a Value>,
 }
 
 macro_rules! builtin_kinds {
@@ -117,21 +110,21 @@ builtin_kinds! {
     "storage.k8s.io/v1" "VolumeAttachment" => api::storage::v1::VolumeAttachment,
 }
 
-/// `GET /openapi/v3/apis/<group>/<version>`.
-pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let list = registry.resource_list(group, version)?;
+/// `GET [<prefix>]/openapi/v3/apis/<group>/<version>`: the resources' schemas and one path per
+/// resource with the operations its verbs allow; `None` when none of `resources` is in it.
+/// Paths are spelled as at a server's root whatever the prefix: kubectl explain finds a
+/// resource's schema by its path.
+pub fn group_version(group: &str, version: &str, resources: &[Served<'_>]) -> Option<Value> {
+    if !resources.iter().any(|s| s.info.group == group && s.info.version == version) {
+        return None;
+    }
     let mut generator = SchemaSettings::openapi3().into_generator();
     let mut schemas = Map::new();
     let mut gvks: Vec<(String, Value)> = Vec::new();
     let mut paths = Map::new();
-    for r in list["resources"].as_array().into_iter().flatten() {
-        let name = r["name"].as_str().unwrap_or_default();
-        if name.contains('/') {
-            continue;
-        }
-        let Some(info) = registry.find(group, version, name) else { continue };
+    for Served { info, schema } in resources.iter().filter(|s| s.info.group == group && s.info.version == version) {
         let gvk = json!([{"group": group, "version": version, "kind": info.kind}]);
-        let builtin = match registry.custom_schema(group, version, name) {
+        let builtin = match schema {
             Some(_) => None,
             None => builtin_schema(&mut generator, &info.api_version(), &info.kind),
         };
@@ -139,7 +132,7 @@ pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<
             // Built-in kinds keep k8s-openapi's (= Kubernetes') definition names.
             Some(r) => r.trim_start_matches("#/components/schemas/").to_owned(),
             None => {
-                let mut schema = registry.custom_schema(group, version, name).cloned().unwrap_or_else(
+                let mut schema = schema.cloned().unwrap_or_else(
                     || json!({"type": "object", "description": info.kind.clone(), "x-kubernetes-preserve-unknown-fields": true}),
                 );
                 schema["x-kubernetes-group-version-kind"] = gvk.clone();
@@ -152,9 +145,9 @@ pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<
             gvks.push((schema_name.clone(), gvk.clone()));
         }
         let item = if info.namespaced {
-            format!("/{}/namespaces/{{namespace}}/{name}/{{name}}", gv_path(group, version))
+            format!("/{}/namespaces/{{namespace}}/{}/{{name}}", gv_path(group, version), info.resource)
         } else {
-            format!("/{}/{name}/{{name}}", gv_path(group, version))
+            format!("/{}/{}/{{name}}", gv_path(group, version), info.resource)
         };
         let op = |verb: &str| {
             json!({
@@ -165,7 +158,13 @@ pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<
                 "responses": {"200": {"content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema_name}")}}}}}
             })
         };
-        paths.insert(item, json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
+        let mut operations = Map::new();
+        for (verb, method) in [("get", "get"), ("update", "put"), ("patch", "patch"), ("delete", "delete")] {
+            if info.verbs.iter().any(|v| v == verb) {
+                operations.insert(method.into(), op(method));
+            }
+        }
+        paths.insert(item, Value::Object(operations));
     }
     for (name, mut schema) in generator.take_definitions(true) {
         if let Some((_, gvk)) = gvks.iter().find(|(n, _)| *n == name) {
@@ -185,4 +184,44 @@ fn schema_name(info: &ResourceInfo) -> String {
     let group = if info.group.is_empty() { "core".to_owned() } else { info.group.clone() };
     let reversed: Vec<&str> = group.split('.').rev().collect();
     format!("{}.{}.{}", reversed.join("."), info.version, info.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::resources::builtin;
+
+    #[test]
+    fn roots_point_under_the_prefix() {
+        let all = builtin();
+        let some: Vec<&ResourceInfo> = all
+            .iter()
+            .filter(|r| ["pods", "configmaps", "deployments", "replicasets"].contains(&r.resource.as_str()))
+            .collect();
+        let doc = root("/apis/x/v1/resources", &some);
+        assert_eq!(doc["paths"]["apis/apps/v1"]["serverRelativeURL"], "/apis/x/v1/resources/openapi/v3/apis/apps/v1");
+        assert_eq!(doc["paths"]["api/v1"]["serverRelativeURL"], "/apis/x/v1/resources/openapi/v3/api/v1");
+        assert_eq!(doc["paths"].as_object().unwrap().len(), 3, "version, api/v1, apis/apps/v1");
+    }
+
+    #[test]
+    fn built_in_and_custom_schemas() {
+        let pods = builtin().into_iter().find(|r| r.resource == "pods").unwrap();
+        let read_only = ResourceInfo { verbs: vec!["get".into(), "list".into()], ..pods.clone() };
+        let doc = group_version("", "v1", &[Served { info: &read_only, schema: None }]).unwrap();
+        assert!(group_version("apps", "v1", &[Served { info: &read_only, schema: None }]).is_none());
+        let pod = &doc["components"]["schemas"]["io.k8s.api.core.v1.Pod"];
+        assert_eq!(pod["x-kubernetes-group-version-kind"][0]["kind"], "Pod");
+        assert!(pod["properties"]["spec"].is_object(), "k8s-openapi's Pod schema");
+        let ops = doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"].as_object().unwrap();
+        assert_eq!(ops.keys().collect::<Vec<_>>(), ["get"], "only the operations the verbs allow");
+
+        let widget =
+            ResourceInfo { group: "example.io".into(), kind: "Widget".into(), resource: "widgets".into(), ..pods };
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "description": "the widget"}}});
+        let doc = group_version("example.io", "v1", &[Served { info: &widget, schema: Some(&schema) }]).unwrap();
+        let w = &doc["components"]["schemas"]["io.example.v1.Widget"];
+        assert_eq!(w["properties"]["spec"]["description"], "the widget");
+        assert_eq!(w["x-kubernetes-group-version-kind"][0]["group"], "example.io");
+    }
 }
