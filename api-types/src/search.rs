@@ -119,15 +119,40 @@ fn invalid(param: &'static str, value: &str, reason: impl Into<String>) -> Query
     QueryError::Invalid { param, value: value.to_owned(), reason: reason.into() }
 }
 
+/// The parameters of Kubernetes' own `metav1.ListOptions`.
+const KUBE_PARAMS: [&str; 10] = [
+    "labelSelector",
+    "fieldSelector",
+    "limit",
+    "continue",
+    "resourceVersion",
+    "resourceVersionMatch",
+    "timeoutSeconds",
+    "watch",
+    "allowWatchBookmarks",
+    "sendInitialEvents",
+];
+
 impl ListOptions {
-    /// Decodes a URL query string (without the leading `?`).
+    /// Decodes a URL query string (without the leading `?`): Kubernetes' list options and
+    /// Clusterpedia's search options.
     pub fn from_query(query: &str) -> Result<Self, QueryError> {
+        Self::decode(query, false)
+    }
+
+    /// Decodes only Kubernetes' own list options (as a Kubernetes API server does; other
+    /// parameters are ignored), by the same rules: kubesim's decoder.
+    pub fn kube_from_query(query: &str) -> Result<Self, QueryError> {
+        Self::decode(query, true)
+    }
+
+    fn decode(query: &str, kube_only: bool) -> Result<Self, QueryError> {
         let mut seen: Vec<String> = Vec::new();
         let mut opts = ListOptions::default();
         for (raw_key, raw_value) in query.split('&').filter(|p| !p.is_empty()).map(split_pair) {
             let key = decode_component(raw_key);
-            // Clusterpedia reads only the first value of a parameter.
-            if seen.contains(&key) {
+            // Kubernetes and Clusterpedia read only the first value of a parameter.
+            if seen.contains(&key) || (kube_only && !KUBE_PARAMS.contains(&key.as_str())) {
                 continue;
             }
             let value = decode_component(raw_value);
@@ -195,7 +220,8 @@ fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
 
-/// Any value but `false` or `0` (case-insensitive) is true, as in Clusterpedia.
+/// Any value but `false` or `0` (case-insensitive) is true, as in Kubernetes' query parameter
+/// conversion (and so in Clusterpedia).
 pub fn parse_bool(value: &str) -> bool {
     !(value.eq_ignore_ascii_case("false") || value == "0")
 }
@@ -270,6 +296,19 @@ pub fn parse_time(param: &'static str, value: &str) -> Result<Timestamp, QueryEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubernetes_options_alone_by_the_same_rules() {
+        let o = ListOptions::kube_from_query("watch=True&timeoutSeconds=5&orderby=x%3By&whereSQL=1&since=nope&limit=3")
+            .unwrap();
+        assert!(o.watch, "Kubernetes' booleans: anything but false/0");
+        assert_eq!((o.timeout_seconds, o.limit), (Some(5), Some(3)));
+        assert!(o.order_by.is_empty() && o.since.is_none(), "search options are not Kubernetes'");
+        let err = ListOptions::kube_from_query("timeoutSeconds=abc").unwrap_err();
+        assert!(err.to_string().contains("timeoutSeconds"), "{err}");
+        assert!(!ListOptions::kube_from_query("watch=0").unwrap().watch);
+        assert!(!ListOptions::kube_from_query("watch=FALSE").unwrap().watch);
+    }
 
     #[test]
     fn decodes_every_parameter() {

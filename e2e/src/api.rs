@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api_types::search::ListOptions;
 use api_types::selector::{FieldSelector, LabelSelector};
 use api_types::status::{self, StatusError};
 use api_types::table;
@@ -57,6 +58,8 @@ pub struct Request {
     pub method: Method,
     pub path: String,
     pub query: HashMap<String, String>,
+    /// The query string as sent: list options are decoded from it by `api_types`' decoder.
+    pub raw_query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// The authenticated user (for reviews and managedFields).
@@ -69,8 +72,9 @@ impl Request {
         self.query.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
-    fn flag(&self, key: &str) -> bool {
-        self.param(key).is_some_and(|v| v == "true" || v == "1")
+    /// Kubernetes' list options of the request (400 when one is malformed).
+    fn list_options(&self) -> Result<ListOptions, StatusError> {
+        ListOptions::kube_from_query(&self.raw_query).map_err(|e| StatusError::bad_request(e.to_string()))
     }
 
     fn header(&self, name: header::HeaderName) -> &str {
@@ -191,8 +195,9 @@ async fn object_request(state: &Arc<State>, r: &ObjectRoute, req: &Request) -> R
             ))),
         };
     }
+    let watch = req.method == Method::GET && r.name.is_none() && req.list_options()?.watch;
     let verb = match (&req.method, &r.name) {
-        (&Method::GET, None) if req.flag("watch") => "watch",
+        (&Method::GET, None) if watch => "watch",
         (&Method::GET, None) => "list",
         (&Method::GET, Some(_)) => "get",
         (&Method::POST, None) => "create",
@@ -288,10 +293,10 @@ impl Ctx<'_> {
         }
     }
 
-    fn selectors(&self) -> Result<(LabelSelector, FieldSelector), StatusError> {
-        let labels = LabelSelector::parse(self.req.param("labelSelector").unwrap_or_default())
+    fn selectors(opts: &ListOptions) -> Result<(LabelSelector, FieldSelector), StatusError> {
+        let labels = LabelSelector::parse(opts.label_selector.as_deref().unwrap_or_default())
             .map_err(|e| StatusError::bad_request(e.to_string()))?;
-        let fields = FieldSelector::parse(self.req.param("fieldSelector").unwrap_or_default())
+        let fields = FieldSelector::parse(opts.field_selector.as_deref().unwrap_or_default())
             .map_err(|e| StatusError::bad_request(e.to_string()))?;
         Ok((labels, fields))
     }
@@ -306,14 +311,10 @@ impl Ctx<'_> {
     }
 
     fn list(&self) -> Reply {
-        let (labels, fields) = self.selectors()?;
-        let limit = match self.req.param("limit") {
-            Some(l) => Some(l.parse::<i64>().map_err(|_| StatusError::bad_request(format!("invalid limit {l:?}")))?),
-            None => None,
-        }
-        .filter(|l| *l > 0)
-        .map(|l| l as usize);
-        let after = self.req.param("continue").map(cursor::parse_continue).transpose()?;
+        let opts = self.req.list_options()?;
+        let (labels, fields) = Self::selectors(&opts)?;
+        let limit = opts.limit.filter(|l| *l > 0).map(|l| l as usize);
+        let after = opts.continue_token.as_deref().map(cursor::parse_continue).transpose()?;
         let field_filter = |bytes: &Bytes| {
             fields.requirements.is_empty() || {
                 let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
@@ -357,9 +358,10 @@ impl Ctx<'_> {
     }
 
     fn watch(&self) -> Reply {
-        let (labels, fields) = self.selectors()?;
-        let rv = self.req.param("resourceVersion").unwrap_or("0");
-        let send_initial = self.req.param("sendInitialEvents").map(|v| v == "true");
+        let opts = self.req.list_options()?;
+        let (labels, fields) = Self::selectors(&opts)?;
+        let rv = opts.resource_version.as_deref().unwrap_or("0");
+        let send_initial = opts.send_initial_events;
         let start = match (rv, send_initial) {
             (_, Some(true)) => WatchStart::Current,
             ("0", Some(false)) => WatchStart::After(self.state.store.current_rv()),
@@ -376,16 +378,15 @@ impl Ctx<'_> {
             Err(e) if e.code == 410 => return Ok(crate::watch::expired_stream(e)),
             Err(e) => return Err(e),
         };
-        let timeout = self
-            .req
-            .param("timeoutSeconds")
-            .and_then(|t| t.parse::<u64>().ok())
-            .map_or(self.state.config.watch_timeout, Duration::from_secs);
+        let timeout = opts
+            .timeout_seconds
+            .filter(|t| *t > 0)
+            .map_or(self.state.config.watch_timeout, |t| Duration::from_secs(t as u64));
         let spec = crate::watch::WatchSpec {
             namespace,
             labels,
             fields: name_filter,
-            bookmarks: self.req.flag("allowWatchBookmarks"),
+            bookmarks: opts.allow_watch_bookmarks,
             initial_events_end: send_initial == Some(true),
             timeout,
             bookmark_interval: self.state.config.bookmark_interval,
@@ -690,6 +691,7 @@ impl Ctx<'_> {
             method: Method::POST,
             path: self.req.path.clone(),
             query: self.req.query.clone(),
+            raw_query: self.req.raw_query.clone(),
             headers: {
                 let mut h = self.req.headers.clone();
                 h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
@@ -745,7 +747,7 @@ impl Ctx<'_> {
     }
 
     fn delete_collection(&self) -> Reply {
-        let (labels, fields) = self.selectors()?;
+        let (labels, fields) = Self::selectors(&self.req.list_options()?)?;
         let (propagation, _) = self.delete_options();
         let mut deleted = Vec::new();
         for key in self.state.store.keys(&self.gr(), self.route.namespace.as_deref()) {

@@ -300,6 +300,7 @@ impl KubeSim {
             method,
             path: path.to_owned(),
             query: query_map(Some(query)),
+            raw_query: query.to_owned(),
             headers,
             body: body.map(|b| Bytes::from(serde_json::to_vec(b).unwrap_or_default())).unwrap_or_default(),
             user: "system:admin".into(),
@@ -421,7 +422,8 @@ async fn entry(
     if let Some(resp) = crate::api::proxy_aggregated(&state, &method, &uri, &headers, &body, &user, &groups).await {
         return resp;
     }
-    api::handle(state, Request { method, path, query, headers, body, user, groups }).await
+    let raw_query = uri.query().unwrap_or_default().to_owned();
+    api::handle(state, Request { method, path, query, raw_query, headers, body, user, groups }).await
 }
 
 fn authenticate(
@@ -459,7 +461,7 @@ fn authorize(
 ) -> Option<StatusError> {
     state.auth.rules.as_ref()?;
     let verb = match *method {
-        Method::GET if query.get("watch").is_some_and(|w| w == "true" || w == "1") => "watch",
+        Method::GET if query.get("watch").is_some_and(|w| api_types::search::parse_bool(w)) => "watch",
         Method::GET => "get",
         Method::POST => "create",
         Method::PUT => "update",

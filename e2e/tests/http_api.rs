@@ -64,6 +64,18 @@ async fn watch_sends_bookmarks_and_ends_at_its_timeout() {
         call(server.addr, "GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1", None, None).await;
     assert_eq!(code, 200);
     assert!(text.contains(r#""type":"ERROR""#) && text.contains(r#""code":410"#) && text.contains("Expired"), "{text}");
+    // List options follow Kubernetes' decoding: any boolean but false/0 is true, a malformed
+    // number is a 400 naming the parameter, other parameters are not list options.
+    let (code, text) =
+        call(server.addr, "GET", "/api/v1/namespaces/default/configmaps?watch=True&timeoutSeconds=1", None, None).await;
+    assert!(code == 200 && text.contains(r#""type":"ADDED""#), "watch=True watches: {text}");
+    for bad in ["timeoutSeconds=abc&watch=1", "limit=ten"] {
+        let (code, text) = call(server.addr, "GET", &format!("/api/v1/configmaps?{bad}"), None, None).await;
+        let param = bad.split('=').next().unwrap();
+        assert!(code == 400 && text.contains("BadRequest") && text.contains(param), "{bad}: {text}");
+    }
+    let (code, _) = call(server.addr, "GET", "/api/v1/configmaps?orderby=x&since=nope", None, None).await;
+    assert_eq!(code, 200, "search options mean nothing to a member");
     server.shutdown().await;
 }
 
