@@ -457,6 +457,7 @@ impl Ctx<'_> {
             object.as_object_mut().map(|o| o.remove("status"));
         }
         self.defaults_on_create(&mut object);
+        crate::defaults::on_write(&self.info.group, &self.info.resource, &mut object);
         let object = self.validate(object)?;
         let object = self.with_managed_fields(object, "Update");
         if self.dry_run() {
@@ -642,7 +643,8 @@ impl Ctx<'_> {
         self.store_update(next, expected.as_deref())
     }
 
-    fn store_update(&self, next: Value, expected: Option<&str>) -> Reply {
+    fn store_update(&self, mut next: Value, expected: Option<&str>) -> Reply {
+        crate::defaults::on_write(&self.info.group, &self.info.resource, &mut next);
         let next = self.validate(next)?;
         let next = self.with_managed_fields(next, "Update");
         if self.dry_run() {

@@ -5,6 +5,15 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+/// The group of every authenticated user, as kube-apiserver adds it.
+pub const AUTHENTICATED: &str = "system:authenticated";
+pub const UNAUTHENTICATED: &str = "system:unauthenticated";
+pub const ANONYMOUS: &str = "system:anonymous";
+pub const MASTERS: &str = "system:masters";
+/// What every authenticated user may create whatever the rules (the bootstrap role
+/// `system:basic-user`, which kube-apiserver always reconciles).
+pub const SELF_REVIEWS: [&str; 3] = ["selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"];
+
 /// An authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct User {
@@ -68,9 +77,30 @@ impl Auth {
         self.tokens.get(token).cloned()
     }
 
-    /// Whether the user may use `verb` on `resource`, and why.
+    /// What a fresh kubeadm cluster's RBAC allows: `system:masters` everything, other users only
+    /// their self reviews (always allowed, see [`SELF_REVIEWS`]), anonymous nothing.
+    pub fn cluster_default() -> Self {
+        let masters = Rule {
+            users: Vec::new(),
+            groups: vec![MASTERS.to_owned()],
+            verbs: vec!["*".to_owned()],
+            resources: vec!["*".to_owned()],
+        };
+        Self { tokens: HashMap::new(), anonymous: false, rules: Some(vec![masters]) }
+    }
+
+    /// Whether the user may use `verb` on `resource`, and why. Without rules every
+    /// authenticated user may do everything; unauthenticated ones only when anonymous access is
+    /// on (a review for `system:anonymous` must not allow what the server refuses it).
     pub fn authorize(&self, user: &str, groups: &[String], verb: &str, resource: &str) -> (bool, String) {
-        let Some(rules) = &self.rules else { return (true, "kubesim allows everything".into()) };
+        let anonymous = user == ANONYMOUS || groups.iter().any(|g| g == UNAUTHENTICATED);
+        let Some(rules) = &self.rules else {
+            return if anonymous && !self.anonymous {
+                (false, "kubesim refuses unauthenticated requests (anonymous access is off)".into())
+            } else {
+                (true, "kubesim allows everything".into())
+            };
+        };
         let any = |list: &[String], v: &str| list.iter().any(|x| x == "*" || x == v);
         let allowed = rules.iter().any(|r| {
             (any(&r.users, user) || groups.iter().any(|g| any(&r.groups, g)))
@@ -104,5 +134,23 @@ mod tests {
         assert!(auth.authorize("bob", &[], "delete", "secrets").0);
         assert!(auth.user_for_token("nope").is_none());
         assert!(Auth::open().authorize("x", &[], "delete", "y").0);
+    }
+
+    #[test]
+    fn anonymous_reviews_follow_anonymous_access() {
+        let closed = Auth { anonymous: false, ..Auth::default() };
+        let (ok, why) = closed.authorize(ANONYMOUS, &[UNAUTHENTICATED.into()], "list", "pods");
+        assert!(!ok && why.contains("anonymous"), "{why}");
+        assert!(!closed.authorize("someone", &[UNAUTHENTICATED.into()], "get", "pods").0);
+        assert!(closed.authorize("alice", &[AUTHENTICATED.into()], "get", "pods").0);
+        assert!(Auth::open().authorize(ANONYMOUS, &[UNAUTHENTICATED.into()], "get", "pods").0);
+    }
+
+    #[test]
+    fn a_fresh_cluster_allows_admins_only() {
+        let auth = Auth::cluster_default();
+        assert!(auth.authorize("admin", &[MASTERS.into(), AUTHENTICATED.into()], "delete", "secrets").0);
+        assert!(!auth.authorize("bob", &[AUTHENTICATED.to_owned()], "list", "pods").0);
+        assert!(!auth.authorize(ANONYMOUS, &[UNAUTHENTICATED.into()], "get", "pods").0);
     }
 }

@@ -2,6 +2,7 @@
 //! CA and bearer token, members seeded with workloads, and an optional steady trickle of changes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Method;
@@ -10,6 +11,7 @@ use serde_json::json;
 use crate::auth::Auth;
 use crate::kubeconfig::{self, Credentials};
 use crate::meta;
+use crate::request_log::RequestLog;
 use crate::seed::{self, SeedSize};
 use crate::serve::Server;
 use crate::tls::{Tls, TlsError};
@@ -33,6 +35,10 @@ pub struct FleetArgs {
     /// Namespaces with workloads in each member.
     #[arg(long, default_value_t = 2)]
     pub namespaces: usize,
+    /// Log every API request of every cluster (method, path and query, content type, status,
+    /// bytes, duration, user) to stderr, or to FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    pub log_requests: Option<PathBuf>,
 }
 
 /// Errors starting a fleet.
@@ -65,11 +71,12 @@ pub struct Fleet {
     pub members: Vec<FleetCluster>,
 }
 
-async fn start_cluster(name: &str, dir: &Path) -> Result<FleetCluster, FleetError> {
+async fn start_cluster(name: &str, dir: &Path, log: Option<&Arc<RequestLog>>) -> Result<FleetCluster, FleetError> {
     let token = format!("{name}-{:016x}", meta::random_u64());
-    let mut auth = Auth { anonymous: false, ..Auth::default() };
-    auth.add_token(&token, "admin", &["system:masters"]);
-    let sim = KubeSim::new(Config { name: name.to_owned(), auth, ..Config::default() });
+    // A fresh cluster's RBAC: the admin may do everything, others nothing.
+    let mut auth = Auth::cluster_default();
+    auth.add_token(&token, "admin", &[crate::auth::MASTERS]);
+    let sim = KubeSim::new(Config { name: name.to_owned(), auth, request_log: log.cloned(), ..Config::default() });
     let tls = Tls::generate(name, &[])?;
     let server = sim
         .serve_tls(
@@ -89,11 +96,21 @@ async fn start_cluster(name: &str, dir: &Path) -> Result<FleetCluster, FleetErro
 
 /// Starts a host and `members` seeded member clusters, writing kubeconfigs into `dir`.
 pub async fn start(members: usize, dir: &Path, size: SeedSize) -> Result<Fleet, FleetError> {
+    start_with(members, dir, size, None).await
+}
+
+/// [`start`], every cluster logging its requests to `log`.
+pub async fn start_with(
+    members: usize,
+    dir: &Path,
+    size: SeedSize,
+    log: Option<Arc<RequestLog>>,
+) -> Result<Fleet, FleetError> {
     std::fs::create_dir_all(dir).map_err(|source| FleetError::Write { path: dir.to_owned(), source })?;
-    let host = start_cluster("host", dir).await?;
+    let host = start_cluster("host", dir, log.as_ref()).await?;
     let mut list = Vec::new();
     for i in 1..=members {
-        let c = start_cluster(&format!("member-{i}"), dir).await?;
+        let c = start_cluster(&format!("member-{i}"), dir, log.as_ref()).await?;
         seed::seed(&c.sim, &c.name, size)
             .await
             .map_err(|source| FleetError::Seed { cluster: c.name.clone(), source })?;
@@ -137,7 +154,13 @@ pub async fn churn_once(sim: &KubeSim, step: u64) {
 /// Runs a fleet until Ctrl-C.
 pub async fn run(args: FleetArgs) -> Result<(), FleetError> {
     let size = SeedSize { namespaces: args.namespaces, deployments_per_namespace: args.scale, ..SeedSize::default() };
-    let fleet = start(args.members, &args.dir, size).await?;
+    let log = match &args.log_requests {
+        Some(p) => Some(Arc::new(
+            RequestLog::from_flag(Some(p)).map_err(|source| FleetError::Write { path: p.clone(), source })?,
+        )),
+        None => None,
+    };
+    let fleet = start_with(args.members, &args.dir, size, log).await?;
     let members: Vec<String> = fleet.members.iter().map(|m| format!("{}={}", m.name, m.server.url())).collect();
     println!(
         "kubesim fleet ready: host={} {} (kubeconfigs in {})",

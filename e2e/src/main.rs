@@ -60,6 +60,10 @@ struct ServeArgs {
     /// Events kept per resource for watch resumption; older resumes get 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     history: usize,
+    /// Log every API request (method, path and query, content type, status, bytes, duration,
+    /// user) to stderr, or to FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    log_requests: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -106,7 +110,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if !args.tokens.is_empty() && args.policy.is_none() {
         auth.anonymous = false;
     }
-    let sim = KubeSim::new(Config { auth, history_limit: args.history, ..Config::default() });
+    let request_log = match &args.log_requests {
+        Some(p) => Some(std::sync::Arc::new(
+            kubesim::request_log::RequestLog::from_flag(Some(p))
+                .map_err(|e| format!("--log-requests {}: {e}", p.display()))?,
+        )),
+        None => None,
+    };
+    let sim = KubeSim::new(Config { auth, history_limit: args.history, request_log, ..Config::default() });
     for spec in &args.aggregate {
         let (name, url) =
             spec.split_once('=').ok_or_else(|| format!("--aggregate {spec:?}: expected VERSION.GROUP=URL"))?;

@@ -23,21 +23,27 @@ pub fn answer(state: &Arc<State>, info: &ResourceInfo, req: &Request) -> Reply {
                 None => json!({"authenticated": false, "error": "invalid bearer token"}),
             }
         }
-        "subjectaccessreviews" | "localsubjectaccessreviews" => {
+        "subjectaccessreviews" | "localsubjectaccessreviews" | "selfsubjectaccessreviews" => {
             let spec = &body["spec"];
-            let user = spec["user"].as_str().unwrap_or_default();
-            let groups: Vec<String> =
-                spec["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str().map(str::to_owned)).collect();
+            // A self review asks about the caller.
+            let (user, groups): (String, Vec<String>) = if info.resource == "selfsubjectaccessreviews" {
+                (req.user.clone(), req.groups.clone())
+            } else {
+                let groups = spec["groups"].as_array().into_iter().flatten();
+                (
+                    spec["user"].as_str().unwrap_or_default().to_owned(),
+                    groups.filter_map(|g| g.as_str().map(str::to_owned)).collect(),
+                )
+            };
             let attrs = spec.get("resourceAttributes").cloned().unwrap_or(json!({}));
             let verb = attrs["verb"]
                 .as_str()
                 .or_else(|| spec.pointer("/nonResourceAttributes/verb").and_then(Value::as_str))
                 .unwrap_or_default();
             let resource = attrs["resource"].as_str().unwrap_or_default();
-            let (allowed, reason) = state.auth.authorize(user, &groups, verb, resource);
+            let (allowed, reason) = state.auth.authorize(&user, &groups, verb, resource);
             json!({"allowed": allowed, "reason": reason})
         }
-        "selfsubjectaccessreviews" => json!({"allowed": true, "reason": "kubesim allows its authenticated users"}),
         "selfsubjectreviews" => json!({"userInfo": {"username": req.user}}),
         _ => json!({}),
     };

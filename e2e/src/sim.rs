@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::api::{self, Request, error_response, json_response, query_map};
 use crate::auth::Auth;
+use crate::auth::{ANONYMOUS, AUTHENTICATED, SELF_REVIEWS, UNAUTHENTICATED};
 use crate::meta;
 use crate::registry::Registry;
 use crate::store::{GroupResource, Store};
@@ -37,6 +38,8 @@ pub struct Config {
     /// How often watches with `allowWatchBookmarks` get a bookmark.
     pub bookmark_interval: Duration,
     pub auth: Auth,
+    /// `--log-requests`: a line per API request.
+    pub request_log: Option<Arc<crate::request_log::RequestLog>>,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             watch_timeout: Duration::from_secs(1800),
             bookmark_interval: Duration::from_secs(5),
             auth: Auth::open(),
+            request_log: None,
         }
     }
 }
@@ -379,7 +383,7 @@ fn status_from(code: StatusCode, body: &Value) -> StatusError {
     StatusError::custom(code.as_u16(), "Failure", body["message"].as_str().unwrap_or("request failed").to_owned())
 }
 
-/// Every HTTP request enters here: admin API, faults, authentication, authorization.
+/// Every HTTP request enters here (and is logged with `--log-requests`).
 async fn entry(
     AxState(state): AxState<Arc<State>>,
     method: Method,
@@ -388,9 +392,40 @@ async fn entry(
     peer: Option<axum::Extension<PeerIdentity>>,
     body: Bytes,
 ) -> Response {
+    let Some(log) = state.config.request_log.clone() else {
+        return answer(state, method, uri, headers, peer, body).await.0;
+    };
+    let started = std::time::Instant::now();
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (method_name, target) = (method.to_string(), uri.path_and_query().map_or("/", |p| p.as_str()).to_owned());
+    let cluster = state.config.name.clone();
+    let (resp, user) = answer(state, method, uri, headers, peer, body).await;
+    let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    log.record(&crate::request_log::Entry {
+        cluster: &cluster,
+        method: &method_name,
+        path_and_query: &target,
+        content_type: &content_type,
+        status: resp.status().as_u16(),
+        bytes: bytes.or_else(|| axum::body::HttpBody::size_hint(resp.body()).exact()),
+        duration: started.elapsed(),
+        user: &user,
+    });
+    resp
+}
+
+/// Admin API, faults, authentication, authorization, then the API; also who asked.
+async fn answer(
+    state: Arc<State>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<PeerIdentity>>,
+    body: Bytes,
+) -> (Response, String) {
     let path = uri.path().to_owned();
     if let Some(admin) = path.strip_prefix("/kubesim/") {
-        return admin_request(&state, &method, admin, uri.query());
+        return (admin_request(&state, &method, admin, uri.query()), String::new());
     }
     let latency = state.faults.latency_ms.load(Ordering::SeqCst);
     if latency > 0 {
@@ -399,31 +434,34 @@ async fn entry(
     let health = matches!(path.as_str(), "/readyz" | "/healthz" | "/livez") || path.starts_with("/readyz/");
     if !health && let Some(code) = state.faults.take_failure() {
         let reason = if code == 429 { "TooManyRequests" } else { "InternalError" };
-        return error_response(&StatusError::custom(code, reason, format!("fault injected by kubesim ({code})")));
+        let e = StatusError::custom(code, reason, format!("fault injected by kubesim ({code})"));
+        return (error_response(&e), String::new());
     }
     // As kube-apiserver: credentials are checked first (a wrong token gets 401 even on /readyz),
     // then the health endpoints are open to every authenticated user (system:public-info-viewer).
     let (user, groups) = match authenticate(&state, &headers, peer.map(|p| p.0)) {
         Ok(u) => u,
-        Err(e) => return error_response(&e),
+        Err(e) => return (error_response(&e), String::new()),
     };
     if health {
-        return if state.faults.not_ready.load(Ordering::SeqCst) {
+        let resp = if state.faults.not_ready.load(Ordering::SeqCst) {
             (StatusCode::INTERNAL_SERVER_ERROR, "[-]kubesim failed: not ready (fault injected)\nreadyz check failed")
                 .into_response()
         } else {
             (StatusCode::OK, "ok").into_response()
         };
+        return (resp, user);
     }
     let query = query_map(uri.query());
     if let Some(e) = authorize(&state, &user, &groups, &method, &path, &query) {
-        return error_response(&e);
+        return (error_response(&e), user);
     }
     if let Some(resp) = crate::api::proxy_aggregated(&state, &method, &uri, &headers, &body, &user, &groups).await {
-        return resp;
+        return (resp, user);
     }
     let raw_query = uri.query().unwrap_or_default().to_owned();
-    api::handle(state, Request { method, path, query, raw_query, headers, body, user, groups }).await
+    let who = user.clone();
+    (api::handle(state, Request { method, path, query, raw_query, headers, body, user, groups }).await, who)
 }
 
 fn authenticate(
@@ -435,18 +473,25 @@ fn authenticate(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    // Authenticated users are in `system:authenticated`, as kube-apiserver puts them.
+    let authenticated = |name: String, mut groups: Vec<String>| {
+        if !groups.iter().any(|g| g == AUTHENTICATED) {
+            groups.push(AUTHENTICATED.to_owned());
+        }
+        (name, groups)
+    };
     if let Some(token) = bearer {
         return state
             .auth
             .user_for_token(token.trim())
-            .map(|u| (u.name, u.groups))
+            .map(|u| authenticated(u.name, u.groups))
             .ok_or_else(StatusError::unauthorized);
     }
     if let Some(p) = peer {
-        return Ok((p.user, p.groups));
+        return Ok(authenticated(p.user, p.groups));
     }
     if state.auth.anonymous {
-        return Ok(("system:anonymous".into(), vec!["system:unauthenticated".into()]));
+        return Ok((ANONYMOUS.into(), vec![UNAUTHENTICATED.into()]));
     }
     Err(StatusError::unauthorized())
 }
@@ -475,6 +520,9 @@ fn authorize(
         ["api", _, r, ..] | ["apis", _, _, r, ..] => *r,
         _ => return None, // discovery and health are open to authenticated users
     };
+    if SELF_REVIEWS.contains(&resource) && groups.iter().any(|g| g == AUTHENTICATED) {
+        return None;
+    }
     let (allowed, reason) = state.auth.authorize(user, groups, verb, resource);
     (!allowed).then(|| {
         StatusError::forbidden(format!(

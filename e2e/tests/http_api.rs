@@ -108,6 +108,40 @@ async fn policy_rules_reviews_and_unauthorized_bodies() {
     let (_, text) =
         call(a, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", Some("admin"), Some(&sar)).await;
     assert!(text.contains(r#""allowed":false"#), "{text}");
+    // A read-only user from the policy file: get and list, nothing else; `kubectl auth can-i`
+    // (a self review) agrees with what the server does.
+    let (code, _) = call(a, "DELETE", "/api/v1/namespaces/default/pods/x", Some("dev"), None).await;
+    assert_eq!(code, 403);
+    let can_i = |verb: &str| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": verb, "resource": "pods", "namespace": "default"}}})
+    };
+    for (verb, allowed) in [("get", true), ("delete", false)] {
+        let (code, text) =
+            call(a, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", Some("dev"), Some(&can_i(verb)))
+                .await;
+        assert!(code == 201 && text.contains(&format!(r#""allowed":{allowed}"#)), "{verb}: {text}");
+    }
+    server.shutdown().await;
+
+    // Without rules (every authenticated user may do everything) an anonymous review is denied
+    // while anonymous access is off, as the server itself answers 401.
+    let mut auth = Auth { anonymous: false, ..Auth::default() };
+    auth.add_token("admin", "admin", &["system:masters"]);
+    let sim = KubeSim::new(Config { auth, ..Config::default() });
+    let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    assert_eq!(call(server.addr, "GET", "/api/v1/pods", None, None).await.0, 401);
+    let anonymous = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": "system:anonymous", "groups": ["system:unauthenticated"], "resourceAttributes": {"verb": "list", "resource": "pods"}}});
+    let (_, text) = call(
+        server.addr,
+        "POST",
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        Some("admin"),
+        Some(&anonymous),
+    )
+    .await;
+    assert!(text.contains(r#""allowed":false"#) && text.contains("anonymous"), "{text}");
     server.shutdown().await;
 }
 
@@ -139,4 +173,27 @@ async fn admin_api_latency_and_restart_with_data_kept() {
     let (code, text) = call(server.addr, "GET", "/api/v1/namespaces/default/configmaps/kept", None, None).await;
     assert_eq!(code, 200, "the data outlives a restart of the server: {text}");
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_logged_when_asked() {
+    let path = std::env::temp_dir().join(format!("kubesim-http-requests-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let log = std::sync::Arc::new(kubesim::request_log::RequestLog::file(&path).unwrap());
+    let mut auth = Auth { anonymous: false, ..Auth::default() };
+    auth.add_token("admin", "admin", &["system:masters"]);
+    let sim = KubeSim::new(Config { name: "logged".into(), auth, request_log: Some(log), ..Config::default() });
+    let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    assert_eq!(call(server.addr, "GET", "/api/v1/namespaces?limit=2", Some("admin"), None).await.0, 200);
+    assert_eq!(call(server.addr, "GET", "/api/v1/pods", None, None).await.0, 401);
+    server.shutdown().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("logged GET /api/v1/namespaces?limit=2 content-type=application/json status=200 bytes=")
+    );
+    assert!(lines[0].ends_with("user=admin"), "{}", lines[0]);
+    assert!(lines[1].contains("GET /api/v1/pods ") && lines[1].contains("status=401") && lines[1].ends_with("user=-"));
+    let _ = std::fs::remove_file(&path);
 }

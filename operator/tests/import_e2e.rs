@@ -382,3 +382,35 @@ async fn every_template_imports_its_examples() {
     }
     env.stop(pedia).await;
 }
+
+/// A cluster Secret written the way Argo CD's documentation writes them (`stringData`) is
+/// imported: the API server merges `stringData` into `data`, which the template reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argocd_secrets_written_with_string_data_are_imported() {
+    let env = Env::start("argocd-string-data").await;
+    let k = &env.k;
+    k.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: argocd}\n").await;
+    k.ok(&["apply", "-f", repo().join("templates/argocd.yaml").to_str().unwrap()], None).await;
+    let config =
+        format!(r#"{{"bearerToken": "sd-token", "tlsClientConfig": {{"insecure": false, "caData": "{CA}"}}}}"#);
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "cluster-sd", "namespace": "argocd", "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+        "type": "Opaque",
+        "stringData": {"name": "sd", "server": "https://sd.example.test:6443", "config": config}});
+    k.apply(&secret.to_string()).await;
+    let stored = k.get(&["secret", "cluster-sd", "-n", "argocd"]).await.unwrap();
+    assert!(stored.get("stringData").is_none(), "stringData is write-only: {stored}");
+    assert_eq!(stored["data"]["server"], "aHR0cHM6Ly9zZC5leGFtcGxlLnRlc3Q6NjQ0Mw==");
+    let pedia = env.pedia();
+    let list = k
+        .wait(&["pediaclusters"], "the PediaCluster of the stringData Secret", |l| {
+            l.and_then(|l| l["items"].as_array())
+                .is_some_and(|items| items.iter().any(|i| i["spec"]["apiserver"] == "https://sd.example.test:6443"))
+        })
+        .await
+        .unwrap();
+    let item = list["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "argocd-cluster-sd").unwrap();
+    assert_eq!(item["spec"]["tokenData"], "c2QtdG9rZW4=", "the bearer token, base64");
+    assert_eq!(item["spec"]["caData"], CA);
+    env.stop(pedia).await;
+}
