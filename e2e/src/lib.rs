@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod defaults;
 pub mod fleet;
 pub mod kubeconfig;
+pub mod local_apiservices;
 pub mod meta;
 pub mod patch;
 pub mod registry;

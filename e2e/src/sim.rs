@@ -134,6 +134,46 @@ impl State {
                 validators.remove(&gr);
             }
         }
+        drop(validators);
+        self.sync_local_apiservices();
+    }
+
+    /// Creates the local APIServices of what is served and deletes those of what no longer is
+    /// (other APIServices are left alone).
+    pub fn sync_local_apiservices(&self) {
+        use crate::local_apiservices::{AUTOMANAGED, desired};
+        let want = {
+            let registry = self.registry();
+            desired(&registry.served(), &|g, r| registry.is_custom(g, r))
+        };
+        let gr = ("apiregistration.k8s.io".to_owned(), "apiservices".to_owned());
+        let managed: Vec<String> = self
+            .store
+            .keys(&gr, None)
+            .into_iter()
+            .filter(|k| {
+                self.store
+                    .get(&gr, k)
+                    .is_some_and(|o| o.pointer("/metadata/labels").and_then(|l| l.get(AUTOMANAGED)).is_some())
+            })
+            .map(|k| k.1)
+            .collect();
+        for mut object in want.iter().cloned() {
+            let name = meta::meta_str(&object, "name").unwrap_or_default().to_owned();
+            if managed.contains(&name) {
+                continue;
+            }
+            let m = meta::meta_mut(&mut object);
+            m.insert("uid".into(), json!(meta::new_uid()));
+            m.insert("creationTimestamp".into(), json!(meta::now()));
+            if let Err(e) = self.store.create(&gr, (String::new(), name.clone()), object) {
+                tracing::warn!(apiservice = %name, error = %e, "local APIService not created");
+            }
+        }
+        let wanted: Vec<&str> = want.iter().filter_map(|o| meta::meta_str(o, "name")).collect();
+        for name in managed.iter().filter(|n| !wanted.contains(&n.as_str())) {
+            let _ = self.store.delete(&gr, &(String::new(), name.clone()), crate::store::Propagation::Background, None);
+        }
     }
 
     /// Stops serving a deleted CRD's resources and deletes their objects.
@@ -148,6 +188,7 @@ impl State {
         for key in self.store.keys(&gr, None) {
             let _ = self.store.delete(&gr, &key, crate::store::Propagation::Background, None);
         }
+        self.sync_local_apiservices();
     }
 
     /// Routes (or stops routing) an APIService's group-version to the URL in its annotation.
@@ -219,6 +260,7 @@ impl KubeSim {
             o["status"] = json!({"phase": "Active"});
             let _ = sim.create_sync(o);
         }
+        sim.state.sync_local_apiservices();
         sim.publish_authentication_config(None);
         sim
     }

@@ -310,3 +310,47 @@ async fn faults_fail_requests_and_make_the_server_unreachable() {
     assert!(back, "the server comes back on the same port");
     server.shutdown().await;
 }
+
+/// Local APIServices, as kube-aggregator keeps them: one per served group-version, available,
+/// without a service; a CRD's comes and goes with it, and a watcher sees both.
+#[tokio::test]
+async fn local_apiservices_follow_crds() {
+    use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+    let sim = KubeSim::new(Config::default());
+    let client = sim.client();
+    let api: Api<APIService> = Api::all(client.clone());
+    let listed = api.list(&ListParams::default()).await.unwrap();
+    let names: Vec<String> = listed.items.iter().filter_map(|a| a.metadata.name.clone()).collect();
+    for want in ["v1.", "v1.apps", "v1.batch", "v2.autoscaling", "v1.apiextensions.k8s.io"] {
+        assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+    }
+    let core = listed.items.iter().find(|a| a.metadata.name.as_deref() == Some("v1.")).unwrap();
+    assert!(core.spec.as_ref().unwrap().service.is_none());
+    let available = &core.status.as_ref().unwrap().conditions.as_ref().unwrap()[0];
+    assert_eq!(
+        (available.type_.as_str(), available.status.as_str(), available.reason.as_deref()),
+        ("Available", "True", Some("Local"))
+    );
+
+    let seen: Log = Arc::default();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
+        while let Some(Ok(ev)) = stream.next().await {
+            match ev {
+                Event::Apply(a) => out.lock().unwrap().push(format!("Apply:{}", a.metadata.name.unwrap_or_default())),
+                Event::Delete(a) => out.lock().unwrap().push(format!("Delete:{}", a.metadata.name.unwrap_or_default())),
+                Event::InitDone => out.lock().unwrap().push("InitDone".into()),
+                _ => {}
+            }
+        }
+    });
+    wait_for(&seen, "the initial list", |l| l.contains(&"InitDone".to_owned())).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let crd: CustomResourceDefinition = serde_json::from_value(kubesim::seed::widget_crd()).unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    wait_for(&seen, "the CRD's APIService", |l| l.contains(&"Apply:v1.example.com".to_owned())).await;
+    crds.delete("widgets.example.com", &DeleteParams::default()).await.unwrap();
+    wait_for(&seen, "its removal", |l| l.contains(&"Delete:v1.example.com".to_owned())).await;
+    assert_eq!(count(&seen.lock().unwrap(), "Delete:v1."), 0, "built-in ones stay");
+}
