@@ -463,7 +463,10 @@ impl Ctx<'_> {
         if self.dry_run() {
             return Ok(self.render_one(&object, StatusCode::CREATED));
         }
-        let created = self.state.store.create(&self.gr(), (namespace, name), object)?;
+        let created = self.state.store.create(&self.gr(), (namespace, name.clone()), object)?;
+        if self.info.group.is_empty() && self.info.resource == "namespaces" {
+            self.state.namespace_added(&name);
+        }
         if self.info.group == "apiextensions.k8s.io" && self.info.resource == "customresourcedefinitions" {
             self.state.register_crd(&created);
         }

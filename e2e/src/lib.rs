@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod api;
 pub mod auth;
+pub mod bootstrap;
 pub mod cursor;
 pub mod defaults;
 pub mod fleet;

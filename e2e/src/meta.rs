@@ -56,6 +56,12 @@ pub fn now() -> String {
     Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// Now with microseconds (`MicroTime`, as Leases' renewTime).
+pub fn now_micro() -> String {
+    let t = Timestamp::now();
+    format!("{}.{:06}Z", t.strftime("%Y-%m-%dT%H:%M:%S"), t.subsec_microsecond())
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
 /// 64 random-looking bits: a per-process random key hashed with a counter.

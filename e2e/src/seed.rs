@@ -115,7 +115,10 @@ fn owner(api_version: &str, kind: &str, o: &Value) -> Value {
 /// Seeds one member cluster. `cluster` prefixes node names.
 pub async fn seed(sim: &KubeSim, cluster: &str, size: SeedSize) -> Result<(), StatusError> {
     for i in 0..size.nodes {
-        sim.create(node(cluster, i)).await?;
+        let created = sim.create(node(cluster, i)).await?;
+        let name = created["metadata"]["name"].as_str().unwrap_or_default();
+        let uid = created["metadata"]["uid"].as_str().unwrap_or_default();
+        sim.create(crate::bootstrap::node_lease(name, uid)).await?;
     }
     sim.create(widget_crd()).await?;
     for n in 0..size.namespaces {
@@ -227,7 +230,7 @@ mod tests {
                     && p["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet")
         );
         assert!(pods.iter().all(|p| p["metadata"]["managedFields"].is_array()));
-        let (_, deploys) = sim.request(Method::GET, "/apis/apps/v1/deployments", None).await;
+        let (_, deploys) = sim.request(Method::GET, "/apis/apps/v1/namespaces/shop-0/deployments", None).await;
         assert!(
             deploys["items"][0]["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
                 .is_string()

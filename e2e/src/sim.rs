@@ -106,6 +106,8 @@ pub struct State {
     pub config: Config,
     pub auth: Auth,
     pub faults: Faults,
+    /// The CA clients verify this server with (empty until it serves TLS), for `kube-root-ca.crt`.
+    cluster_ca: RwLock<String>,
 }
 
 impl State {
@@ -173,6 +175,57 @@ impl State {
         let wanted: Vec<&str> = want.iter().filter_map(|o| meta::meta_str(o, "name")).collect();
         for name in managed.iter().filter(|n| !wanted.contains(&n.as_str())) {
             let _ = self.store.delete(&gr, &(String::new(), name.clone()), crate::store::Propagation::Background, None);
+        }
+    }
+
+    /// Stores a built-in object as the server's own controllers would (no request, no
+    /// authorization); a failure is logged.
+    fn create_direct(&self, mut object: Value) {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
+        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+        let Some(info) = self.registry().find_kind(group, version, &kind).cloned() else {
+            tracing::warn!(%api_version, %kind, "bootstrap object of an unknown kind left out");
+            return;
+        };
+        let namespace = if info.namespaced {
+            meta::meta_str(&object, "namespace").unwrap_or("default").to_owned()
+        } else {
+            String::new()
+        };
+        let name = meta::meta_str(&object, "name").unwrap_or_default().to_owned();
+        {
+            let m = meta::meta_mut(&mut object);
+            m.insert("uid".into(), json!(meta::new_uid()));
+            m.insert("creationTimestamp".into(), json!(meta::now()));
+        }
+        crate::defaults::on_write(&info.group, &info.resource, &mut object);
+        if let Err(e) =
+            self.store.create(&(info.group.clone(), info.resource.clone()), (namespace, name.clone()), object)
+        {
+            tracing::warn!(%kind, %name, error = %e, "bootstrap object not created");
+        }
+    }
+
+    /// What the namespace controllers add to a new namespace (its `default` ServiceAccount and
+    /// `kube-root-ca.crt`).
+    pub fn namespace_added(&self, namespace: &str) {
+        let ca = self.cluster_ca.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for o in crate::bootstrap::namespace_objects(namespace, &ca) {
+            self.create_direct(o);
+        }
+    }
+
+    /// Publishes the cluster CA into every namespace's `kube-root-ca.crt`.
+    fn set_cluster_ca(&self, ca: &str) {
+        *self.cluster_ca.write().unwrap_or_else(|e| e.into_inner()) = ca.to_owned();
+        let gr = (String::new(), "configmaps".to_owned());
+        for (ns, name) in self.store.keys(&gr, None).into_iter().filter(|k| k.1 == "kube-root-ca.crt") {
+            let key = (ns, name);
+            if let Some(mut cm) = self.store.get(&gr, &key) {
+                cm["data"]["ca.crt"] = json!(ca);
+                let _ = self.store.replace(&gr, &key, cm, None);
+            }
         }
     }
 
@@ -253,12 +306,17 @@ impl KubeSim {
             auth: config.auth.clone(),
             config,
             faults: Faults::default(),
+            cluster_ca: RwLock::new(String::new()),
         });
         let sim = Self { state };
         for ns in api::INITIAL_NAMESPACES {
             let mut o = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             o["status"] = json!({"phase": "Active"});
-            let _ = sim.create_sync(o);
+            sim.state.create_direct(o);
+            sim.state.namespace_added(ns);
+        }
+        for o in crate::bootstrap::cluster_objects() {
+            sim.state.create_direct(o);
         }
         sim.state.sync_local_apiservices();
         sim.publish_authentication_config(None);
@@ -397,18 +455,6 @@ impl KubeSim {
         }
     }
 
-    fn create_sync(&self, object: Value) -> Result<Value, StatusError> {
-        let gr = (String::new(), "namespaces".to_owned());
-        let name = meta::meta_str(&object, "name").unwrap_or_default().to_owned();
-        let mut object = object;
-        {
-            let m = meta::meta_mut(&mut object);
-            m.insert("uid".into(), json!(meta::new_uid()));
-            m.insert("creationTimestamp".into(), json!(meta::now()));
-        }
-        self.state.store.create(&gr, (String::new(), name), object)
-    }
-
     /// Serves over plain HTTP on `addr` (port 0 picks a free port).
     pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<crate::serve::Server> {
         crate::serve::start(self.clone(), addr, None).await
@@ -417,6 +463,7 @@ impl KubeSim {
     /// Serves over HTTPS with a generated CA (client certificates accepted when signed by it).
     pub async fn serve_tls(&self, addr: SocketAddr, tls: crate::tls::Tls) -> std::io::Result<crate::serve::Server> {
         self.publish_authentication_config(Some(tls.ca_pem()));
+        self.state.set_cluster_ca(tls.ca_pem());
         crate::serve::start(self.clone(), addr, Some(tls)).await
     }
 }

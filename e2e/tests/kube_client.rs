@@ -203,7 +203,8 @@ async fn paged_lists_return_everything_and_selectors_filter() {
         api.create(&PostParams::default(), &c).await.unwrap();
     }
     let mut names = Vec::new();
-    let mut lp = ListParams::default().limit(5);
+    // `default` also holds kube-root-ca.crt, as on a real cluster; it has no parity label.
+    let mut lp = ListParams::default().limit(5).labels("parity");
     loop {
         let page = api.list(&lp).await.unwrap();
         names.extend(page.items.iter().map(|c| c.metadata.name.clone().unwrap()));
@@ -219,7 +220,7 @@ async fn paged_lists_return_everything_and_selectors_filter() {
     let odd = api.list(&ListParams::default().labels("parity=odd")).await.unwrap();
     assert_eq!(odd.items.len(), 11);
     let notin = api.list(&ListParams::default().labels("parity notin (odd)")).await.unwrap();
-    assert_eq!(notin.items.len(), 12);
+    assert_eq!(notin.items.len(), 13, "notin also matches objects without the label (kube-root-ca.crt)");
     let by_name = api.list(&ListParams::default().fields("metadata.name=c07")).await.unwrap();
     assert_eq!(by_name.items.len(), 1);
     let err = api.list(&ListParams::default().labels("parity in odd")).await.unwrap_err();
@@ -353,4 +354,46 @@ async fn local_apiservices_follow_crds() {
     crds.delete("widgets.example.com", &DeleteParams::default()).await.unwrap();
     wait_for(&seen, "its removal", |l| l.contains(&"Delete:v1.example.com".to_owned())).await;
     assert_eq!(count(&seen.lock().unwrap(), "Delete:v1."), 0, "built-in ones stay");
+}
+
+/// A member looks like a fresh kubeadm cluster: bootstrap RBAC, API priority and fairness,
+/// kube-system's DNS, and per namespace (new ones too) the default ServiceAccount and the CA.
+#[tokio::test]
+async fn a_fresh_cluster_holds_what_kubeadm_creates() {
+    use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let sim = KubeSim::new(Config::default());
+    let client = sim.client();
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    for r in ["cluster-admin", "admin", "edit", "view", "system:basic-user"] {
+        roles.get(r).await.unwrap_or_else(|e| panic!("{r}: {e}"));
+    }
+    let binding = Api::<ClusterRoleBinding>::all(client.clone()).get("cluster-admin").await.unwrap();
+    assert_eq!(binding.subjects.unwrap()[0].name, "system:masters");
+    let (code, flows) = sim.request(http::Method::GET, "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas", None).await;
+    assert!(code.is_success() && flows["items"].as_array().unwrap().len() >= 5, "{flows}");
+    let dns = Api::<Service>::namespaced(client.clone(), "kube-system").get("kube-dns").await.unwrap();
+    assert_eq!(dns.spec.unwrap().cluster_ips.unwrap(), ["10.96.0.10"]);
+
+    for ns in ["default", "kube-system"] {
+        Api::<ServiceAccount>::namespaced(client.clone(), ns)
+            .get("default")
+            .await
+            .unwrap_or_else(|e| panic!("{ns}: {e}"));
+        Api::<ConfigMap>::namespaced(client.clone(), ns)
+            .get("kube-root-ca.crt")
+            .await
+            .unwrap_or_else(|e| panic!("{ns}: {e}"));
+    }
+    let fresh: Namespace = serde_json::from_value(json!({"metadata": {"name": "fresh"}})).unwrap();
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &fresh).await.unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), "fresh").get("default").await.unwrap();
+    let ca = Api::<ConfigMap>::namespaced(client.clone(), "fresh").get("kube-root-ca.crt").await.unwrap();
+    assert!(ca.data.unwrap().contains_key("ca.crt"));
+
+    // Over TLS the ConfigMap carries the CA clients verify the server with.
+    let server = sim.serve_tls("127.0.0.1:0".parse().unwrap(), Tls::generate("fresh", &[]).unwrap()).await.unwrap();
+    let ca = Api::<ConfigMap>::namespaced(client, "fresh").get("kube-root-ca.crt").await.unwrap();
+    assert_eq!(ca.data.unwrap()["ca.crt"], server.ca_pem().unwrap());
+    server.shutdown().await;
 }
