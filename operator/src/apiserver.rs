@@ -146,13 +146,16 @@ pub async fn start(
         AuthorizationMode::AlwaysAllow => Authorizer::Authenticated,
     };
     let (catalog, _follower) = pedia_apiserver::clusters::follow(host);
+    let watch = pedia_apiserver::WatchSettings::default();
+    let feed = pedia_apiserver::feed::Feed::start(storage.clone(), watch.poll);
     let state = Arc::new(pedia_apiserver::State {
         storage,
         catalog,
         authn,
         authz,
         redact_secrets: args.redact_secrets,
-        watch: pedia_apiserver::WatchSettings::default(),
+        watch,
+        feed,
     });
     let addr = SocketAddr::new(args.bind_address, args.secure_port);
     let server =

@@ -270,6 +270,7 @@ async fn main() {
             authz: Authorizer::Authenticated,
             redact_secrets: false,
             watch: pedia_apiserver::WatchSettings::default(),
+            feed: pedia_apiserver::feed::Feed::start(storage.clone(), pedia_apiserver::WatchSettings::default().poll),
         });
         let tls =
             pedia_apiserver::tls::server_config(pedia_apiserver::tls::ServingCert::self_signed(&[]).unwrap(), &[])

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod catalog;
 pub mod clusters;
 pub mod collections;
+pub mod feed;
 pub mod kube;
 pub mod respond;
 pub mod route;

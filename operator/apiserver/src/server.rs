@@ -54,6 +54,8 @@ pub struct State {
     /// Secrets are served without `data` / `stringData`.
     pub redact_secrets: bool,
     pub watch: WatchSettings,
+    /// The change log's shared reader for watches (see [`crate::feed`]).
+    pub feed: Arc<crate::feed::Feed>,
 }
 
 /// The client certificate of the connection a request came on.

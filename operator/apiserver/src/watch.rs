@@ -12,9 +12,12 @@ use api_types::search::{ListOptions, SearchQuery};
 use api_types::status::StatusError;
 use api_types::table::Column;
 use axum::response::Response;
-use pedia_storage::{ChangeFilter, Gvr, ListRequest, StorageError};
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
+use pedia_storage::{Change, ChangeFilter, Gvr, ListRequest, Storage, StorageError};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::feed::Feed;
 use crate::respond;
 use crate::server::{State, WatchSettings};
 
@@ -94,7 +97,7 @@ pub fn start(
         settings: state.watch,
     };
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(run(state.storage.clone(), spec, tx));
+    tokio::spawn(run(state.storage.clone(), state.feed.clone(), spec, tx));
     Ok(crate::server::streaming(rx))
 }
 
@@ -103,8 +106,36 @@ async fn fail(tx: &mpsc::Sender<Vec<u8>>, e: &StatusError) {
     let _ = tx.send(encode::watch_line("ERROR", e.to_json().to_string().as_bytes())).await;
 }
 
-async fn run(storage: std::sync::Arc<pedia_storage::Storage>, spec: Spec, tx: mpsc::Sender<Vec<u8>>) {
+/// Sends one change if the watch wants it; `false` when the client is gone or encoding failed
+/// (the stream then ends).
+async fn deliver(spec: &Spec, tx: &mpsc::Sender<Vec<u8>>, c: &Change) -> bool {
+    let Ok(object) = c.value() else {
+        tracing::warn!(seq = c.seq, "watch: a change carries an object that does not decode");
+        return true;
+    };
+    if !spec.query.matches(&c.cluster, &object) {
+        return true;
+    }
+    match respond::watch_event(&spec.columns, spec.shape, c.op.as_str(), &c.cluster, object, c.seq) {
+        Ok(line) => tx.send(line).await.is_ok(),
+        Err(e) => {
+            fail(tx, &StatusError::internal(format!("encoding a watch event: {e}"))).await;
+            false
+        }
+    }
+}
+
+/// Whether a change of the shared feed is one this watch reads (what [`ChangeFilter`] selects
+/// in the database for its own reads).
+fn wanted(filter: &ChangeFilter, c: &Change) -> bool {
+    filter.gvr.as_ref().is_none_or(|g| *g == c.gvr)
+        && (filter.clusters.is_empty() || filter.clusters.contains(&c.cluster))
+}
+
+async fn run(storage: Arc<Storage>, feed: Arc<Feed>, spec: Spec, tx: mpsc::Sender<Vec<u8>>) {
     let deadline = tokio::time::Instant::now() + spec.timeout;
+    // Subscribed before catching up: whatever the feed reads from now on reaches this watch.
+    let mut batches = feed.subscribe();
     let mut position = match spec.start {
         Start::After(p) => p,
         Start::Now => match storage.log_state().await {
@@ -120,56 +151,81 @@ async fn run(storage: std::sync::Arc<pedia_storage::Storage>, spec: Spec, tx: mp
     let filter = ChangeFilter { gvr: Some(spec.gvr.clone()), clusters: spec.query.clusters.clone() };
     let mut last_bookmark = tokio::time::Instant::now();
     let mut failures = 0u32;
+    // Reading on its own until caught up, then following the shared feed.
+    let mut following = false;
+    let mut feed_open = true;
     loop {
         if tokio::time::Instant::now() >= deadline || tx.is_closed() {
             return;
         }
-        let changes = match storage.changes_since(position, &filter, 500).await {
-            Ok(c) => {
-                failures = 0;
-                c
-            }
-            Err(e @ StorageError::Expired { .. }) => return fail(&tx, &crate::server::storage_error(e)).await,
-            Err(e) => {
-                failures += 1;
-                tracing::warn!(error = %e, position, failures, "watch: reading the change log");
-                if failures >= 5 {
-                    return fail(&tx, &crate::server::storage_error(e)).await;
+        if following {
+            let wake = deadline.min(last_bookmark + spec.settings.bookmark_every);
+            let next = tokio::select! {
+                r = batches.recv() => Some(r),
+                _ = tokio::time::sleep_until(wake) => None,
+                _ = tx.closed() => return,
+            };
+            match next {
+                None => {}
+                Some(Ok(batch)) if batch.position <= position => {}
+                // Something between our position and the batch was not read by us: catch up.
+                Some(Ok(batch)) if batch.after > position => following = false,
+                Some(Ok(batch)) => {
+                    for c in batch.changes.iter().filter(|c| c.seq > position && wanted(&filter, c)) {
+                        if !deliver(&spec, &tx, c).await {
+                            return;
+                        }
+                        last_bookmark = tokio::time::Instant::now();
+                    }
+                    position = batch.position;
                 }
-                tokio::time::sleep(spec.settings.poll * failures).await;
-                continue;
+                Some(Err(broadcast::error::RecvError::Lagged(_))) => following = false,
+                Some(Err(broadcast::error::RecvError::Closed)) => {
+                    following = false;
+                    feed_open = false;
+                }
             }
-        };
-        let caught_up = changes.changes.is_empty() && changes.position == position;
-        for c in &changes.changes {
-            let Ok(object) = c.value() else {
-                tracing::warn!(seq = c.seq, "watch: a change carries an object that does not decode");
-                continue;
+        } else {
+            let changes = match storage.changes_since(position, &filter, 500).await {
+                Ok(c) => {
+                    failures = 0;
+                    c
+                }
+                Err(e @ StorageError::Expired { .. }) => return fail(&tx, &crate::server::storage_error(e)).await,
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(error = %e, position, failures, "watch: reading the change log");
+                    if failures >= 5 {
+                        return fail(&tx, &crate::server::storage_error(e)).await;
+                    }
+                    tokio::time::sleep(spec.settings.poll * failures).await;
+                    continue;
+                }
             };
-            if !spec.query.matches(&c.cluster, &object) {
-                continue;
+            let caught_up = changes.changes.is_empty() && changes.position == position;
+            for c in &changes.changes {
+                if !deliver(&spec, &tx, c).await {
+                    return;
+                }
+                last_bookmark = tokio::time::Instant::now();
             }
-            let line = match respond::watch_event(&spec.columns, spec.shape, c.op.as_str(), &c.cluster, object, c.seq) {
-                Ok(l) => l,
-                Err(e) => return fail(&tx, &StatusError::internal(format!("encoding a watch event: {e}"))).await,
-            };
-            if tx.send(line).await.is_err() {
-                return;
+            position = changes.position;
+            if caught_up {
+                if feed_open {
+                    following = true;
+                } else {
+                    tokio::select! {
+                        _ = tokio::time::sleep(spec.settings.poll) => {}
+                        _ = tx.closed() => return,
+                    }
+                }
             }
-            last_bookmark = tokio::time::Instant::now();
         }
-        position = changes.position;
         if spec.bookmarks && last_bookmark.elapsed() >= spec.settings.bookmark_every {
             if tx.send(respond::bookmark(&spec.info, position, false)).await.is_err() {
                 return;
             }
             last_bookmark = tokio::time::Instant::now();
-        }
-        if caught_up {
-            tokio::select! {
-                _ = tokio::time::sleep(spec.settings.poll) => {}
-                _ = tx.closed() => return,
-            }
         }
     }
 }
@@ -216,6 +272,25 @@ mod tests {
 
     fn start(query: &str) -> Result<Start, StatusError> {
         start_of(&ListOptions::from_query(query).unwrap())
+    }
+
+    #[test]
+    fn feed_changes_are_filtered_as_the_database_filters() {
+        let change = |cluster: &str, resource: &str| Change {
+            seq: 1,
+            op: pedia_storage::ChangeOp::Added,
+            cluster: cluster.into(),
+            gvr: Gvr::new("", "v1", resource),
+            namespace: "ns".into(),
+            name: "n".into(),
+            object: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+        };
+        let pods_of_m1 = ChangeFilter { gvr: Some(Gvr::new("", "v1", "pods")), clusters: vec!["m1".into()] };
+        assert!(wanted(&pods_of_m1, &change("m1", "pods")));
+        assert!(!wanted(&pods_of_m1, &change("m2", "pods")), "another cluster");
+        assert!(!wanted(&pods_of_m1, &change("m1", "configmaps")), "another resource");
+        let all_pods = ChangeFilter { gvr: Some(Gvr::new("", "v1", "pods")), clusters: vec![] };
+        assert!(wanted(&all_pods, &change("m2", "pods")));
     }
 
     #[test]
