@@ -245,6 +245,7 @@ impl Runner {
         let mut last_discovery: Option<tokio::time::Instant> = None;
         // Set when the wanted resources changed (the watch marks a change seen as it wakes us).
         let mut renegotiate = true;
+        let mut crd_cache = crate::discovery::CrdCache::default();
         // The member's CRDs and APIServices are watched: a change renegotiates at once.
         let apis_changed = Arc::new(tokio::sync::Notify::new());
         let mut api_watch = None;
@@ -273,14 +274,17 @@ impl Runner {
                         || last_discovery.is_none_or(|t| t.elapsed() >= REDISCOVER_EVERY);
                     if due {
                         let w = wanted.borrow_and_update().clone();
-                        match crate::discovery::served(&self.client).await {
+                        match crate::discovery::served(&self.client, &mut crd_cache).await {
                             Ok(served) => {
                                 last_discovery = Some(tokio::time::Instant::now());
                                 renegotiate = false;
                                 let n = negotiate::negotiate(&w.resources, w.sync_all_custom_resources, &served);
                                 let definitions = negotiate::definitions_of(&n.targets, &served);
                                 self.apply(n).await;
-                                self.store_definitions(definitions).await;
+                                // A CRD that could not be read keeps the stored definitions as they are.
+                                if served.definitions_complete {
+                                    self.store_definitions(definitions).await;
+                                }
                             }
                             Err(e) => {
                                 tracing::warn!(cluster = %self.shared.cluster, error = %e, "member discovery failed; retrying at the next probe");

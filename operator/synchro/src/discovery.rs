@@ -9,6 +9,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 
 use crate::negotiate::{Served, ServedGroup, ServedResource};
+use pedia_storage::Gvr;
 
 fn resources(list: APIResourceList) -> Vec<ServedResource> {
     list.resources
@@ -25,7 +26,36 @@ fn resources(list: APIResourceList) -> Vec<ServedResource> {
 
 /// The member's discovery. A group-version whose resource list fails (an aggregated API that is
 /// down) is left out with a log line rather than failing the whole discovery.
-pub async fn served(client: &Client) -> Result<Served, kube::Error> {
+/// The member's CRDs as last read whole, by name: `(resourceVersion, version entries)`, so a
+/// rediscovery reads only the CRDs that changed.
+#[derive(Debug, Default)]
+pub struct CrdCache {
+    by_name: BTreeMap<String, (String, Vec<(Gvr, serde_json::Value)>)>,
+    /// Every CRD was read this time (a failure leaves the stored definitions as they are).
+    complete: bool,
+}
+
+impl CrdCache {
+    fn fresh(&self, name: &str, rv: &str) -> bool {
+        !rv.is_empty() && self.by_name.get(name).is_some_and(|(cached, _)| cached == rv)
+    }
+
+    fn put(&mut self, name: &str, rv: String, definitions: Vec<(Gvr, serde_json::Value)>) {
+        self.by_name.insert(name.to_owned(), (rv, definitions));
+    }
+
+    fn retain(&mut self, names: &std::collections::HashSet<String>) {
+        self.by_name.retain(|n, _| names.contains(n));
+    }
+
+    fn definitions(&self) -> BTreeMap<Gvr, serde_json::Value> {
+        self.by_name.values().flat_map(|(_, defs)| defs.iter().cloned()).collect()
+    }
+}
+
+/// The member's discovery; `cache` keeps the CRDs read whole between calls.
+pub async fn served(client: &Client, cache: &mut CrdCache) -> Result<Served, kube::Error> {
+    cache.complete = true;
     let mut groups = Vec::new();
     let core = client.list_core_api_versions().await?;
     let mut core_group = ServedGroup { name: String::new(), versions: core.versions.clone(), ..Default::default() };
@@ -65,36 +95,43 @@ pub async fn served(client: &Client) -> Result<Served, kube::Error> {
             plural: "customresourcedefinitions".into(),
         };
         let crds: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        // Whole objects: the version entries carry the printer columns and schemas the search
-        // apiserver shows. Paged, so a member with many large CRDs is read in pieces.
-        let mut params = ListParams::default().limit(100);
-        loop {
-            match crds.list(&params).await {
-                Ok(list) => {
-                    for crd in &list.items {
-                        // `<plural>.<group>`: the group is what follows the first dot.
-                        if let Some((_, group)) = crd.metadata.name.as_deref().and_then(|n| n.split_once('.')) {
-                            served.crd_groups.insert(group.to_owned());
-                        }
-                        match serde_json::to_value(crd) {
-                            Ok(value) => served.definitions.extend(crate::negotiate::crd_definitions(&value)),
+        match crds.list_metadata(&ListParams::default()).await {
+            Ok(list) => {
+                let mut seen = std::collections::HashSet::new();
+                for crd in list.items {
+                    let Some(name) = crd.metadata.name else { continue };
+                    // `<plural>.<group>`: the group is what follows the first dot.
+                    if let Some((_, group)) = name.split_once('.') {
+                        served.crd_groups.insert(group.to_owned());
+                    }
+                    let rv = crd.metadata.resource_version.unwrap_or_default();
+                    if !cache.fresh(&name, &rv) {
+                        // Whole objects only for CRDs that changed: their version entries carry
+                        // the printer columns and schemas the search apiserver shows.
+                        match crds.get(&name).await.map(|o| serde_json::to_value(&o)) {
+                            Ok(Ok(value)) => cache.put(&name, rv, crate::negotiate::crd_definitions(&value)),
+                            Ok(Err(e)) => {
+                                tracing::warn!(crd = %name, error = %e, "member discovery: a CRD left out");
+                                cache.complete = false;
+                            }
                             Err(e) => {
-                                tracing::warn!(crd = ?crd.metadata.name, error = %e, "member discovery: a CRD left out")
+                                tracing::warn!(crd = %name, error = %e, "member discovery: reading a CRD failed");
+                                cache.complete = false;
                             }
                         }
                     }
-                    match list.metadata.continue_.filter(|c| !c.is_empty()) {
-                        Some(token) => params = params.continue_token(&token),
-                        None => break,
-                    }
+                    seen.insert(name);
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "member discovery: listing CRDs failed; syncAllCustomResources sees none");
-                    break;
-                }
+                cache.retain(&seen);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "member discovery: listing CRDs failed; syncAllCustomResources sees none");
+                cache.complete = false;
             }
         }
     }
+    served.definitions = cache.definitions();
+    served.definitions_complete = cache.complete;
     Ok(served)
 }
 
@@ -141,5 +178,26 @@ pub async fn watch_apis(
                 None => return,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crd_cache_rereads_only_what_changed_and_forgets_what_went() {
+        let mut cache = CrdCache::default();
+        let def = |v: &str| vec![(Gvr::new("example.com", v, "widgets"), serde_json::json!({"name": v}))];
+        assert!(!cache.fresh("widgets.example.com", "1"), "never read");
+        cache.put("widgets.example.com", "1".into(), def("v1"));
+        assert!(cache.fresh("widgets.example.com", "1"));
+        assert!(!cache.fresh("widgets.example.com", "2"), "changed since");
+        assert!(!cache.fresh("widgets.example.com", ""), "no resourceVersion: read again");
+        cache.put("gadgets.example.com", "5".into(), def("v2"));
+        assert_eq!(cache.definitions().len(), 2);
+        cache.retain(&["gadgets.example.com".to_owned()].into());
+        let left: Vec<String> = cache.definitions().keys().map(ToString::to_string).collect();
+        assert_eq!(left, ["example.com/v2/widgets"]);
     }
 }

@@ -34,6 +34,8 @@ pub struct Served {
     pub failed_groups: BTreeSet<String>,
     /// Each CRD version's entry (`spec.versions[i]`: printer columns, schema), by resource.
     pub definitions: BTreeMap<Gvr, serde_json::Value>,
+    /// Every CRD could be read: only then do `definitions` replace what the store holds.
+    pub definitions_complete: bool,
 }
 
 /// The definitions of the custom resources among `targets` (the search apiserver's Tables and
