@@ -33,8 +33,8 @@ fn none_if_empty(s: String) -> Value {
     json!(if s.is_empty() { "<none>".to_owned() } else { s })
 }
 
-fn containers(o: &Value, spec: &str) -> Vec<Value> {
-    o.pointer(spec).and_then(Value::as_array).cloned().unwrap_or_default()
+fn containers<'a>(o: &'a Value, spec: &str) -> &'a [Value] {
+    o.pointer(spec).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
 fn container_names(spec: &'static str) -> fn(&Value) -> Value {
@@ -348,7 +348,7 @@ mod tests {
     use crate::table::build;
 
     fn cells(kind: &str, o: Value) -> Vec<Value> {
-        let t = build(&columns(kind), &[o], &[], json!({}), k8s_openapi::jiff::Timestamp::now());
+        let t = build(&columns(kind), vec![o], &[], json!({}), k8s_openapi::jiff::Timestamp::now());
         t["rows"][0]["cells"].as_array().unwrap().clone()
     }
 

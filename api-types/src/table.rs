@@ -103,33 +103,34 @@ pub fn columns_for_kind(kind: &str) -> Vec<Column> {
 /// Builds a Table from objects. `given` supplies the cells of [`CellSource::Given`] columns per
 /// row. With `include_object` the row carries the object's metadata (kubectl reads the namespace
 /// from it); rows always do, as PartialObjectMetadata.
-pub fn build(columns: &[Column], objects: &[Value], given: &[Vec<Value>], list_meta: Value, now: Timestamp) -> Value {
+pub fn build(columns: &[Column], objects: Vec<Value>, given: &[Vec<Value>], list_meta: Value, now: Timestamp) -> Value {
     let defs: Vec<Value> = columns
         .iter()
         .map(|c| {
             json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
         })
         .collect();
-    let rows: Vec<Value> = objects.iter().enumerate().map(|(i, o)| row(columns, o, given.get(i), now)).collect();
+    let rows: Vec<Value> = objects.into_iter().enumerate().map(|(i, o)| row(columns, o, given.get(i), now)).collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "columnDefinitions": defs, "rows": rows})
 }
 
-/// One row.
-pub fn row(columns: &[Column], object: &Value, given: Option<&Vec<Value>>, now: Timestamp) -> Value {
+/// One row; the object's metadata moves into the row (no copy).
+pub fn row(columns: &[Column], mut object: Value, given: Option<&Vec<Value>>, now: Timestamp) -> Value {
     let mut given = given.map(|g| g.iter()).into_iter().flatten();
     let cells: Vec<Value> = columns
         .iter()
         .map(|c| match &c.source {
             CellSource::Name => object.pointer("/metadata/name").cloned().unwrap_or(json!("")),
             CellSource::Age => json!(age(object.pointer("/metadata/creationTimestamp").and_then(Value::as_str), now)),
-            CellSource::JsonPath(p) => cell(&c.type_, &jsonpath(object, p), now),
+            CellSource::JsonPath(p) => cell(&c.type_, &jsonpath(&object, p), now),
             CellSource::Given => given.next().cloned().unwrap_or(Value::Null),
-            CellSource::Func(f) => f(object),
+            CellSource::Func(f) => f(&object),
         })
         .collect();
+    let metadata = object.get_mut("metadata").map(Value::take).unwrap_or_else(|| json!({}));
     json!({
         "cells": cells,
-        "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object.get("metadata").cloned().unwrap_or(json!({}))}
+        "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}
     })
 }
 
@@ -282,7 +283,7 @@ mod tests {
             Column::new("N", "integer", CellSource::JsonPath(".status.n".into())),
         ];
         let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
-        let t = build(&cols, &[pc()], &[vec![json!("member-1")]], json!({"resourceVersion": "5"}), now);
+        let t = build(&cols, vec![pc()], &[vec![json!("member-1")]], json!({"resourceVersion": "5"}), now);
         assert_eq!(t["rows"][0]["cells"], json!(["member-1", "c1", "False", 3]));
         assert_eq!(t["columnDefinitions"][1]["format"], "name");
         assert_eq!(t["rows"][0]["object"]["metadata"]["name"], "c1");

@@ -278,7 +278,7 @@ impl Ctx<'_> {
         object["apiVersion"] = json!(self.info.api_version());
         match self.req.shape() {
             Shape::Table => {
-                let t = table::build(&self.columns(), std::slice::from_ref(&object), &[], json!({}), Timestamp::now());
+                let t = table::build(&self.columns(), vec![object], &[], json!({}), Timestamp::now());
                 json_response(code, &t)
             }
             Shape::Metadata => json_response(code, &encode::metadata_only(&object)),
@@ -348,7 +348,7 @@ impl Ctx<'_> {
             shape => {
                 let objects: Vec<Value> = page.items.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
                 let body = if shape == Shape::Table {
-                    table::build(&self.columns(), &objects, &[], meta, Timestamp::now())
+                    table::build(&self.columns(), objects, &[], meta, Timestamp::now())
                 } else {
                     encode::metadata_list(meta, &objects)
                 };

@@ -57,13 +57,8 @@ impl WatchSpec {
         match &self.table_columns {
             Some(cols) => {
                 let v: Value = serde_json::from_slice(&object).unwrap_or(Value::Null);
-                let t = table::build(
-                    cols,
-                    std::slice::from_ref(&v),
-                    &[],
-                    json!({"resourceVersion": e.rv.to_string()}),
-                    Timestamp::now(),
-                );
+                let t =
+                    table::build(cols, vec![v], &[], json!({"resourceVersion": e.rv.to_string()}), Timestamp::now());
                 encode::watch_line(e.kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default()).into()
             }
             None => encode::watch_line(e.kind.as_str(), &object).into(),

@@ -163,45 +163,6 @@ async fn replicas_elect_a_leader_and_take_over() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A TCP proxy to PostgreSQL that can be taken down (live connections cut, new ones closed at
-/// once) and brought back, to make the store unavailable to one process only.
-struct Proxy {
-    port: u16,
-    up: tokio::sync::watch::Sender<bool>,
-}
-
-impl Proxy {
-    async fn start(target: &str) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (up, _) = tokio::sync::watch::channel(true);
-        let state = up.clone();
-        let target = target.to_owned();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
-                let mut down = state.subscribe();
-                if !*down.borrow_and_update() {
-                    continue; // dropped: the connection closes at once
-                }
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = down.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Proxy { port, up }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.send_replace(up);
-    }
-}
-
 async fn sync_reasons(h: &KubeSim, name: &str) -> Vec<String> {
     let (_, pc) =
         h.request(Method::GET, &format!("/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/{name}"), None).await;
@@ -224,7 +185,7 @@ async fn a_store_outage_loses_nothing() {
     let store = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 5).await.unwrap();
     store.migrate().await.unwrap();
     let (server, db) = url.split_once("://").unwrap().1.split_once('@').unwrap().1.split_once('/').unwrap();
-    let proxy = Proxy::start(server).await;
+    let proxy = common::Proxy::start(server).await;
     let through_proxy = format!("postgres://postgres@127.0.0.1:{}/{db}", proxy.port);
     let _pedia = replica(&host.kubeconfig, &through_proxy, "", &dir.join("pedia.log"));
 

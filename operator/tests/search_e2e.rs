@@ -530,6 +530,81 @@ async fn kubectl_searches_every_member_through_pedia() {
     assert_eq!(py_events.len(), 5, "{py_events:?}");
     assert!(py_events.values().all(|n| *n == 1), "each change exactly once: {py_events:?}");
 
+    // Dropped connections: kube-rs and the Python client watch through a TCP proxy that cuts
+    // every live connection after each change; both resume from their last resourceVersion and
+    // get every change exactly once.
+    let proxy = common::Proxy::start(&format!("127.0.0.1:{port}")).await;
+    let proxied = format!("https://127.0.0.1:{}/apis/clusterpedia.io/v1beta1/resources", proxy.port);
+    let mut config = kube::Config::new(proxied.parse().unwrap());
+    config.accept_invalid_certs = true;
+    config.auth_info.token = Some("alice-token".to_owned().into());
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::all(kube::Client::try_from(config).unwrap());
+    let cut_seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let errors = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let task = {
+        let (seen, errors) = (cut_seen.clone(), errors.clone());
+        tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default()).boxed();
+            while let Some(e) = events.next().await {
+                match e {
+                    Ok(watcher::Event::Apply(cm)) => seen.lock().unwrap().push(cm.metadata.name.unwrap_or_default()),
+                    Ok(_) => {}
+                    Err(_) => {
+                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        })
+    };
+    let mut py = tokio::process::Command::new("python3")
+        .arg(common::repo().join("operator/tests/fixtures/watch_configmaps.py"))
+        .args([proxied.as_str(), "alice-token", "12", "300"])
+        .env("PYTHONPATH", &python_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut py_lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(py.stdout.take().unwrap()));
+    let first = tokio::time::timeout(Duration::from_secs(20), py_lines.next_line()).await.unwrap().unwrap();
+    assert_eq!(first.as_deref(), Some("ready"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in 0..5 {
+        members[i % 2]
+            .sim
+            .create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cut-{i}"), "namespace": "default"}}))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        proxy.cut().await;
+    }
+    let counts = until("the kube-rs watcher saw every change across cut connections", 30, || async {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for s in cut_seen.lock().unwrap().iter().filter(|s| s.starts_with("cut-")) {
+            *counts.entry(s.clone()).or_default() += 1;
+        }
+        if counts.len() == 5 { Ok(counts) } else { Err(format!("{counts:?}")) }
+    })
+    .await;
+    let mut py_events: BTreeMap<String, usize> = BTreeMap::new();
+    let mut broken = 0;
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(30), py_lines.next_line()).await.unwrap().unwrap() {
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if let Some(n) = v["broken"].as_u64() {
+            broken = n;
+        } else if v["type"] == "ADDED" && v["name"].as_str().unwrap().starts_with("cut-") {
+            *py_events.entry(v["name"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+    }
+    assert!(py.wait().await.unwrap().success(), "the Python watch failed");
+    task.abort();
+    assert!(errors.load(std::sync::atomic::Ordering::Relaxed) >= 3, "kube-rs's connection was cut");
+    assert!(counts.values().all(|n| *n == 1), "kube-rs: each change exactly once: {counts:?}");
+    assert!(broken >= 3, "the Python client's connection was cut ({broken} times)");
+    assert_eq!(py_events.len(), 5, "{py_events:?}");
+    assert!(py_events.values().all(|n| *n == 1), "Python: each change exactly once: {py_events:?}");
+
     // The aggregated path: kubectl -> host -> pedia, as alice (allowed) and eve (denied).
     host.aggregate("clusterpedia.io", "v1beta1", &base).await.unwrap();
     let host_base = host_server.url();

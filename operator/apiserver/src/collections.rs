@@ -52,7 +52,7 @@ pub fn list(req: &Request) -> Result<Response, StatusError> {
         ];
         let objects: Vec<Value> = all.iter().map(|(n, t)| collection_object(n, t)).collect();
         let given: Vec<Vec<Value>> = all.iter().map(|(n, t)| vec![json!(types_text(n, t))]).collect();
-        return Ok(json_response(StatusCode::OK, &table::build(&cols, &objects, &given, json!({}), Timestamp::now())));
+        return Ok(json_response(StatusCode::OK, &table::build(&cols, objects, &given, json!({}), Timestamp::now())));
     }
     Ok(json_response(
         StatusCode::OK,
@@ -132,7 +132,7 @@ pub async fn get(state: &State, name: &str, req: &Request) -> Result<Response, S
             })
             .collect();
         let objects: Vec<Value> = items.into_iter().map(|(_, o)| o).collect();
-        return Ok(json_response(StatusCode::OK, &table::build(&cols, &objects, &given, meta, Timestamp::now())));
+        return Ok(json_response(StatusCode::OK, &table::build(&cols, objects, &given, meta, Timestamp::now())));
     }
     let mut body = json!({"apiVersion": format!("{}/{}", search::GROUP, search::VERSION), "kind": "CollectionResource",
         "metadata": {"name": name}, "resourceTypes": kinds,

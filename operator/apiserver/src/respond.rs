@@ -68,7 +68,7 @@ pub fn list(
         Shape::Table => {
             let objects = decode(rows)?;
             let given: Vec<Vec<Value>> = rows.iter().map(|r| vec![json!(r.cluster)]).collect();
-            serde_json::to_vec(&table::build(columns, &objects, &given, meta, Timestamp::now()))
+            serde_json::to_vec(&table::build(columns, objects, &given, meta, Timestamp::now()))
         }
     }
 }
@@ -80,7 +80,7 @@ pub fn object(shape: Shape, cluster: &str, object: &Value, columns: &[Column]) -
         Shape::Metadata => serde_json::to_vec(&encode::metadata_only(object)),
         Shape::Table => serde_json::to_vec(&table::build(
             columns,
-            std::slice::from_ref(object),
+            vec![object.clone()],
             &[vec![json!(cluster)]],
             json!({}),
             Timestamp::now(),
@@ -119,7 +119,7 @@ pub fn watch_event(
     let body = match shape {
         Shape::Table => table::build(
             columns,
-            std::slice::from_ref(&object),
+            vec![object],
             &[vec![json!(cluster)]],
             json!({"resourceVersion": position.to_string()}),
             Timestamp::now(),

@@ -151,3 +151,50 @@ pub fn sync_conditions(pc: &Value) -> std::collections::BTreeMap<String, (String
     }
     out
 }
+
+/// A TCP proxy that can be taken down (live connections cut, new ones closed at once) and
+/// brought back: a store unavailable to one process only, or a client's dropped connection.
+pub struct Proxy {
+    pub port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    pub async fn start(target: &str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let state = up.clone();
+        let target = target.to_owned();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                let mut down = state.subscribe();
+                if !*down.borrow_and_update() {
+                    continue; // dropped: the connection closes at once
+                }
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = down.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Proxy { port, up }
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+
+    /// Cuts every live connection; new ones are served again shortly after (the pause lets
+    /// every connection see the change: a watch channel only keeps the latest value).
+    pub async fn cut(&self) {
+        self.set_up(false);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.set_up(true);
+    }
+}
