@@ -364,6 +364,16 @@ async fn kubectl_searches_every_member_through_pedia() {
     .await;
     let plain = alice.ok(&["--context", "member-1", "get", "pod", &name, "-n", &ns, "-o", "json"], None).await;
     assert!(!plain.contains("shadow.clusterpedia.io/events"), "no events unless asked");
+    // A watch's events carry them too (its initial ADDED events here; the watch ends after 2 s).
+    let (ok, watched) = raw(
+        &alice,
+        "/apis/clusterpedia.io/v1beta1/resources/clusters/member-1/api/v1/pods?watch=1&injectEvents=true&timeoutSeconds=2",
+    )
+    .await;
+    assert!(ok, "{watched}");
+    let added: Vec<Value> = watched.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect();
+    assert!(!added.is_empty() && added.iter().all(|e| e["type"] == "ADDED"), "{watched}");
+    assert!(added.iter().all(|e| event_reasons(&e["object"]) == ["Scheduled"]), "{watched}");
 
     // Collection resources.
     let (ok, workloads) = raw(&alice, "/apis/clusterpedia.io/v1beta1/collectionresources/workloads").await;

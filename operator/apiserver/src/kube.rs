@@ -144,7 +144,7 @@ async fn object(
                 redact(&mut obj);
             }
             if opts.inject_events {
-                inject_events(state, std::slice::from_mut(&mut obj), &[cluster]).await?;
+                inject_events(&state.storage, std::slice::from_mut(&mut obj), &[cluster]).await?;
             }
             let columns = table_columns(state, &info, Some(cluster), shape).await?;
             let body = respond::object(shape, cluster, &obj, &columns).map_err(encode_error)?;
@@ -208,7 +208,7 @@ async fn list(
         }
         if inject {
             let clusters: Vec<&str> = page.items.iter().map(|i| i.cluster.as_str()).collect();
-            inject_events(state, &mut objects, &clusters).await?;
+            inject_events(&state.storage, &mut objects, &clusters).await?;
         }
         rewritten = objects.iter().map(Value::to_string).collect();
         page.items.iter().zip(&rewritten).map(|(i, json)| Row { cluster: &i.cluster, json }).collect()
@@ -246,10 +246,14 @@ async fn definition(state: &State, info: &ResourceInfo, cluster: Option<&str>) -
 }
 
 /// Attaches to each object (of the cluster at the same index) its stored events.
-async fn inject_events(state: &State, objects: &mut [Value], clusters: &[&str]) -> Result<(), StatusError> {
+pub(crate) async fn inject_events(
+    storage: &pedia_storage::Storage,
+    objects: &mut [Value],
+    clusters: &[&str],
+) -> Result<(), StatusError> {
     let uid = |o: &Value| o.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_owned();
     let keys: Vec<(String, String)> = objects.iter().zip(clusters).map(|(o, c)| ((*c).to_owned(), uid(o))).collect();
-    let events = state.storage.events_of(&keys).await.map_err(storage_error)?;
+    let events = storage.events_of(&keys).await.map_err(storage_error)?;
     for (object, key) in objects.iter_mut().zip(&keys) {
         respond::with_events(object, events.get(key).map(Vec::as_slice).unwrap_or_default());
     }

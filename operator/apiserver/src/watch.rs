@@ -108,13 +108,21 @@ async fn fail(tx: &mpsc::Sender<Vec<u8>>, e: &StatusError) {
 
 /// Sends one change if the watch wants it; `false` when the client is gone or encoding failed
 /// (the stream then ends).
-async fn deliver(spec: &Spec, tx: &mpsc::Sender<Vec<u8>>, c: &Change) -> bool {
-    let Ok(object) = c.value() else {
+async fn deliver(storage: &Storage, spec: &Spec, tx: &mpsc::Sender<Vec<u8>>, c: &Change) -> bool {
+    let Ok(mut object) = c.value() else {
         tracing::warn!(seq = c.seq, "watch: a change carries an object that does not decode");
         return true;
     };
     if !spec.query.matches(&c.cluster, &object) {
         return true;
+    }
+    if spec.query.inject_events
+        && c.op != pedia_storage::ChangeOp::Deleted
+        && let Err(e) =
+            crate::kube::inject_events(storage, std::slice::from_mut(&mut object), &[c.cluster.as_str()]).await
+    {
+        fail(tx, &e).await;
+        return false;
     }
     match respond::watch_event(&spec.columns, spec.shape, c.op.as_str(), &c.cluster, object, c.seq) {
         Ok(line) => tx.send(line).await.is_ok(),
@@ -172,7 +180,7 @@ async fn run(storage: Arc<Storage>, feed: Arc<Feed>, spec: Spec, tx: mpsc::Sende
                 Some(Ok(batch)) if batch.after > position => following = false,
                 Some(Ok(batch)) => {
                     for c in batch.changes.iter().filter(|c| c.seq > position && wanted(&filter, c)) {
-                        if !deliver(&spec, &tx, c).await {
+                        if !deliver(&storage, &spec, &tx, c).await {
                             return;
                         }
                         last_bookmark = tokio::time::Instant::now();
@@ -204,7 +212,7 @@ async fn run(storage: Arc<Storage>, feed: Arc<Feed>, spec: Spec, tx: mpsc::Sende
             };
             let caught_up = changes.changes.is_empty() && changes.position == position;
             for c in &changes.changes {
-                if !deliver(&spec, &tx, c).await {
+                if !deliver(&storage, &spec, &tx, c).await {
                     return;
                 }
                 last_bookmark = tokio::time::Instant::now();
@@ -246,8 +254,16 @@ async fn initial(
             .await
             .map_err(crate::server::storage_error)?;
         let position = *start.get_or_insert(page.resource_version);
-        for item in &page.items {
-            let object = item.value().map_err(|e| StatusError::internal(format!("decoding a stored object: {e}")))?;
+        let mut objects = page
+            .items
+            .iter()
+            .map(|i| i.value().map_err(|e| StatusError::internal(format!("decoding a stored object: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if spec.query.inject_events {
+            let clusters: Vec<&str> = page.items.iter().map(|i| i.cluster.as_str()).collect();
+            crate::kube::inject_events(storage, &mut objects, &clusters).await?;
+        }
+        for (item, object) in page.items.iter().zip(objects) {
             let line = respond::watch_event(&spec.columns, spec.shape, "ADDED", &item.cluster, object, position)
                 .map_err(|e| StatusError::internal(format!("encoding a watch event: {e}")))?;
             if tx.send(line).await.is_err() {
