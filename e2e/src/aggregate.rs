@@ -1,6 +1,7 @@
 //! API aggregation, as kube-aggregator does it: requests for an aggregated group-version are
-//! proxied to its backend over HTTPS with a front-proxy client certificate and `X-Remote-User`,
-//! `X-Remote-Group` and `X-Remote-Extra-*` headers, and the requestheader CA is published in
+//! proxied to its backend over HTTPS with a front-proxy client certificate and `X-Remote-User` and
+//! `X-Remote-Group` headers (kubesim's users carry no extras, so no `X-Remote-Extra-*` is sent; the
+//! prefix is published all the same), and the requestheader CA is published in
 //! `kube-system/extension-apiserver-authentication` for the backend to verify them.
 
 use std::collections::HashMap;

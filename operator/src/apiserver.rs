@@ -95,6 +95,7 @@ async fn authenticator(args: &ServeArgs, host: &kube::Client) -> Result<Authenti
             allowed_names: args.requestheader_allowed_names.clone(),
             username_headers: vec!["X-Remote-User".into()],
             group_headers: vec!["X-Remote-Group".into()],
+            extra_header_prefixes: vec!["X-Remote-Extra-".into()],
         }),
         None => {
             let api: kube::Api<ConfigMap> = kube::Api::namespaced(host.clone(), "kube-system");

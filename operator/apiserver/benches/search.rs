@@ -262,7 +262,7 @@ async fn main() {
         let clusters_list: Vec<PediaCluster> = (0..clusters).map(|c| pedia_cluster(&cluster_name(c))).collect();
         let (_tx, catalog) = tokio::sync::watch::channel(Arc::new(Catalog::build(&clusters_list)));
         let mut authn = Authenticator::default();
-        authn.tokens.insert(TOKEN.into(), User { name: "bench".into(), groups: vec![] });
+        authn.tokens.insert(TOKEN.into(), User { name: "bench".into(), ..User::default() });
         let state = Arc::new(pedia_apiserver::State {
             storage: storage.clone(),
             catalog,

@@ -3,7 +3,7 @@
 //! certificates of a client CA, static bearer tokens (kube-apiserver's token CSV); decisions by
 //! SubjectAccessReview to the host, cached briefly.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,10 +12,13 @@ use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessRevie
 use rustls_pki_types::CertificateDer;
 
 /// An authenticated user.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct User {
     pub name: String,
     pub groups: Vec<String>,
+    /// What the front proxy tells beyond name and groups (`X-Remote-Extra-<key>`), passed on in
+    /// SubjectAccessReviews (webhook authorizers and scoped tokens decide on it).
+    pub extra: BTreeMap<String, Vec<String>>,
 }
 
 /// Errors reading authentication settings.
@@ -35,6 +38,8 @@ pub struct RequestHeader {
     pub allowed_names: Vec<String>,
     pub username_headers: Vec<String>,
     pub group_headers: Vec<String>,
+    /// Prefixes of the headers that carry extra user information (`X-Remote-Extra-`).
+    pub extra_header_prefixes: Vec<String>,
 }
 
 impl RequestHeader {
@@ -59,6 +64,7 @@ impl RequestHeader {
             allowed_names: list("requestheader-allowed-names", "")?,
             username_headers: list("requestheader-username-headers", "X-Remote-User")?,
             group_headers: list("requestheader-group-headers", "X-Remote-Group")?,
+            extra_header_prefixes: list("requestheader-extra-headers-prefix", "X-Remote-Extra-")?,
         }))
     }
 }
@@ -83,7 +89,7 @@ pub fn parse_token_file(text: &str) -> Result<HashMap<String, User>, AuthError> 
             .get(3)
             .map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default();
-        tokens.insert(fields[0].clone(), User { name: fields[1].clone(), groups });
+        tokens.insert(fields[0].clone(), User { name: fields[1].clone(), groups, ..User::default() });
     }
     Ok(tokens)
 }
@@ -110,6 +116,42 @@ fn csv_fields(line: &str) -> Result<Vec<String>, String> {
     }
     fields.push(cur.trim().to_owned());
     Ok(fields)
+}
+
+/// The extra user information in a front proxy's headers, as kube-apiserver reads it: the key is
+/// the header name after the prefix, percent-decoded and lower-cased; repeated headers add values.
+pub fn extra_of(headers: &HeaderMap, prefixes: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in headers {
+        // Header names are lower-case here already.
+        let Some(key) = prefixes.iter().find_map(|p| name.as_str().strip_prefix(p.to_ascii_lowercase().as_str()))
+        else {
+            continue;
+        };
+        let (Some(key), Ok(value)) = (percent_decode(key), value.to_str()) else { continue };
+        if !key.is_empty() {
+            extra.entry(key.to_lowercase()).or_default().push(value.to_owned());
+        }
+    }
+    extra
+}
+
+/// `%XX` escapes decoded (None when malformed, as Go's `url.PathUnescape` refuses them).
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// How requests authenticate.
@@ -148,13 +190,13 @@ impl Authenticator {
                 .flat_map(|h| headers.get_all(h.as_str()).iter())
                 .filter_map(|v| v.to_str().ok().map(str::to_owned))
                 .collect();
-            return Some(User { name, groups });
+            return Some(User { name, groups, extra: extra_of(headers, &rh.extra_header_prefixes) });
         }
         if let Some(cert) = peer
             && self.client_cas.iter().any(|ca| kube_x509::issued_by(cert, ca))
         {
             let id = kube_x509::identity(cert)?;
-            return Some(User { name: id.user, groups: id.groups });
+            return Some(User { name: id.user, groups: id.groups, ..User::default() });
         }
         let token = headers
             .get(axum::http::header::AUTHORIZATION)
@@ -202,25 +244,8 @@ impl Authorizer {
         {
             return Ok(d.clone());
         }
-        let review = SubjectAccessReview {
-            spec: SubjectAccessReviewSpec {
-                user: Some(user.name.clone()),
-                groups: Some(user.groups.clone()),
-                resource_attributes: Some(ResourceAttributes {
-                    group: Some(api_types::search::GROUP.to_owned()),
-                    version: Some(api_types::search::VERSION.to_owned()),
-                    resource: Some(attrs.resource.clone()),
-                    verb: Some(attrs.verb.clone()),
-                    name: attrs.name.clone(),
-                    namespace: attrs.namespace.clone(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
         let api: kube::Api<SubjectAccessReview> = kube::Api::all(client.clone());
-        let answer = api.create(&kube::api::PostParams::default(), &review).await?;
+        let answer = api.create(&kube::api::PostParams::default(), &review(user, attrs)).await?;
         let status = answer.status.unwrap_or_default();
         let decision = if status.allowed { Decision::Allow } else { Decision::Deny(status.reason.unwrap_or_default()) };
         let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -229,6 +254,28 @@ impl Authorizer {
         }
         cache.insert(key, (Instant::now(), decision.clone()));
         Ok(decision)
+    }
+}
+
+/// The review that asks the host whether `user` may do `attrs`.
+pub fn review(user: &User, attrs: &Attributes) -> SubjectAccessReview {
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.name.clone()),
+            groups: Some(user.groups.clone()),
+            extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(api_types::search::GROUP.to_owned()),
+                version: Some(api_types::search::VERSION.to_owned()),
+                resource: Some(attrs.resource.clone()),
+                verb: Some(attrs.verb.clone()),
+                name: attrs.name.clone(),
+                namespace: attrs.namespace.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }
 
@@ -253,7 +300,7 @@ mod tests {
     #[test]
     fn token_files_like_kube_apiserver() {
         let t = parse_token_file("# comment\nt1,alice,u1,\"dev,ops\"\n\nt2,bob,u2\n").unwrap();
-        assert_eq!(t["t1"], User { name: "alice".into(), groups: vec!["dev".into(), "ops".into()] });
+        assert_eq!(t["t1"], User { name: "alice".into(), groups: vec!["dev".into(), "ops".into()], ..User::default() });
         assert!(t["t2"].groups.is_empty());
         for (bad, needle) in [("t1,alice", "at least"), (",alice,u", "empty"), ("t,\"a,u", "not closed")] {
             let e = parse_token_file(bad).unwrap_err().to_string();
@@ -277,6 +324,29 @@ mod tests {
     }
 
     #[test]
+    fn extra_headers_become_review_extras() {
+        let mut h = HeaderMap::new();
+        h.append("x-remote-extra-scopes", "view".parse().unwrap());
+        h.append("x-remote-extra-scopes", "list".parse().unwrap());
+        h.append("x-remote-extra-example.org%2Fteam", "Blue".parse().unwrap());
+        h.append("x-remote-extra-bad%zz", "x".parse().unwrap());
+        h.append("x-remote-user", "alice".parse().unwrap());
+        let extra = extra_of(&h, &["X-Remote-Extra-".to_owned()]);
+        assert_eq!(extra.keys().collect::<Vec<_>>(), ["example.org/team", "scopes"], "malformed keys are dropped");
+        assert_eq!(extra["scopes"], ["view", "list"]);
+        assert_eq!(extra["example.org/team"], ["Blue"], "values keep their case");
+        assert!(extra_of(&h, &[]).is_empty(), "no prefix, no extras");
+        let user = User { name: "alice".into(), groups: vec!["dev".into()], extra };
+        let a =
+            Attributes { verb: "get".into(), resource: "resources".into(), name: Some("m1".into()), namespace: None };
+        let spec = review(&user, &a).spec;
+        assert_eq!(spec.extra.unwrap()["scopes"], ["view", "list"]);
+        assert_eq!(spec.resource_attributes.unwrap().name.as_deref(), Some("m1"));
+        let plain = review(&User { name: "bob".into(), ..User::default() }, &a).spec;
+        assert!(plain.extra.is_none(), "no extra field without extras");
+    }
+
+    #[test]
     fn request_header_settings_from_the_config_map() {
         let mut data = std::collections::BTreeMap::new();
         assert!(RequestHeader::from_config_map(&data).unwrap().is_none());
@@ -286,7 +356,7 @@ mod tests {
 
     #[test]
     fn forbidden_messages_name_user_verb_and_target() {
-        let u = User { name: "eve".into(), groups: vec![] };
+        let u = User { name: "eve".into(), ..User::default() };
         let a = Attributes { verb: "list".into(), resource: "resources".into(), name: None, namespace: None };
         assert_eq!(
             forbidden_message(&u, &a, ""),

@@ -317,7 +317,7 @@ mod tests {
             path: String::new(),
             query: query.into(),
             headers: HeaderMap::new(),
-            user: User { name: "u".into(), groups: vec![] },
+            user: User { name: "u".into(), ..User::default() },
         }
     }
 
