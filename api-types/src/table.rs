@@ -101,8 +101,8 @@ pub fn columns_for_kind(kind: &str) -> Vec<Column> {
 }
 
 /// Builds a Table from objects. `given` supplies the cells of [`CellSource::Given`] columns per
-/// row. With `include_object` the row carries the object's metadata (kubectl reads the namespace
-/// from it); rows always do, as PartialObjectMetadata.
+/// row. Every row carries its object's metadata as PartialObjectMetadata (kubectl reads the
+/// namespace from it), moved out of the object rather than copied.
 pub fn build(columns: &[Column], objects: Vec<Value>, given: &[Vec<Value>], list_meta: Value, now: Timestamp) -> Value {
     let defs: Vec<Value> = columns
         .iter()

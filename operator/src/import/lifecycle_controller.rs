@@ -136,7 +136,7 @@ async fn step(
             return Ok(outcome(false, cond::REASON_FAILED_RESOLVE_AND_DECODE_PEDIA_CLUSTER, e.to_string()));
         }
     };
-    let source_value = serde_json::to_value(source.as_ref()).unwrap_or_default();
+    let source_value = super::as_json(source.as_ref())?;
     let mut refs = Map::new();
     let mut resolved = Vec::new();
     for (r, t) in spec.references.iter().flatten().zip(&templates.references) {
@@ -166,7 +166,7 @@ async fn step(
             namespace: target.namespace.clone(),
             name: target.name.clone(),
         });
-        refs.insert(r.key.clone(), serde_json::to_value(obj.as_ref()).unwrap_or_default());
+        refs.insert(r.key.clone(), super::as_json(obj.as_ref())?);
     }
     record(&deps);
     *resolved_refs = Some(resolved);
@@ -191,8 +191,8 @@ async fn step(
                 return Ok(outcome(false, cond::REASON_FAILED_SET_OWNER, "the lifecycle has no uid"));
             };
             pc.metadata.owner_references = Some(vec![OwnerReference {
-                api_version: "policy.clusterpedia.io/v1alpha1".into(),
-                kind: "PediaClusterLifecycle".into(),
+                api_version: PediaClusterLifecycle::api_version(&()).into_owned(),
+                kind: PediaClusterLifecycle::kind(&()).into_owned(),
                 name: name.clone(),
                 uid,
                 controller: None,

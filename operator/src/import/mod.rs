@@ -71,6 +71,22 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("building the PediaCluster schema: {0}")]
     Schema(#[from] api_types::validation::SchemaError),
+    #[error("{kind} {name} has no uid: it cannot own what it creates")]
+    NoUid { kind: &'static str, name: String },
+    #[error("reading {what} as JSON: {source}")]
+    Json { what: String, source: serde_json::Error },
+}
+
+/// An object as the templates see it (JSON); an object that does not serialize is an error
+/// naming it, never an empty object.
+pub(crate) fn as_json<K: serde::Serialize + ResourceExt>(obj: &K) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(obj).map_err(|source| Error::Json {
+        what: match obj.namespace() {
+            Some(ns) => format!("{ns}/{}", obj.name_any()),
+            None => obj.name_any(),
+        },
+        source,
+    })
 }
 
 /// The ClusterImportPolicy that controls a lifecycle.

@@ -12,7 +12,7 @@ use api_types::policy::{
     ClusterImportPolicy, ClusterImportPolicyStatus, DependentResource, PediaClusterLifecycle,
     PediaClusterLifecycleSpec, ReferenceResourceTemplate,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -99,7 +99,11 @@ async fn reconcile_policy(
     }
 
     let lifecycles: Api<PediaClusterLifecycle> = Api::all(ctx.client.clone());
-    let uid = policy.uid().unwrap_or_default();
+    // Without a uid, an empty one would match owner references that have none.
+    let Some(owner) = policy.controller_owner_ref(&()) else {
+        return Err(Error::NoUid { kind: "ClusterImportPolicy", name: name.clone() });
+    };
+    let uid = owner.uid.clone();
     let owned: BTreeMap<String, PediaClusterLifecycle> = lifecycles
         .list(&ListParams::default())
         .await?
@@ -108,14 +112,6 @@ async fn reconcile_policy(
         .filter(|l| owner_of(l).is_some_and(|o| o.uid == uid))
         .map(|l| (l.name_any(), l))
         .collect();
-    let owner = OwnerReference {
-        api_version: "policy.clusterpedia.io/v1alpha1".into(),
-        kind: "ClusterImportPolicy".into(),
-        name: name.clone(),
-        uid: uid.clone(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    };
 
     let mut failures = Vec::new();
     let mut produced = HashSet::new();
@@ -127,7 +123,7 @@ async fn reconcile_policy(
             Some(ns) => format!("{ns}/{}", obj.name_any()),
             None => obj.name_any(),
         };
-        let value = serde_json::to_value(obj.as_ref()).unwrap_or_default();
+        let value = super::as_json(obj.as_ref())?;
         match templates.selects(&value) {
             Ok(true) => {}
             Ok(false) => continue,
