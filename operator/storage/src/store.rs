@@ -40,9 +40,20 @@ pub struct Storage {
     /// database size is what its files take on disk.
     mariadb: bool,
     /// Rows written since this process last analyzed (PostgreSQL), see `keep_statistics`.
-    statistics: std::sync::Mutex<Statistics>,
+    statistics: std::sync::Arc<std::sync::Mutex<Statistics>>,
     /// SQLite: checkpoints the WAL off the writer's path.
     checkpointer: Option<crate::checkpoint::Checkpointer>,
+}
+
+/// Refreshes the planner's statistics of the tables whose plans depend on them.
+fn analyze_sql(backend: Backend) -> Sql {
+    let mut s = Sql::new(backend);
+    s.push(match backend {
+        Backend::Sqlite => "ANALYZE",
+        Backend::Postgres => "ANALYZE resources",
+        Backend::Mysql => "ANALYZE TABLE resources, resource_labels",
+    });
+    s
 }
 
 /// Objects written since the last ANALYZE, and in all, by this process.
@@ -639,7 +650,9 @@ impl Storage {
     /// PostgreSQL plans from statistics that only ANALYZE gathers (autovacuum may be off, or
     /// behind a fast initial sync): without them, a relist's key lookup picked a resource-wide
     /// index and scanned it (4 s per relist at 1,000,000 rows). Like auto-analyze, this analyzes
-    /// after 10% of what this process wrote in all (at least 10,000 objects) was written since.
+    /// after 10% of what this process wrote in all (at least 10,000 objects) was written since,
+    /// in the background: awaited in the write that crossed the line, ANALYZE of a 1,000,000-row
+    /// table held that write (and whatever waited on it) for seconds.
     async fn keep_statistics(&self, written: usize) {
         let due = {
             let mut st = self.statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -652,11 +665,22 @@ impl Storage {
             }
             due
         };
+        let Pools::Postgres(pool) = &self.pools else { return };
         if due {
-            if let Err(e) = self.analyze().await {
-                tracing::warn!(error = %e, "ANALYZE after a large write failed; query plans may be poor");
-            }
-            self.statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).running = false;
+            let (pool, statistics) = (pool.clone(), self.statistics.clone());
+            tokio::spawn(async move {
+                let s = analyze_sql(Backend::Postgres);
+                let analyzed: Result<usize, StorageError> = async {
+                    let mut conn = pool.get().await.map_err(db::pool_err("analyze"))?;
+                    let conn = &mut *conn;
+                    Ok(db::execute!(conn, &s, "analyze")?)
+                }
+                .await;
+                if let Err(e) = analyzed {
+                    tracing::warn!(error = %e, "ANALYZE after a large write failed; query plans may be poor");
+                }
+                statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).running = false;
+            });
         }
     }
 
@@ -965,12 +989,7 @@ impl Storage {
 
     /// Refreshes the query planner's statistics (after bulk changes).
     pub async fn analyze(&self) -> Result<(), StorageError> {
-        let mut s = Sql::new(self.backend());
-        s.push(match self.backend() {
-            Backend::Sqlite => "ANALYZE",
-            Backend::Postgres => "ANALYZE resources",
-            Backend::Mysql => "ANALYZE TABLE resources, resource_labels",
-        });
+        let s = analyze_sql(self.backend());
         with_conn!(&self.pools, write, "analyze", |conn| db::execute!(conn, &s, "analyze")?);
         Ok(())
     }

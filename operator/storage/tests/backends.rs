@@ -873,6 +873,11 @@ async fn postgres_is_analyzed_after_large_writes() {
         |from: usize| (from..from + 5_000).map(|i| pod("ns", &format!("p{i}"), "1", json!({}))).collect::<Vec<_>>();
     db.storage.replace_all("m1", &pods(), &batch(0)).await.unwrap();
     db.storage.upsert("m1", &pods(), &batch(5_000)).await.unwrap();
+    // In the background, so not necessarily done when the write returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while reltuples().await != 10_000.0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(reltuples().await, 10_000.0, "analyzed after 10,000 objects");
     db.cleanup().await;
 }
