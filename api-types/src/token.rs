@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-fn fnv(data: &[u8]) -> u32 {
+/// FNV-1a, 32 bits: a stable checksum for tokens and short names (not for security).
+pub fn fnv(data: &[u8]) -> u32 {
     data.iter().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
 }
 

@@ -185,10 +185,14 @@ pub struct OperatorArgs {
     /// cluster controller, `clusterpedia-controller-manager` for the import controllers).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub leader_elect: bool,
-    /// Which controllers run: `clusters` (PediaClusters synced into the store) and `import`
-    /// (ClusterImportPolicy and PediaClusterLifecycle), comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "clusters,import")]
+    /// Which controllers run, comma separated: `clusters` (PediaClusters synced into the
+    /// store), `import` (ClusterImportPolicy and PediaClusterLifecycle) and `clusterprofiles`
+    /// (SIG-Multicluster ClusterProfiles become PediaClusters; off by itself when the host has no
+    /// ClusterProfile CRD).
+    #[arg(long, value_delimiter = ',', default_value = "clusters,import,clusterprofiles")]
     pub controllers: Vec<Controllers>,
+    #[command(flatten)]
+    pub clusterprofiles: ClusterProfileArgs,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, default_value = "0.0.0.0:8081")]
     pub metrics_bind_address: std::net::SocketAddr,
@@ -207,6 +211,61 @@ pub enum Controllers {
     Clusters,
     /// ClusterImportPolicy -> PediaClusterLifecycle -> PediaCluster.
     Import,
+    /// ClusterProfile (multicluster.x-k8s.io) -> PediaCluster.
+    Clusterprofiles,
+}
+
+/// The ClusterProfile importer (`--controllers clusterprofiles`).
+#[derive(Debug, clap::Args)]
+pub struct ClusterProfileArgs {
+    /// Import the ClusterProfiles of these namespaces only (comma separated; default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub clusterprofile_namespaces: Vec<String>,
+    /// Access providers in order of preference, in cluster-inventory-api's format
+    /// (`{"providers": [{"name", "execConfig", ...}]}`). A provider without `execConfig` named
+    /// `secretreader` or `kubeconfig-secretreader` is built in. Default: those two built-ins.
+    #[arg(long, value_name = "FILE")]
+    pub clusterprofile_provider_file: Option<PathBuf>,
+    /// Put before `<namespace>-<name>` in the names of the PediaClusters made from profiles.
+    #[arg(long, default_value = "")]
+    pub clusterprofile_name_prefix: String,
+    /// The ClusterSyncResources a profile's PediaCluster syncs, unless the profile's annotation
+    /// `clusterprofile.clusterpedia.io/sync-resources` names another (default: namespaces,
+    /// nodes, pods, services, configmaps, deployments, statefulsets, daemonsets).
+    #[arg(long, value_name = "NAME")]
+    pub clusterprofile_sync_resources: Option<String>,
+    /// Import only profiles the cluster manager reports healthy (`ControlPlaneHealthy=True`, not
+    /// `Joined=False`); a PediaCluster already imported is kept, with its data, when its profile
+    /// turns unhealthy.
+    #[arg(long)]
+    pub clusterprofile_healthy_only: bool,
+    /// How long an exec credential plugin may run.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub clusterprofile_exec_timeout: std::time::Duration,
+}
+
+impl ClusterProfileArgs {
+    fn settings(&self, namespace: &str) -> Result<crate::clusterprofiles::Settings, CliError> {
+        use crate::clusterprofiles::providers::ProviderFile;
+        let providers = match &self.clusterprofile_provider_file {
+            None => ProviderFile::builtins(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| CliError::ProviderFile { path: path.clone(), message: e.to_string() })?;
+                ProviderFile::parse(&text)
+                    .map_err(|e| CliError::ProviderFile { path: path.clone(), message: e.to_string() })?
+            }
+        };
+        Ok(crate::clusterprofiles::Settings {
+            namespace: namespace.to_owned(),
+            watch_namespaces: self.clusterprofile_namespaces.iter().filter(|n| !n.is_empty()).cloned().collect(),
+            prefix: self.clusterprofile_name_prefix.clone(),
+            providers,
+            default_sync_resources: self.clusterprofile_sync_resources.clone(),
+            healthy_only: self.clusterprofile_healthy_only,
+            exec_timeout: self.clusterprofile_exec_timeout,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -328,6 +387,10 @@ pub enum CliError {
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Serve(#[from] crate::apiserver::ServeError),
+    #[error(transparent)]
+    ClusterProfiles(#[from] crate::clusterprofiles::Error),
+    #[error("--clusterprofile-provider-file {}: {message}", path.display())]
+    ProviderFile { path: PathBuf, message: String },
 }
 
 /// Runs one command; the exit code tells scripts whether it succeeded.
@@ -483,10 +546,30 @@ fn run_controllers(args: OperatorArgs, serve: Option<crate::apiserver::ServeArgs
                 }
             }
         };
+        let profiles = match args.controllers.contains(&Controllers::Clusterprofiles) {
+            true => Some(args.clusterprofiles.settings(&namespace)?),
+            false => None,
+        };
         let import = async {
-            if args.controllers.contains(&Controllers::Import) {
+            let policies = args.controllers.contains(&Controllers::Import);
+            if policies || profiles.is_some() {
                 let lease = leader("clusterpedia-controller-manager".into()).await;
-                led(lease, async { Ok(crate::import::run(client.clone()).await?) }).await?;
+                let work = async {
+                    let policies = async {
+                        if policies {
+                            crate::import::run(client.clone()).await?;
+                        }
+                        Ok::<(), CliError>(())
+                    };
+                    let profiles = async {
+                        if let Some(settings) = profiles {
+                            crate::clusterprofiles::run(client.clone(), settings).await?;
+                        }
+                        Ok::<(), CliError>(())
+                    };
+                    tokio::try_join!(policies, profiles).map(|_| ())
+                };
+                led(lease, work).await?;
             }
             std::future::pending::<Result<(), CliError>>().await
         };

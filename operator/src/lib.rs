@@ -3,6 +3,7 @@
 
 pub mod apiserver;
 pub mod cli;
+pub mod clusterprofiles;
 pub mod clusters;
 pub mod import;
 pub mod kubeconfig;
