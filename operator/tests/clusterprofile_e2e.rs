@@ -193,7 +193,7 @@ async fn cluster_profiles_become_synced_pedia_clusters() {
     let providers = dir.join("providers.json");
     let provider_file = json!({"providers": [
         {"name": "test-plugin", "execConfig": {"apiVersion": "client.authentication.k8s.io/v1", "command": plugin, "provideClusterInfo": true}},
-        {"name": "secretreader"}]});
+        {"name": "secretreader"}, {"name": "kubeconfig-secretreader"}]});
     std::fs::write(&providers, provider_file.to_string()).unwrap();
 
     // spoke-a (member-1): offers secretreader first, but pedia prefers its plugin.
@@ -220,6 +220,24 @@ async fn cluster_profiles_become_synced_pedia_clusters() {
         "inhouse",
         json!({"conditions": healthy_conditions("True"),
         "credentialProviders": [access("secretreader", &members[1], json!({"clusterName": "spoke-b"}))]}),
+    )
+    .await;
+    // spoke-c (member-2 again): the built-in kubeconfig-secretreader, the kubeconfig in the
+    // profile's namespace as Cluster API keeps them.
+    let kubeconfig = std::fs::read(&members[1].kubeconfig).unwrap();
+    h.create(
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "spoke-c-kubeconfig", "namespace": FLEET},
+                    "data": {"value": base64(&kubeconfig)}}),
+    )
+    .await
+    .unwrap();
+    profile(
+        h,
+        "spoke-c",
+        "cluster-api",
+        json!({"conditions": healthy_conditions("True"),
+        "accessProviders": [access("kubeconfig-secretreader", &members[1],
+                                   json!({"name": "spoke-c-kubeconfig", "key": "value", "namespace": FLEET}))]}),
     )
     .await;
     // Not healthy: not imported.
@@ -270,6 +288,12 @@ async fn cluster_profiles_become_synced_pedia_clusters() {
     assert_eq!(b["spec"]["syncResourcesRefName"], "profile-sync");
     assert_eq!(b["metadata"]["annotations"]["clusterprofile.clusterpedia.io/access-provider"], "secretreader");
     wait_rows(&store, "fleet-prod-spoke-b", &members[1].sim).await;
+    let c = wait_synced(h, "fleet-prod-spoke-c").await;
+    assert_eq!(
+        c["metadata"]["annotations"]["clusterprofile.clusterpedia.io/access-provider"],
+        "kubeconfig-secretreader"
+    );
+    wait_rows(&store, "fleet-prod-spoke-c", &members[1].sim).await;
 
     // spoke-a: the plugin's first token is refused and the condition says so.
     until("spoke-a reports the refused token", 60, || async {
