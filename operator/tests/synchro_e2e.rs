@@ -218,6 +218,16 @@ async fn a_fleet_is_synced_and_stays_correct() {
     create(h, json!({"apiVersion": "cluster.clusterpedia.io/v1alpha2", "kind": "PediaCluster", "metadata": {"name": "wrong-token"},
         "spec": {"apiserver": server2, "caData": ca2, "tokenData": base64(b"not-the-token"),
                  "syncResources": [{"group": "", "resources": ["pods"]}]}})).await;
+    // An exec plugin that fails: its error output is named in the condition.
+    let failing = dir.join("failing-plugin.sh");
+    std::fs::write(&failing, "#!/bin/sh\necho 'no credentials for this cluster' >&2\nexit 2\n").unwrap();
+    std::fs::set_permissions(&failing, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut failing_kubeconfig = yaml_file(&members[2].kubeconfig);
+    failing_kubeconfig["users"][0]["user"] = json!({"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+        "command": failing.to_str().unwrap(), "interactiveMode": "Never"}});
+    create(h, json!({"apiVersion": "cluster.clusterpedia.io/v1alpha2", "kind": "PediaCluster", "metadata": {"name": "failing-plugin"},
+        "spec": {"kubeconfig": base64(&serde_json::to_vec(&failing_kubeconfig).unwrap()),
+                 "syncResources": [{"group": "", "resources": ["pods"]}]}})).await;
     // Missing credentials: upstream's message.
     create(h, json!({"apiVersion": "cluster.clusterpedia.io/v1alpha2", "kind": "PediaCluster", "metadata": {"name": "no-token"},
         "spec": {"apiserver": server2, "syncResources": [{"group": "", "resources": ["pods"]}]}})).await;
@@ -286,6 +296,16 @@ async fn a_fleet_is_synced_and_stays_correct() {
             Ok(())
         } else {
             Err(format!("{v:?}"))
+        }
+    })
+    .await;
+
+    until("failing-plugin names the plugin's error", 30, || async {
+        let (status, reason, message) = cond_of(&pedia_cluster(h, "failing-plugin").await, "Validated");
+        if status == "False" && reason == "InvalidConfig" && message.contains("no credentials for this cluster") {
+            Ok(())
+        } else {
+            Err(message)
         }
     })
     .await;

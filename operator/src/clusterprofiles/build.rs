@@ -8,7 +8,7 @@ use api_types::multicluster::{ClusterProfile, KubeconfigCluster};
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
-use super::exec::{Credential, user_entry};
+use crate::exec_plugin::{Credential, user_entry};
 
 /// Marks what the importer created; nothing without it is ever changed or deleted.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";

@@ -7,8 +7,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use serde_json::Value;
 
-use super::exec::Credential;
 use super::providers::Builtin;
+use crate::exec_plugin::Credential;
 
 /// The Secret a built-in provider reads (pure).
 #[derive(Debug, Clone, PartialEq, Eq)]

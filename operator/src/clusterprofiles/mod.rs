@@ -5,7 +5,6 @@
 pub mod build;
 pub mod builtin;
 pub mod cleanup;
-pub mod exec;
 pub mod profile_controller;
 pub mod providers;
 
@@ -81,17 +80,6 @@ impl Error {
     }
 }
 
-/// An exec plugin's credential, kept until shortly before it expires.
-#[derive(Debug, Clone)]
-pub struct Cached {
-    /// The plan it was obtained with (a changed profile or provider file runs the plugin again).
-    pub plan: providers::ExecPlan,
-    pub credential: exec::Credential,
-    pub obtained: Instant,
-    /// When to obtain a new one (80% of its lifetime).
-    pub refresh: Option<Instant>,
-}
-
 /// A profile whose credential could not be obtained: not tried again before `until`.
 #[derive(Debug, Clone, Copy)]
 pub struct Failing {
@@ -105,7 +93,7 @@ pub struct Context {
     pub settings: Settings,
     pub recorder: Recorder,
     pub builtin_sync_resources: Vec<ClusterGroupResources>,
-    pub credentials: Mutex<HashMap<String, Cached>>,
+    pub exec: crate::exec_plugin::Cache,
     pub failing: Mutex<HashMap<String, Failing>>,
 }
 
@@ -114,17 +102,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Context {
-    pub fn cached(&self, key: &str) -> Option<Cached> {
-        lock(&self.credentials).get(key).cloned()
-    }
-
-    pub fn remember(&self, key: &str, c: Cached) {
-        lock(&self.credentials).insert(key.to_owned(), c);
-    }
-
     /// Forgets a profile (deleted).
     pub fn forget(&self, key: &str) {
-        lock(&self.credentials).remove(key);
+        self.exec.forget(key);
         lock(&self.failing).remove(key);
     }
 
@@ -222,7 +202,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
         client,
         builtin_sync_resources: builtin_sync_resources(),
         settings,
-        credentials: Mutex::default(),
+        exec: Default::default(),
         failing: Mutex::default(),
     });
     let scopes: Vec<Option<String>> = match ctx.settings.watch_namespaces.as_slice() {

@@ -3,10 +3,9 @@
 //! write the kubeconfig Secret -> create or patch the PediaCluster.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api_types::cluster::PediaCluster;
-use api_types::conditions::{self, cluster as cond};
 use api_types::multicluster::ClusterProfile;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -17,15 +16,13 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::build::{self, Inputs};
-use super::exec::Credential;
 use super::providers::{self, Method, Selection};
-use super::{Cached, Context, Error, builtin, exec, key};
+use super::{Context, Error, builtin, key};
+use crate::exec_plugin::Credential;
 
 /// How often a profile is looked at again without a change (built-in readers' Secrets outside
 /// pedia's namespace are not watched).
 const RESYNC: Duration = Duration::from_secs(300);
-/// A member that answers 401 runs the plugin again, but not more often than this.
-const REEXEC_AFTER_401: Duration = Duration::from_secs(10);
 
 pub async fn reconcile(profile: Arc<ClusterProfile>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = key(&profile);
@@ -105,12 +102,6 @@ pub async fn reconcile(profile: Arc<ClusterProfile>, ctx: Arc<Context>) -> Resul
     Ok(Action::requeue(refresh.map_or(RESYNC, |r| r.min(RESYNC))))
 }
 
-/// Whether the member refused the credential (the synchro reports it in ClusterHealthy).
-fn rejected(pc: &PediaCluster) -> bool {
-    let conds = pc.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    conditions::get(conds, cond::CLUSTER_HEALTHY).is_some_and(|c| c.status == "False" && c.message.contains("401"))
-}
-
 /// The credential, and when to look for a new one. Errors are messages for the profile's event.
 async fn credential(
     ctx: &Context,
@@ -125,28 +116,8 @@ async fn credential(
             Ok((c, None))
         }
         Method::Exec(plan) => {
-            let now = Instant::now();
-            if let Some(c) = ctx.cached(key).filter(|c| &c.plan == plan) {
-                let fresh = c.refresh.is_none_or(|r| now < r);
-                let refused = existing.is_some_and(rejected);
-                if fresh && !(refused && c.obtained.elapsed() >= REEXEC_AFTER_401) {
-                    let wait = match refused {
-                        true => Some(REEXEC_AFTER_401.saturating_sub(c.obtained.elapsed())),
-                        false => c.refresh.map(|r| r.saturating_duration_since(now)),
-                    };
-                    return Ok((c.credential, wait));
-                }
-            }
-            let c = exec::run(plan, ctx.settings.exec_timeout).await.map_err(|e| e.to_string())?;
-            let refresh = c.expires.map(|t| {
-                let left = t.duration_since(k8s_openapi::jiff::Timestamp::now()).as_secs_f64().max(0.0);
-                Duration::from_secs_f64(left * 0.8).max(Duration::from_secs(1))
-            });
-            ctx.remember(
-                key,
-                Cached { plan: plan.clone(), credential: c.clone(), obtained: now, refresh: refresh.map(|r| now + r) },
-            );
-            Ok((c, refresh))
+            let refused = existing.is_some_and(crate::clusters::status::credentials_refused);
+            ctx.exec.credential(key, plan, refused, ctx.settings.exec_timeout).await.map_err(|e| e.to_string())
         }
     }
 }

@@ -8,6 +8,8 @@ use api_types::multicluster::{AccessProvider, ClusterProfileStatus, KubeconfigCl
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use crate::exec_plugin::ExecPlan;
+
 /// The extension passed to the plugin as `ExecCredential.spec.cluster.config`.
 pub const EXEC_EXTENSION: &str = "client.authentication.k8s.io/exec";
 /// Extra plugin arguments a profile may add (when the provider's policy allows).
@@ -161,18 +163,6 @@ fn builtin(name: &str) -> Option<Builtin> {
 pub enum Method {
     Builtin(Builtin),
     Exec(ExecPlan),
-}
-
-/// One run of an exec credential plugin.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExecPlan {
-    pub command: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub api_version: String,
-    pub install_hint: Option<String>,
-    /// `KUBERNETES_EXEC_INFO`.
-    pub exec_info: Value,
 }
 
 /// The provider chosen for a profile.

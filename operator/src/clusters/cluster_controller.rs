@@ -80,6 +80,7 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
     }
 
     let resolved = resolve(&pc, &ctx).await?;
+    let refresh = resolved.refresh;
     let checked = validate(&pc, resolved, ctx.settings.allow_sync_all_resources).await;
     let applied = apply(&pc, &ctx, checked.run).await;
     write_status(
@@ -95,9 +96,10 @@ pub async fn reconcile(pc: Arc<PediaCluster>, ctx: Arc<Context>) -> Result<Actio
         },
     )
     .await?;
-    Ok(match applied.initial_failure {
-        Some(_) => Action::requeue(Duration::from_secs(30)),
-        None => Action::await_change(),
+    Ok(match (applied.initial_failure, refresh) {
+        (Some(_), r) => Action::requeue(r.unwrap_or(Duration::from_secs(30)).min(Duration::from_secs(30))),
+        (None, Some(r)) => Action::requeue(r),
+        (None, None) => Action::await_change(),
     })
 }
 
@@ -107,6 +109,8 @@ struct Resolved {
     secret_names: Vec<String>,
     resources: Vec<ClusterGroupResources>,
     ref_warning: Option<String>,
+    /// When an exec plugin's credential needs renewing.
+    refresh: Option<Duration>,
 }
 
 /// Step 1: read the Secrets and the ClusterSyncResources the spec names, resolve credentials.
@@ -120,7 +124,10 @@ async fn resolve(pc: &PediaCluster, ctx: &Context) -> Result<Resolved, Error> {
             None => Ok(None),
         }
     };
-    let access = credentials::resolve(&pc.spec, &ctx.settings.namespace, &lookup);
+    let (access, refresh) = match credentials::resolve(&pc.spec, &ctx.settings.namespace, &lookup) {
+        Ok(Access::Kubeconfig(bytes)) => exec_user(ctx, pc, bytes).await,
+        other => (other, None),
+    };
     let referenced = match pc.spec.sync_resources_ref_name.as_deref() {
         Some(r) => Api::<ClusterSyncResources>::all(ctx.client.clone())
             .get_opt(r)
@@ -131,7 +138,44 @@ async fn resolve(pc: &PediaCluster, ctx: &Context) -> Result<Resolved, Error> {
     };
     let (resources, ref_warning) =
         effective_resources(&pc.spec.sync_resources, referenced.as_deref(), pc.spec.sync_resources_ref_name.as_deref());
-    Ok(Resolved { access, secret_names, resources, ref_warning })
+    Ok(Resolved { access, secret_names, resources, ref_warning, refresh })
+}
+
+/// How long a kubeconfig's exec plugin may run.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+/// A failing exec plugin is tried again after this.
+const EXEC_RETRY: Duration = Duration::from_secs(30);
+
+/// A kubeconfig whose user is an exec plugin: run it (cached until it nears expiry, again when
+/// the member answered 401) and hand the synchro the credential it gave. Returns when to look
+/// again.
+async fn exec_user(
+    ctx: &Context,
+    pc: &PediaCluster,
+    bytes: Vec<u8>,
+) -> (Result<Access, CredentialError>, Option<Duration>) {
+    // A kubeconfig that does not parse is reported by the next step, with kube's message.
+    let Some(k) = std::str::from_utf8(&bytes).ok().and_then(|t| serde_yaml::from_str::<serde_json::Value>(t).ok())
+    else {
+        return (Ok(Access::Kubeconfig(bytes)), None);
+    };
+    let bad = |m: String| CredentialError::Kubeconfig(m);
+    let (user, plan) = match crate::exec_plugin::plan_of_kubeconfig(&k) {
+        Ok(Some(found)) => found,
+        Ok(None) => return (Ok(Access::Kubeconfig(bytes)), None),
+        Err(m) => return (Err(bad(m)), None),
+    };
+    let refused = status::credentials_refused(pc);
+    match ctx.exec.credential(&pc.name_any(), &plan, refused, EXEC_TIMEOUT).await {
+        Ok((c, refresh)) => {
+            let k = crate::exec_plugin::with_credential(&k, &user, &c);
+            (serde_json::to_vec(&k).map(Access::Kubeconfig).map_err(|e| bad(e.to_string())), refresh)
+        }
+        Err(e) => {
+            tracing::warn!(cluster = %pc.name_any(), error = %e, "the kubeconfig's exec credential plugin failed");
+            (Err(bad(e.to_string())), Some(EXEC_RETRY))
+        }
+    }
 }
 
 /// What a valid PediaCluster runs with.
@@ -305,6 +349,7 @@ async fn delete(pc: &PediaCluster, api: &Api<PediaCluster>, ctx: &Context) -> Re
     if let Some(r) = ctx.synchros.lock().await.remove(&name) {
         r.synchro.shutdown().await;
     }
+    ctx.exec.forget(&name);
     let rows = ctx
         .storage
         .clean_cluster(&name)

@@ -43,6 +43,8 @@ pub struct Context {
     pub recorder: kube::runtime::events::Recorder,
     /// Batches written at once across every cluster.
     pub writes: Arc<tokio::sync::Semaphore>,
+    /// Credentials of kubeconfigs whose user is an exec plugin, by cluster.
+    pub exec: crate::exec_plugin::Cache,
 }
 
 /// A cluster's synchro and the Secrets its credentials came from.
@@ -126,6 +128,7 @@ pub async fn run(client: Client, storage: Arc<Storage>, settings: Settings) -> R
         synchros: Mutex::default(),
         wake,
         writes: Arc::new(tokio::sync::Semaphore::new(pedia_synchro::cluster::CONCURRENT_WRITES)),
+        exec: Default::default(),
     });
     let controller = Controller::new(Api::<PediaCluster>::all(client.clone()), watcher::Config::default());
     let store = controller.store();

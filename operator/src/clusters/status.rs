@@ -87,6 +87,13 @@ pub fn build(i: Inputs<'_>) -> PediaClusterStatus {
     }
 }
 
+/// Whether the member refused the cluster's credentials: the health probe reports the 401 in
+/// `ClusterHealthy`. Exec plugins run again when it does.
+pub fn credentials_refused(pc: &api_types::cluster::PediaCluster) -> bool {
+    let conds = pc.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    conditions::get(conds, cond::CLUSTER_HEALTHY).is_some_and(|c| c.status == "False" && c.message.contains("401"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
