@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::Pedia;
+
 use std::path::Path;
 use std::process::Stdio;
 
@@ -22,20 +24,12 @@ use kubesim::kubeconfig::base64;
 use kubesim::seed::SeedSize;
 use pedia_storage::{Storage, StorageConfig};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const NS: &str = "pedia-system";
 const FLEET: &str = "fleet-prod";
 const PROFILES: &str = "/apis/multicluster.x-k8s.io/v1alpha1/namespaces/fleet-prod/clusterprofiles";
 const CLUSTERS: &str = "/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters";
-
-struct Pedia(Child);
-
-impl Drop for Pedia {
-    fn drop(&mut self) {
-        let _ = self.0.start_kill();
-    }
-}
 
 fn start_pedia(host_kubeconfig: &Path, dir: &Path, providers: &Path) -> Pedia {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("pedia.log")).unwrap();

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::Pedia;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -16,15 +18,7 @@ use kubesim::kubeconfig::{self, Credentials};
 use kubesim::tls::Tls;
 use kubesim::{Config, KubeSim};
 use serde_json::Value;
-use tokio::process::{Child, Command};
-
-struct Pedia(Child);
-
-impl Drop for Pedia {
-    fn drop(&mut self) {
-        let _ = self.0.start_kill();
-    }
-}
+use tokio::process::Command;
 
 const TOKEN_1: &str = "ZXlKaGJHY2lPaUpTVXpJMU5pSjkuZmFrZT8+dG9rZW4vd2l0aD09Pz4="; // has + / =
 const TOKEN_2: &str = "cm90YXRlZD8+K3Rva2VuLz09"; // a rotated token, also with + and /

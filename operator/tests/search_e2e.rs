@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::Pedia;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -26,17 +28,9 @@ use kubesim::seed::SeedSize;
 use kubesim::tls::Tls;
 use kubesim::{Config, KubeSim};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const NS: &str = "pedia-system";
-
-struct Pedia(Child);
-
-impl Drop for Pedia {
-    fn drop(&mut self) {
-        let _ = self.0.start_kill();
-    }
-}
 
 /// A host whose RBAC allows admins everything and alice to read the search API; eve may do
 /// nothing.
@@ -158,6 +152,50 @@ fn rows(table: &str) -> Vec<Vec<String>> {
 async fn raw(k: &Kubectl, path: &str) -> (bool, String) {
     let (ok, out, err) = k.run(&["get", "--raw", path], None).await;
     (ok, if ok { out } else { err })
+}
+
+/// The Python `kubernetes` client watching configmaps (`fixtures/watch_configmaps.py`).
+struct PyWatch {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl PyWatch {
+    /// Starts the watch and waits until it has listed.
+    async fn start(python_path: &Path, args: &[&str]) -> PyWatch {
+        let mut child = Command::new("python3")
+            .arg(common::repo().join("operator/tests/fixtures/watch_configmaps.py"))
+            .args(args)
+            .env("PYTHONPATH", python_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+        let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap();
+        assert_eq!(first.as_deref(), Some("ready"));
+        PyWatch { child, lines }
+    }
+
+    /// Reads to the end: how often each configmap named `prefix*` was ADDED, and the client's
+    /// closing summary (`watches`, `broken`). Fails when the client did.
+    async fn finish(mut self, prefix: &str) -> (BTreeMap<String, usize>, Value) {
+        let mut events: BTreeMap<String, usize> = BTreeMap::new();
+        let mut summary = Value::Null;
+        while let Some(line) =
+            tokio::time::timeout(Duration::from_secs(30), self.lines.next_line()).await.unwrap().unwrap()
+        {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v.get("watches").is_some() {
+                summary = v;
+            } else if v["type"] == "ADDED" && v["name"].as_str().unwrap().starts_with(prefix) {
+                *events.entry(v["name"].as_str().unwrap().to_owned()).or_default() += 1;
+            }
+        }
+        assert!(self.child.wait().await.unwrap().success(), "the Python watch failed");
+        (events, summary)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,18 +542,8 @@ async fn kubectl_searches_every_member_through_pedia() {
     // end every two seconds and resume from the last resourceVersion; every change exactly once.
     let python_path = common::repo().join(".tools/python");
     assert!(python_path.join("kubernetes").is_dir(), "the Python kubernetes client is missing: run `make tools`");
-    let mut py = tokio::process::Command::new("python3")
-        .arg(common::repo().join("operator/tests/fixtures/watch_configmaps.py"))
-        .args([&format!("{base}/apis/clusterpedia.io/v1beta1/resources"), "alice-token", "10"])
-        .env("PYTHONPATH", &python_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut py_lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(py.stdout.take().unwrap()));
-    let first = tokio::time::timeout(Duration::from_secs(20), py_lines.next_line()).await.unwrap().unwrap();
-    assert_eq!(first.as_deref(), Some("ready"));
+    let url = format!("{base}/apis/clusterpedia.io/v1beta1/resources");
+    let py = PyWatch::start(&python_path, &[&url, "alice-token", "10"]).await;
     for i in 0..5 {
         members[i % 2]
             .sim
@@ -524,18 +552,8 @@ async fn kubectl_searches_every_member_through_pedia() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    let mut py_events: BTreeMap<String, usize> = BTreeMap::new();
-    let mut watches = 0;
-    while let Some(line) = tokio::time::timeout(Duration::from_secs(30), py_lines.next_line()).await.unwrap().unwrap() {
-        let v: Value = serde_json::from_str(&line).unwrap();
-        if let Some(n) = v["watches"].as_u64() {
-            watches = n;
-        } else if v["type"] == "ADDED" && v["name"].as_str().unwrap().starts_with("py-") {
-            *py_events.entry(v["name"].as_str().unwrap().to_owned()).or_default() += 1;
-        }
-    }
-    let status = py.wait().await.unwrap();
-    assert!(status.success(), "the Python watch failed");
+    let (py_events, summary) = py.finish("py-").await;
+    let watches = summary["watches"].as_u64().unwrap_or_default();
     assert!(watches >= 3, "the Python client re-watched ({watches} watches)");
     assert_eq!(py_events.len(), 5, "{py_events:?}");
     assert!(py_events.values().all(|n| *n == 1), "each change exactly once: {py_events:?}");
@@ -567,18 +585,7 @@ async fn kubectl_searches_every_member_through_pedia() {
             }
         })
     };
-    let mut py = tokio::process::Command::new("python3")
-        .arg(common::repo().join("operator/tests/fixtures/watch_configmaps.py"))
-        .args([proxied.as_str(), "alice-token", "12", "300"])
-        .env("PYTHONPATH", &python_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut py_lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(py.stdout.take().unwrap()));
-    let first = tokio::time::timeout(Duration::from_secs(20), py_lines.next_line()).await.unwrap().unwrap();
-    assert_eq!(first.as_deref(), Some("ready"));
+    let py = PyWatch::start(&python_path, &[proxied.as_str(), "alice-token", "12", "300"]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     for i in 0..5 {
         members[i % 2]
@@ -597,17 +604,8 @@ async fn kubectl_searches_every_member_through_pedia() {
         if counts.len() == 5 { Ok(counts) } else { Err(format!("{counts:?}")) }
     })
     .await;
-    let mut py_events: BTreeMap<String, usize> = BTreeMap::new();
-    let mut broken = 0;
-    while let Some(line) = tokio::time::timeout(Duration::from_secs(30), py_lines.next_line()).await.unwrap().unwrap() {
-        let v: Value = serde_json::from_str(&line).unwrap();
-        if let Some(n) = v["broken"].as_u64() {
-            broken = n;
-        } else if v["type"] == "ADDED" && v["name"].as_str().unwrap().starts_with("cut-") {
-            *py_events.entry(v["name"].as_str().unwrap().to_owned()).or_default() += 1;
-        }
-    }
-    assert!(py.wait().await.unwrap().success(), "the Python watch failed");
+    let (py_events, summary) = py.finish("cut-").await;
+    let broken = summary["broken"].as_u64().unwrap_or_default();
     task.abort();
     assert!(errors.load(std::sync::atomic::Ordering::Relaxed) >= 3, "kube-rs's connection was cut");
     assert!(counts.values().all(|n| *n == 1), "kube-rs: each change exactly once: {counts:?}");

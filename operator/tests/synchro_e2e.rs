@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::Pedia;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,17 +24,9 @@ use kubesim::kubeconfig::base64;
 use kubesim::seed::SeedSize;
 use pedia_storage::{Storage, StorageConfig};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const NS: &str = "pedia-system";
-
-struct Pedia(Child);
-
-impl Drop for Pedia {
-    fn drop(&mut self) {
-        let _ = self.0.start_kill();
-    }
-}
 
 fn start_pedia(host_kubeconfig: &Path, db: &Path, log: &Path, metrics_port: u16) -> Pedia {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();

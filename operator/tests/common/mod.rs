@@ -13,6 +13,15 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A `pedia` process, killed when the test lets go of it.
+pub struct Pedia(pub tokio::process::Child);
+
+impl Drop for Pedia {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
 pub struct Kubectl {
     pub kubeconfig: PathBuf,
 }
