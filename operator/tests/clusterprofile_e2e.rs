@@ -6,7 +6,7 @@
 //! unhealthy profile is not imported, a profile without a known provider and one whose name is
 //! taken get Warning Events and change nothing, a profile turning unhealthy keeps its data, and
 //! a deleted profile takes its PediaCluster, Secret and rows with it (also when it was deleted
-//! while pedia was stopped).
+//! while pedia was stopped). What is imported is searchable with kubectl through pedia.
 #![allow(clippy::unwrap_used)] // test code may panic
 
 mod common;
@@ -31,11 +31,16 @@ const FLEET: &str = "fleet-prod";
 const PROFILES: &str = "/apis/multicluster.x-k8s.io/v1alpha1/namespaces/fleet-prod/clusterprofiles";
 const CLUSTERS: &str = "/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters";
 
-fn start_pedia(host_kubeconfig: &Path, dir: &Path, providers: &Path) -> Pedia {
+fn start_pedia(host_kubeconfig: &Path, dir: &Path, providers: &Path, port: u16) -> Pedia {
+    let tokens = dir.join("tokens.csv");
+    std::fs::write(&tokens, "reader-token,reader,1,system:masters\n").unwrap();
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("pedia.log")).unwrap();
     Pedia(
         Command::new(env!("CARGO_BIN_EXE_pedia"))
-            .args(["run", "--namespace", NS, "--secure-port", "0", "--bind-address", "127.0.0.1", "--kubeconfig"])
+            .args(["run", "--namespace", NS, "--secure-port", &port.to_string(), "--bind-address", "127.0.0.1"])
+            .arg("--token-auth-file")
+            .arg(&tokens)
+            .arg("--kubeconfig")
             .arg(host_kubeconfig)
             .arg("--metrics-bind-address")
             .arg(format!("127.0.0.1:{}", free_port()))
@@ -266,7 +271,8 @@ async fn cluster_profiles_become_synced_pedia_clusters() {
     )
     .await;
 
-    let pedia = start_pedia(&host.kubeconfig, &dir, &providers);
+    let port = free_port();
+    let pedia = start_pedia(&host.kubeconfig, &dir, &providers, port);
     let store = Storage::connect(
         &StorageConfig::from_url(&format!("sqlite://{}", dir.join("pedia.db").display())).unwrap(),
         50,
@@ -288,6 +294,27 @@ async fn cluster_profiles_become_synced_pedia_clusters() {
         "kubeconfig-secretreader"
     );
     wait_rows(&store, "fleet-prod-spoke-c", &members[1].sim).await;
+    // Searchable with kubectl through pedia, narrowed to the clusters of a cluster manager.
+    let search = dir.join("search.kubeconfig");
+    let server = format!("https://127.0.0.1:{port}/apis/clusterpedia.io/v1beta1/resources");
+    std::fs::write(
+        &search,
+        json!({"apiVersion": "v1", "kind": "Config", "current-context": "pedia",
+        "clusters": [{"name": "pedia", "cluster": {"server": server, "insecure-skip-tls-verify": true}}],
+        "users": [{"name": "u", "user": {"token": "reader-token"}}],
+        "contexts": [{"name": "pedia", "context": {"cluster": "pedia", "user": "u"}}]})
+        .to_string(),
+    )
+    .unwrap();
+    let search = Kubectl { kubeconfig: search };
+    let inhouse = k.ok(&["get", "pediaclusters", "-l", "x-k8s.io/cluster-manager=inhouse", "-o", "name"], None).await;
+    assert_eq!(inhouse.trim(), "pediacluster.cluster.clusterpedia.io/fleet-prod-spoke-b");
+    let found = search
+        .ok(&["get", "pods", "-A", "-l", "search.clusterpedia.io/clusters in (fleet-prod-spoke-b)", "-o", "name"], None)
+        .await;
+    let (_, pods) = members[1].sim.request(Method::GET, "/api/v1/pods", None).await;
+    assert!(!pods["items"].as_array().unwrap().is_empty());
+    assert_eq!(found.lines().count(), pods["items"].as_array().unwrap().len(), "{found}");
 
     // spoke-a: the plugin's first token is refused and the condition says so.
     until("spoke-a reports the refused token", 60, || async {
@@ -376,7 +403,7 @@ async fn cluster_profiles_become_synced_pedia_clusters() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let (code, body) = h.request(Method::DELETE, &format!("{PROFILES}/spoke-b"), None).await;
     assert!(code.is_success(), "{body}");
-    let _pedia = start_pedia(&host.kubeconfig, &dir, &providers);
+    let _pedia = start_pedia(&host.kubeconfig, &dir, &providers, port);
     until("spoke-b removed after the restart", 60, || async {
         let pc = get_opt(h, &format!("{CLUSTERS}/fleet-prod-spoke-b")).await;
         let rows = rows_of(&store, "fleet-prod-spoke-b").await;
