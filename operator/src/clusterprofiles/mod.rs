@@ -80,11 +80,41 @@ impl Error {
     }
 }
 
-/// A profile whose credential could not be obtained: not tried again before `until`.
-#[derive(Debug, Clone, Copy)]
-pub struct Failing {
-    pub attempts: u32,
-    pub until: Instant,
+/// Profiles whose exec plugin failed: not run again before their wait is over, unless the
+/// profile changed (a fixed profile is tried at once). The wait starts at 15 s and doubles to
+/// 10 minutes.
+#[derive(Debug, Default)]
+pub struct Backoff(Mutex<HashMap<String, Failing>>);
+
+#[derive(Debug, Clone)]
+struct Failing {
+    attempts: u32,
+    until: Instant,
+    /// The profile's resourceVersion when it failed.
+    version: String,
+}
+
+impl Backoff {
+    /// Records a failure of `key` at profile `version`; returns the wait.
+    pub fn failed(&self, key: &str, version: &str) -> Duration {
+        let mut failing = lock(&self.0);
+        let attempts = failing.get(key).filter(|f| f.version == version).map_or(0, |f| f.attempts) + 1;
+        let wait = Duration::from_secs(15u64 << (attempts - 1).min(6)).min(Duration::from_secs(600));
+        failing.insert(key.to_owned(), Failing { attempts, until: Instant::now() + wait, version: version.to_owned() });
+        wait
+    }
+
+    pub fn succeeded(&self, key: &str) {
+        lock(&self.0).remove(key);
+    }
+
+    /// How long `key` still waits, if it failed at this same `version`.
+    pub fn waiting(&self, key: &str, version: &str) -> Option<Duration> {
+        lock(&self.0)
+            .get(key)
+            .filter(|f| f.version == version)
+            .and_then(|f| f.until.checked_duration_since(Instant::now()))
+    }
 }
 
 /// What the reconcilers share.
@@ -94,7 +124,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub builtin_sync_resources: Vec<ClusterGroupResources>,
     pub exec: crate::exec_plugin::Cache,
-    pub failing: Mutex<HashMap<String, Failing>>,
+    pub backoff: Backoff,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -105,25 +135,7 @@ impl Context {
     /// Forgets a profile (deleted).
     pub fn forget(&self, key: &str) {
         self.exec.forget(key);
-        lock(&self.failing).remove(key);
-    }
-
-    /// Records a failure; the next attempt waits 15 s, doubling to 10 min.
-    pub fn failed(&self, key: &str) -> Duration {
-        let mut failing = lock(&self.failing);
-        let attempts = failing.get(key).map_or(0, |f| f.attempts) + 1;
-        let wait = Duration::from_secs(15u64.saturating_mul(1 << (attempts - 1).min(6))).min(Duration::from_secs(600));
-        failing.insert(key.to_owned(), Failing { attempts, until: Instant::now() + wait });
-        wait
-    }
-
-    pub fn succeeded(&self, key: &str) {
-        lock(&self.failing).remove(key);
-    }
-
-    /// How long a failing profile still waits.
-    pub fn backing_off(&self, key: &str) -> Option<Duration> {
-        lock(&self.failing).get(key).and_then(|f| f.until.checked_duration_since(Instant::now()))
+        self.backoff.succeeded(key);
     }
 
     /// A Warning Event on the profile and a log line naming it.
@@ -203,7 +215,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
         builtin_sync_resources: builtin_sync_resources(),
         settings,
         exec: Default::default(),
-        failing: Mutex::default(),
+        backoff: Backoff::default(),
     });
     let scopes: Vec<Option<String>> = match ctx.settings.watch_namespaces.as_slice() {
         [] => vec![None],
@@ -256,6 +268,25 @@ async fn pipeline(ctx: Arc<Context>, scope: Option<String>) {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_plugins_back_off_until_the_profile_changes() {
+        let b = Backoff::default();
+        assert_eq!(b.waiting("ns/a", "1"), None);
+        assert_eq!(b.failed("ns/a", "1"), Duration::from_secs(15));
+        assert_eq!(b.failed("ns/a", "1"), Duration::from_secs(30));
+        assert!(b.waiting("ns/a", "1").is_some_and(|w| w > Duration::from_secs(25)));
+        assert_eq!(b.waiting("ns/a", "2"), None, "a changed profile is tried at once");
+        assert_eq!(b.failed("ns/a", "2"), Duration::from_secs(15), "and starts over");
+        for _ in 0..10 {
+            b.failed("ns/a", "2");
+        }
+        assert_eq!(b.failed("ns/a", "2"), Duration::from_secs(600));
+        b.succeeded("ns/a");
+        assert_eq!(b.waiting("ns/a", "2"), None);
+    }
+
     pub fn compat_dir() -> std::path::PathBuf {
         std::env::var_os("PEDIA_COMPAT_DIR")
             .map(std::path::PathBuf::from)

@@ -23,6 +23,9 @@ use crate::exec_plugin::Credential;
 /// How often a profile is looked at again without a change (built-in readers' Secrets outside
 /// pedia's namespace are not watched).
 const RESYNC: Duration = Duration::from_secs(300);
+/// A built-in provider whose Secret is missing or unusable looks again after this (a change to
+/// a Secret in pedia's namespace looks at once).
+const BUILTIN_RETRY: Duration = Duration::from_secs(30);
 
 pub async fn reconcile(profile: Arc<ClusterProfile>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = key(&profile);
@@ -42,27 +45,30 @@ pub async fn reconcile(profile: Arc<ClusterProfile>, ctx: Arc<Context>) -> Resul
         tracing::info!(profile = %key, "not imported yet: the cluster manager does not report it healthy (ControlPlaneHealthy)");
         return Ok(Action::requeue(RESYNC));
     }
-    if let Some(wait) = ctx.backing_off(&key) {
-        return Ok(Action::requeue(wait));
-    }
     let status = profile.status.clone().unwrap_or_default();
     let selection = match providers::select(&s.providers, &status) {
         Ok(sel) => sel,
         Err(e) => {
-            let wait = ctx.failed(&key);
+            // Pure: nothing to retry until the profile changes (which runs this again).
             ctx.warn(&profile, "NoAccessProvider", e.to_string()).await;
-            return Ok(Action::requeue(wait));
+            return Ok(Action::requeue(RESYNC));
         }
     };
+    // Only plugins back off: they are processes; a built-in's Secret read is one GET.
+    let version = profile.resource_version().unwrap_or_default();
+    let plugin = matches!(selection.method, Method::Exec(_));
+    if plugin && let Some(wait) = ctx.backoff.waiting(&key, &version) {
+        return Ok(Action::requeue(wait));
+    }
     let (credential, refresh) = match credential(&ctx, &key, &selection, existing.as_ref()).await {
         Ok(c) => c,
         Err(message) => {
-            let wait = ctx.failed(&key);
+            let wait = if plugin { ctx.backoff.failed(&key, &version) } else { BUILTIN_RETRY };
             ctx.warn(&profile, "CredentialFailed", format!("{message}; trying again in {} s", wait.as_secs())).await;
             return Ok(Action::requeue(wait));
         }
     };
-    ctx.succeeded(&key);
+    ctx.backoff.succeeded(&key);
     let owner = existing.as_ref().and_then(|pc| pc.controller_owner_ref(&()));
     if !write_secret(&ctx, &profile, &name, &selection, &credential, owner).await? {
         return Ok(Action::requeue(RESYNC));
