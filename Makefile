@@ -51,10 +51,11 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## crds: regenerate crds/ from the Rust types (a test fails when it is stale).
+## crds: regenerate crds/ (and the chart's copy) from the Rust types (a test fails when either is stale).
 crds: build
-	rm -f crds/*.yaml
+	rm -f crds/*.yaml charts/pedia/crds/*.yaml
 	$(PEDIA) crds --out-dir crds
+	cp crds/*.yaml charts/pedia/crds/
 
 ## demo: what pedia does today, on this machine, with nothing else running.
 demo: build
