@@ -1,7 +1,8 @@
 //! The Helm chart (`charts/pedia`) with the real helm 4 (`make tools`): it lints and renders for
 //! each storage choice and for several replicas, refuses what cannot work with a message, its
 //! CRDs are `crds/`, the rendered containers' arguments are ones pedia accepts, and the rendered
-//! manifests apply to a kubesim host with kubectl.
+//! manifests apply to a kubesim host with kubectl, and so do the plain manifests in `deploy/`
+//! (`kubectl apply -k`), which are the chart rendered.
 #![allow(clippy::unwrap_used)] // test code may panic
 
 mod common;
@@ -159,6 +160,22 @@ fn what_cannot_work_is_refused_with_a_message() {
     assert!(e.contains("/storage/type") && e.contains("sqlite"), "the schema names the field and the choices: {e}");
 }
 
+#[test]
+fn the_plain_manifests_are_the_rendered_chart() {
+    let out = std::process::Command::new(helm())
+        .args(["template", "pedia", chart().to_str().unwrap(), "--namespace", "clusterpedia-system", "--include-crds"])
+        .args(["--set", "apiserver.tls.selfSigned=true", "--set", "apiserver.apiService.insecureSkipTLSVerify=true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deployed = std::fs::read_to_string(common::repo().join("deploy/pedia.yaml")).unwrap();
+    let body = deployed.split_once('\n').map(|(_, rest)| rest).unwrap_or_default();
+    assert!(body == String::from_utf8(out.stdout).unwrap(), "deploy/pedia.yaml is stale: run `make deploy`");
+    // A self-signed pedia needs an APIService that does not verify it: refused otherwise.
+    let e = render(&["apiserver.tls.selfSigned=true"]).unwrap_err();
+    assert!(e.contains("insecureSkipTLSVerify"), "{e}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rendered_manifests_apply_to_a_host() {
     let dir = std::env::temp_dir().join(format!("pedia-chart-e2e-{}", std::process::id()));
@@ -179,4 +196,10 @@ async fn the_rendered_manifests_apply_to_a_host() {
     }
     let d = k.get(&["deployment", "pedia", "-n", "pedia-system"]).await.unwrap();
     assert_eq!(d["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(), 2);
+    // The plain manifests: `kubectl apply -k deploy/`.
+    let out = k.ok(&["apply", "-k", common::repo().join("deploy").to_str().unwrap()], None).await;
+    assert!(out.contains("namespace/clusterpedia-system") && out.contains("deployment.apps/pedia"), "{out}");
+    let d = k.get(&["deployment", "pedia", "-n", "clusterpedia-system"]).await.unwrap();
+    let apiserver = &d["spec"]["template"]["spec"]["containers"][1];
+    assert!(!apiserver["args"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with("--tls-cert-file")));
 }

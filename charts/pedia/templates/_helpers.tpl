@@ -77,6 +77,9 @@ seccompProfile:
 {{- if and (eq .Values.storage.type "sqlite") (gt (int .Values.replicas) 1) }}
 {{- fail "replicas > 1 needs a SQL server: set storage.type to postgres or mysql (SQLite is one file on one volume)" }}
 {{- end }}
+{{- if and .Values.apiserver.tls.selfSigned (not .Values.apiserver.apiService.insecureSkipTLSVerify) }}
+{{- fail "apiserver.tls.selfSigned needs apiserver.apiService.insecureSkipTLSVerify=true: the aggregator cannot verify a certificate pedia makes up at start" }}
+{{- end }}
 {{- if and (ne .Values.storage.type "sqlite") (not .Values.storage.host) }}
 {{- fail (printf "storage.host is required for storage.type %s" .Values.storage.type) }}
 {{- end }}
