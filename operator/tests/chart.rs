@@ -125,6 +125,12 @@ fn the_chart_lints_and_renders_each_storage_choice() {
     assert_eq!(api_service["spec"]["caBundle"], tls["data"]["ca.crt"]);
     assert_eq!(api_service["spec"]["service"]["name"], "pedia-apiserver");
     assert!(find(&sqlite, "ServiceMonitor").is_empty());
+    // Your own serving Secret and its CA: no generated Secret, the APIService trusts that CA.
+    let own = render(&["apiserver.tls.existingSecret=my-tls", "apiserver.tls.caBundle=MY-CA-PEM"]).unwrap();
+    assert!(find(&own, "Secret").is_empty());
+    assert_eq!(find(&own, "APIService")[0]["spec"]["caBundle"], "TVktQ0EtUEVN");
+    let volumes = &find(&own, "Deployment")[0]["spec"]["template"]["spec"]["volumes"];
+    assert!(volumes.as_array().unwrap().iter().any(|v| v["secret"]["secretName"] == "my-tls"));
     assert_eq!(find(&sqlite, "PodDisruptionBudget").len(), 1);
 
     // PostgreSQL: Clusterpedia's config file, the password from an existing Secret, several replicas.
