@@ -191,7 +191,7 @@ fn error_policy(profile: Arc<ClusterProfile>, error: &Error, _: Arc<Context>) ->
 }
 
 /// Runs the importer until the process stops; returns at once (with a log line) when the host
-/// does not serve ClusterProfiles.
+/// does not serve ClusterProfiles or pedia may not list them.
 pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
     let probe = match settings.watch_namespaces.first() {
         Some(ns) => Api::<ClusterProfile>::namespaced(client.clone(), ns),
@@ -201,6 +201,14 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), Error> {
         Err(kube::Error::Api(s)) if s.code == 404 => {
             tracing::info!(
                 "the ClusterProfile CRD (clusterprofiles.multicluster.x-k8s.io) is not installed on the host: the ClusterProfile importer is off"
+            );
+            return Ok(());
+        }
+        // Older RBAC without the importer's rule: the other controllers keep running.
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            tracing::warn!(
+                message = %s.message,
+                "pedia may not list ClusterProfiles (grant get/list/watch on clusterprofiles.multicluster.x-k8s.io, or drop clusterprofiles from --controllers): the ClusterProfile importer is off"
             );
             return Ok(());
         }
