@@ -60,8 +60,6 @@ pub fn healthy(profile: &ClusterProfile) -> bool {
 /// What the importer writes into a PediaCluster it keeps for a profile.
 pub struct Inputs<'a> {
     pub prefix: &'a str,
-    /// pedia's namespace (where the kubeconfig Secret lives).
-    pub namespace: &'a str,
     pub provider: &'a str,
     pub server: &'a str,
     pub default_sync_resources: Option<&'a str>,
@@ -226,7 +224,6 @@ mod tests {
     fn inputs() -> Inputs<'static> {
         Inputs {
             prefix: "",
-            namespace: "pedia-system",
             provider: "secretreader",
             server: "https://spoke-a:6443",
             default_sync_resources: None,

@@ -78,7 +78,6 @@ pub async fn reconcile(profile: Arc<ClusterProfile>, ctx: Arc<Context>) -> Resul
         healthy,
         &Inputs {
             prefix: &s.prefix,
-            namespace: &s.namespace,
             provider: &selection.provider,
             server: &selection.cluster.server,
             default_sync_resources: s.default_sync_resources.as_deref(),

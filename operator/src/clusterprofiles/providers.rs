@@ -8,10 +8,8 @@ use api_types::multicluster::{AccessProvider, ClusterProfileStatus, KubeconfigCl
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use crate::exec_plugin::ExecPlan;
+pub use crate::exec_plugin::{EXEC_EXTENSION, ExecPlan};
 
-/// The extension passed to the plugin as `ExecCredential.spec.cluster.config`.
-pub const EXEC_EXTENSION: &str = "client.authentication.k8s.io/exec";
 /// Extra plugin arguments a profile may add (when the provider's policy allows).
 pub const ARGS_EXTENSION: &str = "clusterprofiles.multicluster.x-k8s.io/exec/additional-args";
 /// Extra plugin environment variables a profile may add (when the provider's policy allows).
