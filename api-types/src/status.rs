@@ -109,6 +109,29 @@ impl StatusError {
         )
     }
 
+    /// `415 UnsupportedMediaType` for a custom resource's body in an encoding only built-in
+    /// kinds have (protobuf).
+    pub fn unsupported_media_type_of_custom_resource(content_type: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
+            ),
+        )
+    }
+
+    /// `406 NotAcceptable`: no media type of the Accept header can be served.
+    pub fn not_acceptable(accept: &str) -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!(
+                "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf (Accept: {accept:?})"
+            ),
+        )
+    }
+
     /// `500 InternalError`.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)

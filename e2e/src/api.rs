@@ -21,9 +21,10 @@ use crate::patch::{self, PatchType};
 use crate::sim::State;
 use crate::store::{GroupResource, ObjectKey, Propagation, WatchStart};
 use api_types::api::encode::{self, Shape};
-use api_types::api::openapi;
 use api_types::api::path::{self as route, ObjectRoute, Route};
+use api_types::api::protobuf;
 use api_types::api::resources::ResourceInfo;
+use api_types::api::{openapi, openapi_v2};
 
 /// Namespaces every cluster starts with.
 pub const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -85,8 +86,18 @@ impl Request {
         Shape::from_accept(self.header(header::ACCEPT))
     }
 
-    fn body_object(&self) -> Result<Value, StatusError> {
+    /// The request body as JSON: JSON, YAML, or Kubernetes' protobuf of a built-in kind.
+    pub(crate) fn body_object(&self) -> Result<Value, StatusError> {
         let content_type = self.header(header::CONTENT_TYPE);
+        if protobuf::is_protobuf(content_type) {
+            return protobuf::decode_object(protobuf::kubernetes(), &self.body).map_err(|e| match e {
+                // Custom resources have no protobuf form (kube-apiserver's answer).
+                protobuf::Error::NoMessage { .. } => {
+                    StatusError::unsupported_media_type_of_custom_resource(content_type)
+                }
+                e => StatusError::bad_request(format!("the body of the request could not be decoded: {e}")),
+            });
+        }
         if content_type.contains("protobuf") || content_type.contains("cbor") {
             return Err(StatusError::unsupported_media_type(content_type));
         }
@@ -127,23 +138,61 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
         Route::OpenApiV3Root => Ok(json_response(StatusCode::OK, &openapi::root("", &state.registry().served()))),
         Route::OpenApiV3 { group, version } => {
             let registry = state.registry();
-            let served: Vec<openapi::Served<'_>> = registry
-                .served()
-                .into_iter()
-                .map(|info| openapi::Served {
-                    info,
-                    schema: registry.custom_schema(&info.group, &info.version, &info.resource),
-                })
-                .collect();
+            let served = served_schemas(&registry);
             openapi::group_version(&group, &version, &served)
                 .map(|v| json_response(StatusCode::OK, &v))
                 .ok_or_else(StatusError::no_route)
         }
-        Route::OpenApiV2 => Err(StatusError::no_route()),
+        Route::OpenApiV2 => {
+            let registry = state.registry();
+            let doc = openapi_v2::document(&openapi::all_group_versions(&served_schemas(&registry)));
+            if openapi_v2::wants_protobuf(req.header(header::ACCEPT)) {
+                let body = openapi_v2::to_protobuf(&doc);
+                Ok((StatusCode::OK, [(header::CONTENT_TYPE, openapi_v2::PROTOBUF_CONTENT_TYPE)], body).into_response())
+            } else {
+                Ok(json_response(StatusCode::OK, &doc))
+            }
+        }
         Route::Object(o) => object_request(&state, &o, &req).await,
         Route::NotFound => Err(StatusError::no_route()),
     };
-    result.unwrap_or_else(|e| error_response(&e))
+    let response = result.unwrap_or_else(|e| error_response(&e));
+    let accept = req.header(header::ACCEPT);
+    if !protobuf::protobuf_only(accept) {
+        return response;
+    }
+    // A client that takes nothing but protobuf (watch streams stay JSON-only here).
+    if req.list_options().is_ok_and(|o| o.watch) {
+        return error_response(&StatusError::not_acceptable(accept));
+    }
+    to_protobuf(response, accept).await
+}
+
+/// A JSON response re-encoded as protobuf; 406 for what has no protobuf form (custom
+/// resources, Tables).
+async fn to_protobuf(response: Response, accept: &str) -> Response {
+    let (parts, body) = response.into_parts();
+    let json = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => serde_json::from_slice::<Value>(&b).ok(),
+        Err(_) => None,
+    };
+    let encoded = json.as_ref().map(|v| protobuf::encode_object(protobuf::kubernetes(), v));
+    match encoded {
+        Some(Ok(bytes)) => (parts.status, [(header::CONTENT_TYPE, protobuf::MEDIA_TYPE)], bytes).into_response(),
+        _ => error_response(&StatusError::not_acceptable(accept)),
+    }
+}
+
+/// What the registry serves, with the CRD schemas of custom resources (for OpenAPI documents).
+fn served_schemas(registry: &crate::registry::Registry) -> Vec<openapi::Served<'_>> {
+    registry
+        .served()
+        .into_iter()
+        .map(|info| openapi::Served {
+            info,
+            schema: registry.custom_schema(&info.group, &info.version, &info.resource),
+        })
+        .collect()
 }
 
 fn aggregated(state: &State) -> Vec<(String, String)> {
@@ -711,7 +760,8 @@ impl Ctx<'_> {
     }
 
     fn delete_options(&self) -> (Propagation, Option<String>) {
-        let body: Value = serde_json::from_slice(&self.req.body).unwrap_or(Value::Null);
+        // DeleteOptions are optional: a body that is none (or not one) leaves the defaults.
+        let body = if self.req.body.is_empty() { Value::Null } else { self.req.body_object().unwrap_or(Value::Null) };
         let policy = self
             .req
             .param("propagationPolicy")

@@ -82,11 +82,17 @@ fn deployment(object: &mut Value) {
     default(spec, "replicas", json!(1));
     default(spec, "revisionHistoryLimit", json!(10));
     default(spec, "progressDeadlineSeconds", json!(600));
-    default(
-        spec,
-        "strategy",
-        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-    );
+    // Field by field, as kube-apiserver: `strategy: {}` gets the same defaults as none.
+    default(spec, "strategy", json!({}));
+    let Some(strategy) = spec.get_mut("strategy").and_then(Value::as_object_mut) else { return };
+    default(strategy, "type", json!("RollingUpdate"));
+    if strategy["type"] == "RollingUpdate" {
+        default(strategy, "rollingUpdate", json!({}));
+        if let Some(rolling) = strategy.get_mut("rollingUpdate").and_then(Value::as_object_mut) {
+            default(rolling, "maxUnavailable", json!("25%"));
+            default(rolling, "maxSurge", json!("25%"));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +147,12 @@ mod tests {
         on_write("apps", "deployments", &mut d);
         assert_eq!(d["spec"]["replicas"], 3, "given values stay");
         assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+        let mut empty = json!({"spec": {"strategy": {}}});
+        on_write("apps", "deployments", &mut empty);
+        assert_eq!(empty["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%", "an empty strategy is defaulted");
+        let mut recreate = json!({"spec": {"strategy": {"type": "Recreate"}}});
+        on_write("apps", "deployments", &mut recreate);
+        assert_eq!(recreate["spec"]["strategy"], json!({"type": "Recreate"}));
         assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
         let mut p = json!({"spec": {"containers": [{"name": "a", "image": "x:1"}]}});
         let before = p.clone();

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use api_types::status::StatusError;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -13,8 +12,7 @@ use api_types::api::resources::ResourceInfo;
 
 /// Answers a POST to a create-only resource.
 pub fn answer(state: &Arc<State>, info: &ResourceInfo, req: &Request) -> Reply {
-    let mut body: Value = serde_json::from_slice(&req.body)
-        .map_err(|e| StatusError::bad_request(format!("the body of the request could not be decoded: {e}")))?;
+    let mut body = req.body_object()?;
     let status = match info.resource.as_str() {
         "tokenreviews" => {
             let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or_default();

@@ -197,3 +197,91 @@ async fn requests_are_logged_when_asked() {
     assert!(lines[1].contains("GET /api/v1/pods ") && lines[1].contains("status=401") && lines[1].ends_with("user=-"));
     let _ = std::fs::remove_file(&path);
 }
+
+/// One HTTP/1.1 request with a binary body; returns the status, the response headers and body.
+async fn call_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: kubesim\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, head, buf[split + 4..].to_vec())
+}
+
+/// A `k8s\0` envelope naming `api_version`/`kind` around `raw` (for kinds our encoder refuses).
+fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
+    let field = |tag: u8, b: &[u8]| [vec![tag << 3 | 2, b.len() as u8], b.to_vec()].concat();
+    let type_meta = [field(1, api_version.as_bytes()), field(2, kind.as_bytes())].concat();
+    [b"k8s\0".to_vec(), field(1, &type_meta), field(2, raw)].concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_bodies_and_answers() {
+    use api_types::api::protobuf::{self, decode_object, encode_object, kubernetes};
+    let sim = KubeSim::new(Config::default());
+    sim.create(kubesim::seed::widget_crd()).await.unwrap();
+    let server = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let pb = ("Content-Type", protobuf::MEDIA_TYPE);
+
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pb", "namespace": "default"}, "data": {"k": "v"}});
+    let body = encode_object(kubernetes(), &cm).unwrap();
+    let (code, _, created) =
+        call_bytes(server.addr, "POST", "/api/v1/namespaces/default/configmaps", &[pb], &body).await;
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&created));
+    let stored: Value = serde_json::from_slice(&created).unwrap();
+    assert_eq!(stored["data"], json!({"k": "v"}), "answered in JSON to a client that takes */*");
+
+    // A custom resource has no protobuf form: 415, as kube-apiserver answers.
+    let widget = envelope("example.com/v1", "Widget", &[]);
+    let (code, _, answer) =
+        call_bytes(server.addr, "POST", "/apis/example.com/v1/namespaces/default/widgets", &[pb], &widget).await;
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!((code, answer["reason"].as_str()), (415, Some("UnsupportedMediaType")), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("application/json"), "{answer}");
+    // A cut body is a 400 that says what is wrong.
+    let (code, _, answer) =
+        call_bytes(server.addr, "POST", "/api/v1/namespaces/default/configmaps", &[pb], &body[..body.len() - 2]).await;
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("could not be decoded"), "{answer}");
+
+    // A client that accepts protobuf only gets protobuf: objects, lists and Status errors.
+    let only = ("Accept", protobuf::MEDIA_TYPE);
+    let (code, head, got) =
+        call_bytes(server.addr, "GET", "/api/v1/namespaces/default/configmaps/pb", &[only], &[]).await;
+    assert_eq!(code, 200);
+    assert!(head.contains("application/vnd.kubernetes.protobuf"), "{head}");
+    let got = decode_object(kubernetes(), &got).unwrap();
+    assert_eq!((got["metadata"]["name"].as_str(), &got["data"]), (Some("pb"), &json!({"k": "v"})));
+    assert!(got["metadata"]["resourceVersion"].is_string() && got["metadata"]["uid"].is_string(), "{got}");
+    let (_, _, list) = call_bytes(server.addr, "GET", "/api/v1/namespaces/default/configmaps", &[only], &[]).await;
+    let list = decode_object(kubernetes(), &list).unwrap();
+    assert_eq!(list["kind"], "ConfigMapList");
+    assert!(list["items"].as_array().unwrap().iter().any(|i| i["metadata"]["name"] == "pb"), "{list}");
+    let (code, _, missing) =
+        call_bytes(server.addr, "GET", "/api/v1/namespaces/default/configmaps/nope", &[only], &[]).await;
+    let missing = decode_object(kubernetes(), &missing).unwrap();
+    assert_eq!((code, missing["kind"].as_str(), missing["reason"].as_str()), (404, Some("Status"), Some("NotFound")));
+    // What has no protobuf form: 406.
+    let (code, _, _) = call_bytes(server.addr, "GET", "/apis/example.com/v1/widgets", &[only], &[]).await;
+    assert_eq!(code, 406);
+    let (code, _, _) =
+        call_bytes(server.addr, "GET", "/api/v1/configmaps?watch=1&timeoutSeconds=1", &[only], &[]).await;
+    assert_eq!(code, 406, "watch streams are JSON only");
+    server.shutdown().await;
+}

@@ -4,5 +4,7 @@
 pub mod discovery;
 pub mod encode;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod path;
+pub mod protobuf;
 pub mod resources;

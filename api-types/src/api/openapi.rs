@@ -43,7 +43,35 @@ macro_rules! builtin_kinds {
                 _ => None,
             }
         }
+
+        /// `(apiVersion, kind)` of every built-in kind with a schema.
+        #[cfg(test)]
+        pub(crate) const BUILTIN_KINDS: &[(&str, &str)] = &[$(($gv, $kind)),*];
     };
+}
+
+/// `(apiVersion, kind, definition name)`.
+#[cfg(test)]
+pub(crate) type KindDefinition = (&'static str, &'static str, String);
+
+/// The definitions of every built-in kind (and of the types they use), and each kind's
+/// definition name: the JSON names the protobuf field table is generated from.
+#[cfg(test)]
+pub(crate) fn builtin_definitions() -> (Map<String, Value>, Vec<KindDefinition>) {
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    let mut roots = Vec::new();
+    for (api_version, kind) in BUILTIN_KINDS {
+        if let Some(name) = builtin_schema(&mut generator, api_version, kind)
+            .and_then(|r| r["$ref"].as_str().map(|r| r.trim_start_matches("#/components/schemas/").to_owned()))
+        {
+            roots.push((*api_version, *kind, name));
+        }
+    }
+    let scale = generator.subschema_for::<api::autoscaling::v1::Scale>().to_value();
+    if let Some(name) = scale["$ref"].as_str() {
+        roots.push(("autoscaling/v1", "Scale", name.trim_start_matches("#/components/schemas/").to_owned()));
+    }
+    (generator.take_definitions(true).into_iter().collect(), roots)
 }
 
 builtin_kinds! {
@@ -178,6 +206,16 @@ pub fn group_version(group: &str, version: &str, resources: &[Served<'_>]) -> Op
         "paths": paths,
         "components": {"schemas": schemas}
     }))
+}
+
+/// Every group-version document of `resources` (what the v2 document is made from).
+pub fn all_group_versions(resources: &[Served<'_>]) -> Vec<Value> {
+    let infos: Vec<&ResourceInfo> = resources.iter().map(|s| s.info).collect();
+    crate::api::discovery::groups(&infos)
+        .into_iter()
+        .flat_map(|(g, versions)| versions.into_iter().map(move |v| (g.clone(), v)))
+        .filter_map(|(g, v)| group_version(&g, &v, resources))
+        .collect()
 }
 
 fn schema_name(info: &ResourceInfo) -> String {
