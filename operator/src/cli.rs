@@ -200,6 +200,16 @@ pub struct OperatorArgs {
     /// `cluster`, `gv`, `resource`, `gvr` (as upstream).
     #[arg(long, default_value = "empty")]
     pub resource_synchro_metrics_labels: pedia_synchro::metrics::LabelScope,
+    /// How long the change log keeps entries: a watch resuming from an older position gets 410
+    /// Gone and relists (`90s`, `30m`, `2h`, `1d`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub change_log_retention: std::time::Duration,
+    /// At most this many change log entries are kept.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub change_log_retention_entries: i64,
+    /// How often the sync leader trims the change log to the retention.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub change_log_compact_interval: std::time::Duration,
     #[command(flatten)]
     pub storage: StorageArgs,
 }
@@ -580,7 +590,19 @@ fn run_controllers(args: OperatorArgs, serve: Option<crate::apiserver::ServeArgs
                     shard => format!("clusterpedia-clustersynchro-manager-{shard}"),
                 };
                 let lease = leader(name).await;
-                led(lease, async { Ok(crate::clusters::run(client.clone(), store, settings).await?) }).await?;
+                let retention = pedia_storage::Retention {
+                    max_age: args.change_log_retention,
+                    max_entries: args.change_log_retention_entries,
+                };
+                let interval = args.change_log_compact_interval.max(std::time::Duration::from_secs(1));
+                led(lease, async {
+                    // The leader trims the log it writes (shards' leaders alike: a trim is idempotent).
+                    tokio::select! {
+                        result = crate::clusters::run(client.clone(), store.clone(), settings) => Ok(result?),
+                        () = crate::compaction::run(store.clone(), retention, interval) => Ok(()),
+                    }
+                })
+                .await?;
             }
             std::future::pending::<Result<(), CliError>>().await
         };

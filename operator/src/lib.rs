@@ -5,6 +5,7 @@ pub mod apiserver;
 pub mod cli;
 pub mod clusterprofiles;
 pub mod clusters;
+pub mod compaction;
 pub mod exec_plugin;
 pub mod import;
 pub mod kubeconfig;

@@ -209,3 +209,39 @@ async fn the_rendered_manifests_apply_to_a_host() {
     let apiserver = &d["spec"]["template"]["spec"]["containers"][1];
     assert!(!apiserver["args"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with("--tls-cert-file")));
 }
+
+/// The Dockerfile builds what the chart runs: `make image` tags `pedia:<workspace version>`, the
+/// chart's default image is `image.repository:appVersion` with appVersion that same version, and
+/// the final stage is the binary alone, as the non-root user the chart's securityContext expects.
+/// (No Docker engine runs here: `make image` itself is not run.)
+#[test]
+fn the_image_is_named_and_built_as_the_chart_runs_it() {
+    let repo = common::repo();
+    let cargo = std::fs::read_to_string(repo.join("Cargo.toml")).unwrap();
+    let version = cargo.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"').to_owned();
+    let chart_yaml: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap()).unwrap();
+    assert_eq!(chart_yaml["appVersion"], json!(version), "the chart's appVersion is the workspace version");
+
+    let objects = render(&[]).unwrap();
+    assert_eq!(container(&objects, "operator")["image"], json!(format!("pedia:{version}")));
+    assert_eq!(container(&objects, "apiserver")["image"], json!(format!("pedia:{version}")));
+    let out = std::process::Command::new("make").args(["-s", "-n", "image"]).current_dir(&repo).output().unwrap();
+    let make = String::from_utf8_lossy(&out.stdout);
+    assert!(make.contains(&format!("docker build -t pedia:{version} .")), "{make}");
+
+    let dockerfile = std::fs::read_to_string(repo.join("Dockerfile")).unwrap();
+    let stages: Vec<&str> = dockerfile.split("\nFROM ").skip(1).collect();
+    assert!(stages.len() >= 2, "a build stage and a runtime stage");
+    let last = stages.last().unwrap();
+    assert!(last.starts_with("gcr.io/distroless/"), "a minimal base: {last}");
+    let copies: Vec<&str> = last.lines().filter(|l| l.starts_with("COPY")).collect();
+    assert_eq!(copies, ["COPY --from=build /out/pedia /usr/local/bin/pedia"], "the binary alone");
+    let user = last.lines().find_map(|l| l.strip_prefix("USER ")).expect("a USER");
+    let uid = user.split(':').next().unwrap();
+    assert_ne!(uid, "0");
+    let pod = &find(&objects, "Deployment")[0]["spec"]["template"]["spec"]["securityContext"];
+    assert_eq!(pod["runAsNonRoot"], true);
+    assert_eq!(pod["fsGroup"].to_string(), uid, "the data volume belongs to the image's user");
+    assert!(last.contains("ENTRYPOINT [\"/usr/local/bin/pedia\"]"));
+}

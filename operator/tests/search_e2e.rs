@@ -13,7 +13,7 @@ mod common;
 use common::Pedia;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -21,49 +21,14 @@ use common::{Kubectl, free_port, until};
 use futures_util::StreamExt;
 use http::Method;
 use kube::runtime::watcher;
-use kubesim::auth::{Auth, Rule};
+use kubesim::KubeSim;
 use kubesim::fleet::{self, FleetCluster};
-use kubesim::kubeconfig::{self, Credentials, base64};
+use kubesim::kubeconfig::base64;
 use kubesim::seed::SeedSize;
-use kubesim::tls::Tls;
-use kubesim::{Config, KubeSim};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
 const NS: &str = "pedia-system";
-
-/// A host whose RBAC allows admins everything and alice to read the search API; eve may do
-/// nothing.
-async fn host(dir: &Path) -> (KubeSim, kubesim::serve::Server, PathBuf) {
-    let mut auth = Auth { anonymous: false, ..Auth::default() };
-    auth.add_token("admin-token", "admin", &["system:masters"]);
-    auth.add_token("alice-token", "alice", &["dev"]);
-    auth.add_token("eve-token", "eve", &[]);
-    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    auth.rules = Some(vec![
-        Rule {
-            users: vec![],
-            groups: strings(&["system:masters"]),
-            verbs: strings(&["*"]),
-            resources: strings(&["*"]),
-        },
-        Rule {
-            users: strings(&["alice"]),
-            groups: vec![],
-            verbs: strings(&["get", "list", "watch"]),
-            resources: strings(&["resources", "collectionresources"]),
-        },
-    ]);
-    let sim = KubeSim::new(Config { name: "host".into(), auth, ..Config::default() });
-    let server = sim.serve_tls("127.0.0.1:0".parse().unwrap(), Tls::generate("host", &[]).unwrap()).await.unwrap();
-    let kc = dir.join("host.kubeconfig");
-    std::fs::write(
-        &kc,
-        kubeconfig::render("host", &server.url(), server.ca_pem(), &Credentials::Token("admin-token".into())),
-    )
-    .unwrap();
-    (sim, server, kc)
-}
 
 fn start_pedia(host_kubeconfig: &Path, dir: &Path, port: u16) -> Pedia {
     let tokens = dir.join("tokens.csv");
@@ -205,7 +170,7 @@ async fn kubectl_searches_every_member_through_pedia() {
     std::fs::create_dir_all(&dir).unwrap();
     let fleet = fleet::start(2, &dir.join("fleet"), SeedSize::default()).await.unwrap();
     let members = &fleet.members;
-    let (host, host_server, host_kc) = host(&dir).await;
+    let (host, host_server, host_kc) = common::search_host(&dir).await;
     let admin = Kubectl { kubeconfig: host_kc.clone() };
     admin.ok(&["apply", "--server-side", "-f", common::repo().join("crds").to_str().unwrap()], None).await;
     admin.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}).to_string()).await;

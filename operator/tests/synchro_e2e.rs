@@ -28,7 +28,7 @@ use tokio::process::Command;
 
 const NS: &str = "pedia-system";
 
-fn start_pedia(host_kubeconfig: &Path, db: &Path, log: &Path, metrics_port: u16) -> Pedia {
+fn start_pedia(host_kubeconfig: &Path, db: &Path, log: &Path, metrics_port: u16, extra: &[&str]) -> Pedia {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     Pedia(
         Command::new(env!("CARGO_BIN_EXE_pedia"))
@@ -38,6 +38,7 @@ fn start_pedia(host_kubeconfig: &Path, db: &Path, log: &Path, metrics_port: u16)
             .arg(format!("127.0.0.1:{metrics_port}"))
             .arg("--storage")
             .arg(format!("sqlite://{}", db.display()))
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -229,7 +230,7 @@ async fn a_fleet_is_synced_and_stays_correct() {
     let db = dir.join("pedia.db");
     let log = dir.join("pedia.log");
     let port = free_port();
-    let pedia = start_pedia(&host.kubeconfig, &db, &log, port);
+    let pedia = start_pedia(&host.kubeconfig, &db, &log, port, &[]);
     let store =
         Storage::connect(&StorageConfig::from_url(&format!("sqlite://{}", db.display())).unwrap(), 50).await.unwrap();
 
@@ -453,12 +454,25 @@ async fn a_fleet_is_synced_and_stays_correct() {
         assert!(code.is_success(), "{body}");
     }
     let port = free_port();
-    let pedia = start_pedia(&host.kubeconfig, &db, &log, port);
+    // This time with a short change log: the leader trims it on its interval.
+    let keep = 10;
+    let pedia = start_pedia(
+        &host.kubeconfig,
+        &db,
+        &log,
+        port,
+        &["--change-log-compact-interval", "1s", "--change-log-retention-entries", &keep.to_string()],
+    );
     for (name, n) in [("member-1", 6), ("member-2", 4), ("member-3", 2)] {
         wait_synced(h, name, n).await;
     }
     wait_counts(&store, "member-1", m1, &m1_gvrs).await;
     assert_eq!(store.log_state().await.unwrap().head, head, "a restart rewrote unchanged rows");
+    until("the change log is trimmed to its retention", 30, || async {
+        let state = store.log_state().await.unwrap();
+        if state.horizon > 0 && state.head - state.horizon <= keep { Ok(()) } else { Err(format!("{state:?}")) }
+    })
+    .await;
     // Counted by the synchros themselves: not one object was sent to the store again.
     let metrics = http_get(port, "/metrics").await.expect("/metrics answers");
     let total = |name: &str| -> f64 {

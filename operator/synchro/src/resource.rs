@@ -456,6 +456,8 @@ impl Worker {
         m.added.get_or_create(&self.labels).inc_by(added);
         m.updated.get_or_create(&self.labels).inc_by(updated);
         m.deleted.get_or_create(&self.labels).inc_by(deleted);
+        // Present at zero from the first write on, so alerts on its rate have a series.
+        m.failed.get_or_create(&self.labels).inc_by(0);
         self.gauge.inc_by(added as i64 - deleted as i64);
         Ok(())
     }

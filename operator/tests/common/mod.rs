@@ -207,3 +207,42 @@ impl Proxy {
         self.set_up(true);
     }
 }
+
+/// A host whose RBAC allows admins everything and alice to read the search API; eve may do
+/// nothing.
+pub async fn search_host(dir: &Path) -> (kubesim::KubeSim, kubesim::serve::Server, PathBuf) {
+    let mut auth = kubesim::auth::Auth { anonymous: false, ..kubesim::auth::Auth::default() };
+    auth.add_token("admin-token", "admin", &["system:masters"]);
+    auth.add_token("alice-token", "alice", &["dev"]);
+    auth.add_token("eve-token", "eve", &[]);
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    auth.rules = Some(vec![
+        kubesim::auth::Rule {
+            users: vec![],
+            groups: strings(&["system:masters"]),
+            verbs: strings(&["*"]),
+            resources: strings(&["*"]),
+        },
+        kubesim::auth::Rule {
+            users: strings(&["alice"]),
+            groups: vec![],
+            verbs: strings(&["get", "list", "watch"]),
+            resources: strings(&["resources", "collectionresources"]),
+        },
+    ]);
+    let sim = kubesim::KubeSim::new(kubesim::Config { name: "host".into(), auth, ..kubesim::Config::default() });
+    let server =
+        sim.serve_tls("127.0.0.1:0".parse().unwrap(), kubesim::tls::Tls::generate("host", &[]).unwrap()).await.unwrap();
+    let kc = dir.join("host.kubeconfig");
+    std::fs::write(
+        &kc,
+        kubesim::kubeconfig::render(
+            "host",
+            &server.url(),
+            server.ca_pem(),
+            &kubesim::kubeconfig::Credentials::Token("admin-token".into()),
+        ),
+    )
+    .unwrap();
+    (sim, server, kc)
+}
