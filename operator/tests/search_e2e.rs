@@ -330,6 +330,12 @@ async fn kubectl_searches_every_member_through_pedia() {
     assert!(explained.contains("image") && explained.contains("<[]Container>"), "{explained}");
     let explained = alice.ok(&["--context", "member-1", "explain", "widgets.spec"], None).await;
     assert!(explained.contains("size") && explained.contains("color"), "{explained}");
+    // And from the v2 document (gnostic protobuf), which kubectl reads for what v3 cannot cover.
+    let explained = alice.ok(&["explain", "deployments.spec.replicas", "--output=plaintext-openapiv2"], None).await;
+    assert!(explained.contains("KIND:     Deployment") && explained.contains("<integer>"), "{explained}");
+    let explained =
+        alice.ok(&["--context", "member-1", "explain", "widgets.spec", "--output=plaintext-openapiv2"], None).await;
+    assert!(explained.contains("size"), "the member CRD's schema in v2: {explained}");
 
     // Events ride along with injectEvents (URL parameter and search label), for get and list.
     let event_reasons = |o: &Value| -> Vec<String> {

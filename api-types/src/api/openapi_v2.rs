@@ -44,6 +44,16 @@ fn to_v2(schema: &Value) -> Value {
     match schema {
         Value::Object(o) => {
             let mut out = Map::new();
+            // `allOf: [{$ref}]` (how v3 puts a description beside a reference) is a plain
+            // `$ref` in v2: kubectl's v2 models follow only `$ref`.
+            if let Some([single]) = o.get("allOf").and_then(Value::as_array).map(Vec::as_slice)
+                && single.get("$ref").is_some()
+            {
+                let mut flat = o.clone();
+                flat.remove("allOf");
+                flat.insert("$ref".into(), single["$ref"].clone());
+                return to_v2(&Value::Object(flat));
+            }
             for (k, v) in o {
                 match k.as_str() {
                     "$ref" => {
@@ -239,6 +249,7 @@ mod tests {
                 "type": "object", "x-kubernetes-group-version-kind": [{"group": "", "kind": "ConfigMap", "version": "v1"}],
                 "properties": {
                     "metadata": {"$ref": "#/components/schemas/meta.ObjectMeta", "nullable": true},
+                    "spec": {"allOf": [{"$ref": "#/components/schemas/meta.ObjectMeta"}], "description": "d"},
                     "data": {"type": ["object", "null"], "additionalProperties": {"type": "string"}}
                 }
             },
@@ -248,6 +259,7 @@ mod tests {
         let cm = &doc["definitions"]["io.k8s.api.core.v1.ConfigMap"];
         assert_eq!(cm["properties"]["metadata"], json!({"$ref": "#/definitions/meta.ObjectMeta"}));
         assert_eq!(cm["properties"]["data"]["type"], "object", "one type, not null");
+        assert_eq!(cm["properties"]["spec"], json!({"$ref": "#/definitions/meta.ObjectMeta", "description": "d"}));
         assert_eq!(doc["definitions"].as_object().unwrap().len(), 2);
 
         let pb = to_protobuf(&doc);

@@ -3,9 +3,9 @@
 
 use api_types::api::discovery;
 use api_types::api::encode::{self, Shape};
-use api_types::api::openapi;
 use api_types::api::path::{self, ObjectRoute, Route};
 use api_types::api::resources::{self, ResourceInfo};
+use api_types::api::{openapi, openapi_v2};
 use api_types::search::{ListOptions, SearchQuery};
 use api_types::status::StatusError;
 use api_types::table;
@@ -52,7 +52,10 @@ pub async fn answer(
             let served = served.ok_or_else(StatusError::no_route)?;
             openapi_group_version(state, cluster, &served, &group, &version).await
         }
-        Route::OpenApiV2 => Err(StatusError::no_route()),
+        Route::OpenApiV2 => {
+            let served = served.ok_or_else(StatusError::no_route)?;
+            openapi_v2(state, cluster, &served, &accept).await
+        }
         Route::CoreVersions | Route::Groups | Route::Group(_) | Route::Resources { .. } => {
             // Discovery of an unknown cluster is a 404 (upstream).
             let served = served.ok_or_else(StatusError::no_route)?;
@@ -90,15 +93,43 @@ async fn openapi_group_version(
 ) -> Result<Response, StatusError> {
     let in_gv: Vec<&ResourceInfo> =
         served.iter().copied().filter(|r| r.group == group && r.version == version).collect();
-    let mut schemas = Vec::with_capacity(in_gv.len());
-    for info in &in_gv {
-        let definition = definition(state, info, cluster).await?;
-        schemas.push(definition.and_then(|mut d| d.pointer_mut("/schema/openAPIV3Schema").map(Value::take)));
-    }
+    let schemas = custom_schemas(state, cluster, &in_gv).await?;
     let resources: Vec<openapi::Served<'_>> =
         in_gv.iter().zip(&schemas).map(|(info, schema)| openapi::Served { info, schema: schema.as_ref() }).collect();
     let doc = openapi::group_version(group, version, &resources).ok_or_else(StatusError::no_route)?;
     Ok(json_response(StatusCode::OK, &doc))
+}
+
+/// The member CRDs' schemas of `resources` (None: a built-in kind, or no schema).
+async fn custom_schemas(
+    state: &State,
+    cluster: Option<&str>,
+    resources: &[&ResourceInfo],
+) -> Result<Vec<Option<Value>>, StatusError> {
+    let mut schemas = Vec::with_capacity(resources.len());
+    for info in resources {
+        let definition = definition(state, info, cluster).await?;
+        schemas.push(definition.and_then(|mut d| d.pointer_mut("/schema/openAPIV3Schema").map(Value::take)));
+    }
+    Ok(schemas)
+}
+
+/// `<prefix>/openapi/v2`: every served schema, as JSON or in the protobuf form kubectl asks for.
+async fn openapi_v2(
+    state: &State,
+    cluster: Option<&str>,
+    served: &[&ResourceInfo],
+    accept: &str,
+) -> Result<Response, StatusError> {
+    let schemas = custom_schemas(state, cluster, served).await?;
+    let resources: Vec<openapi::Served<'_>> =
+        served.iter().zip(&schemas).map(|(info, schema)| openapi::Served { info, schema: schema.as_ref() }).collect();
+    let doc = openapi_v2::document(&openapi::all_group_versions(&resources));
+    Ok(if openapi_v2::wants_protobuf(accept) {
+        bytes_response(StatusCode::OK, openapi_v2::PROTOBUF_CONTENT_TYPE, openapi_v2::to_protobuf(&doc))
+    } else {
+        json_response(StatusCode::OK, &doc)
+    })
 }
 
 fn aggregated_response(doc: Value) -> Response {
