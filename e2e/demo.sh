@@ -125,7 +125,7 @@ echo "-- kubectl get -w through pedia sees a ConfigMap created on member-3:"
 "${P[@]}" get configmaps -A -w -l 'search.clusterpedia.io/clusters=member-3' --watch-only > "$DEMO_DIR/watch.out" 2>&1 &
 watch_pid=$!
 sleep 1
-"$KUBECTL" --kubeconfig "$DEMO_DIR/fleet/member-3.kubeconfig" apply -f - <<<'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hello-from-member-3", "namespace": "default"}, "data": {"from": "demo"}}'
+"$KUBECTL" --kubeconfig "$DEMO_DIR/fleet/member-3.kubeconfig" create configmap hello-from-member-3 -n default --from-literal=from=demo
 for _ in $(seq 1 50); do grep -q hello-from-member-3 "$DEMO_DIR/watch.out" && break; sleep 0.1; done
 kill "$watch_pid" 2>/dev/null || true
 cat "$DEMO_DIR/watch.out"
