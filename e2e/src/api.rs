@@ -235,6 +235,13 @@ async fn object_request(state: &Arc<State>, r: &ObjectRoute, req: &Request) -> R
     {
         return Err(StatusError::no_route());
     }
+    if let (&Method::POST, Some("token"), Some(ns), Some(name)) =
+        (&req.method, r.subresource.as_deref(), r.namespace.as_deref(), r.name.as_deref())
+        && info.group.is_empty()
+        && info.resource == "serviceaccounts"
+    {
+        return crate::review::token_request(state, ns, name, req);
+    }
     if info.create_only() {
         return match (req.method.clone(), &r.name) {
             (Method::POST, None) => crate::review::answer(state, &info, req),

@@ -108,9 +108,23 @@ pub struct State {
     pub faults: Faults,
     /// The CA clients verify this server with (empty until it serves TLS), for `kube-root-ca.crt`.
     cluster_ca: RwLock<String>,
+    /// ServiceAccount tokens issued by TokenRequests (`kubectl create token`).
+    issued_tokens: RwLock<HashMap<String, crate::auth::User>>,
 }
 
 impl State {
+    /// Who a bearer token is: a configured token, or one a TokenRequest issued.
+    pub fn user_for_token(&self, token: &str) -> Option<crate::auth::User> {
+        self.auth
+            .user_for_token(token)
+            .or_else(|| self.issued_tokens.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned())
+    }
+
+    /// Records a token issued for `user`.
+    pub fn issue_token(&self, token: String, user: crate::auth::User) {
+        self.issued_tokens.write().unwrap_or_else(|e| e.into_inner()).insert(token, user);
+    }
+
     pub fn registry(&self) -> RwLockReadGuard<'_, Registry> {
         self.registry.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -307,6 +321,7 @@ impl KubeSim {
             config,
             faults: Faults::default(),
             cluster_ca: RwLock::new(String::new()),
+            issued_tokens: RwLock::new(HashMap::new()),
         });
         let sim = Self { state };
         for ns in api::INITIAL_NAMESPACES {
@@ -571,7 +586,6 @@ fn authenticate(
     };
     if let Some(token) = bearer {
         return state
-            .auth
             .user_for_token(token.trim())
             .map(|u| authenticated(u.name, u.groups))
             .ok_or_else(StatusError::unauthorized);

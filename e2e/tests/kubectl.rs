@@ -423,6 +423,16 @@ async fn generators(bin: PathBuf) {
     let explain = k.ok(&["explain", "deployments.spec.strategy", "--output=plaintext-openapiv2"]).await;
     assert!(explain.contains("KIND:     Deployment") && explain.contains("rollingUpdate"), "{explain}");
 
+    // `kubectl create token`: a TokenRequest (protobuf) for a ServiceAccount, whose token then
+    // authenticates as that ServiceAccount.
+    let token = k.ok(&["create", "token", "gen-sa", "-n", "default", "--duration=1h"]).await;
+    let token = token.trim();
+    assert!(!token.is_empty());
+    let whoami = k.ok(&["auth", "whoami", "--token", token, "-o", "jsonpath={.status.userInfo.username}"]).await;
+    assert_eq!(whoami, "system:serviceaccount:default:gen-sa");
+    let o = k.run(&["create", "token", "no-such-sa", "-n", "default"]).await;
+    assert!(o.code != 0 && o.stderr.contains("not found"), "{}", o.stderr);
+
     // `kubectl create` of an existing object: the protobuf body decodes, the conflict is reported.
     let o = k.run(&["create", "namespace", "gen-ns"]).await;
     assert!(o.stderr.contains("AlreadyExists") || o.stderr.contains("already exists"), "{}", o.stderr);

@@ -67,9 +67,15 @@ pub(crate) fn builtin_definitions() -> (Map<String, Value>, Vec<KindDefinition>)
             roots.push((*api_version, *kind, name));
         }
     }
+    // Subresource kinds clients send: scale, and kubectl create token's TokenRequest.
     let scale = generator.subschema_for::<api::autoscaling::v1::Scale>().to_value();
-    if let Some(name) = scale["$ref"].as_str() {
-        roots.push(("autoscaling/v1", "Scale", name.trim_start_matches("#/components/schemas/").to_owned()));
+    let token = generator.subschema_for::<api::authentication::v1::TokenRequest>().to_value();
+    for (api_version, kind, schema) in
+        [("autoscaling/v1", "Scale", scale), ("authentication.k8s.io/v1", "TokenRequest", token)]
+    {
+        if let Some(name) = schema["$ref"].as_str() {
+            roots.push((api_version, kind, name.trim_start_matches("#/components/schemas/").to_owned()));
+        }
     }
     (generator.take_definitions(true).into_iter().collect(), roots)
 }
