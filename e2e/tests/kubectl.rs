@@ -430,6 +430,8 @@ async fn generators(bin: PathBuf) {
     assert!(!token.is_empty());
     let whoami = k.ok(&["auth", "whoami", "--token", token, "-o", "jsonpath={.status.userInfo.username}"]).await;
     assert_eq!(whoami, "system:serviceaccount:default:gen-sa");
+    let o = k.run(&["create", "token", "gen-sa", "-n", "default", "--duration=1m"]).await;
+    assert!(o.code != 0 && o.stderr.contains("less than 10 minutes"), "{}", o.stderr);
     let o = k.run(&["create", "token", "no-such-sa", "-n", "default"]).await;
     assert!(o.code != 0 && o.stderr.contains("not found"), "{}", o.stderr);
 

@@ -15,6 +15,7 @@ use std::process::Stdio;
 
 use common::{Kubectl, Pedia, free_port, until};
 use kubesim::fleet;
+use kubesim::kubeconfig::base64;
 use kubesim::seed::SeedSize;
 use serde_json::{Value, json};
 use tokio::process::Command;
@@ -259,9 +260,4 @@ async fn the_charts_containers_serve_kubectl_through_the_host() {
         assert!(names.contains(&documented), "{documented} is documented but not served: {names:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn base64(data: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(data)
 }
