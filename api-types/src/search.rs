@@ -57,6 +57,16 @@ pub struct OrderBy {
     pub desc: bool,
 }
 
+/// The columns `orderby` names directly; any other field is a path into the object.
+pub const ORDER_COLUMNS: [&str; 5] = ["cluster", "namespace", "name", "created_at", "resource_version"];
+
+impl OrderBy {
+    /// The field path this item orders by (`None` for a column), or why it is not one.
+    pub fn field_path(&self) -> Option<Result<Vec<crate::fields::Segment>, String>> {
+        (!ORDER_COLUMNS.contains(&self.field.as_str())).then(|| crate::fields::parse_path(&self.field))
+    }
+}
+
 /// A group-resource such as `deployments.apps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupResource {
@@ -115,8 +125,10 @@ pub enum QueryError {
     RawSql(&'static str),
 }
 
-fn invalid(param: &'static str, value: &str, reason: impl Into<String>) -> QueryError {
-    QueryError::Invalid { param, value: value.to_owned(), reason: reason.into() }
+impl QueryError {
+    pub fn invalid(param: &'static str, value: &str, reason: impl Into<String>) -> Self {
+        QueryError::Invalid { param, value: value.to_owned(), reason: reason.into() }
+    }
 }
 
 /// The parameters of Kubernetes' own `metav1.ListOptions`.
@@ -138,6 +150,47 @@ impl ListOptions {
     /// Clusterpedia's search options.
     pub fn from_query(query: &str) -> Result<Self, QueryError> {
         Self::decode(query, false)
+    }
+
+    /// kube-apiserver's checks of a watch's options, as `(field, message)` causes of a 422
+    /// Invalid (empty when valid). `watch_list`: whether streaming lists (the WatchList feature)
+    /// are served.
+    pub fn watch_errors(&self, watch_list: bool) -> Vec<(String, String)> {
+        const NOT_OLDER_THAN: &str = "NotOlderThan";
+        let mut causes = Vec::new();
+        let mut cause = |field: &str, message: String| causes.push((field.to_owned(), message));
+        let rv_match = self.resource_version_match.as_deref();
+        if self.send_initial_events.is_some() {
+            if rv_match != Some(NOT_OLDER_THAN) {
+                cause(
+                    "resourceVersionMatch",
+                    format!("Forbidden: sendInitialEvents requires setting resourceVersionMatch to {NOT_OLDER_THAN}"),
+                );
+            }
+            if !watch_list {
+                cause(
+                    "sendInitialEvents",
+                    "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"
+                        .into(),
+                );
+            }
+        }
+        if let Some(m) = rv_match {
+            if self.send_initial_events.is_none() {
+                cause(
+                    "resourceVersionMatch",
+                    "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+                        .into(),
+                );
+            }
+            if m != NOT_OLDER_THAN {
+                cause(
+                    "resourceVersionMatch",
+                    format!("Unsupported value: {m:?}: supported values: {NOT_OLDER_THAN:?}"),
+                );
+            }
+        }
+        causes
     }
 
     /// Decodes only Kubernetes' own list options (as a Kubernetes API server does; other
@@ -227,7 +280,7 @@ pub fn parse_bool(value: &str) -> bool {
 }
 
 fn parse_int(param: &'static str, value: &str) -> Result<i64, QueryError> {
-    value.trim().parse().map_err(|_| invalid(param, value, "must be an integer"))
+    value.trim().parse().map_err(|_| QueryError::invalid(param, value, "must be an integer"))
 }
 
 /// Comma-separated values; the whole string is trimmed, the items are not.
@@ -250,7 +303,7 @@ pub fn parse_order_by(value: &str) -> Result<Vec<OrderBy>, QueryError> {
                 [field, dir] if dir.eq_ignore_ascii_case("asc") => {
                     Ok(OrderBy { field: (*field).to_owned(), desc: false })
                 }
-                _ => Err(invalid(
+                _ => Err(QueryError::invalid(
                     "orderby",
                     value,
                     format!("item {item:?} must be `field`, `field asc` or `field desc`"),
@@ -264,7 +317,7 @@ pub fn parse_order_by(value: &str) -> Result<Vec<OrderBy>, QueryError> {
 pub fn parse_group_resource(value: &str) -> Result<GroupResource, QueryError> {
     let (resource, group) = value.split_once('.').unwrap_or((value, ""));
     if resource.is_empty() {
-        return Err(invalid("ownerGR", value, "must be `resource.group` (e.g. deployments.apps)"));
+        return Err(QueryError::invalid("ownerGR", value, "must be `resource.group` (e.g. deployments.apps)"));
     }
     Ok(GroupResource { group: group.to_owned(), resource: resource.to_owned() })
 }
@@ -272,7 +325,7 @@ pub fn parse_group_resource(value: &str) -> Result<GroupResource, QueryError> {
 /// Clusterpedia's time formats: RFC 3339, `2006-01-02 15:04:05` (UTC), `2006-01-02`, or a Unix
 /// timestamp of 10 (seconds) or 13 (milliseconds) digits.
 pub fn parse_time(param: &'static str, value: &str) -> Result<Timestamp, QueryError> {
-    let bad = |reason: &str| invalid(param, value, reason);
+    let bad = |reason: &str| QueryError::invalid(param, value, reason);
     const FORMATS: &str =
         "a valid datetime format: RFC3339, Datetime(2006-01-02 15:04:05), Date(2006-01-02), Unix Timestamp";
     if value.contains('T') {
@@ -308,6 +361,25 @@ mod tests {
         assert!(err.to_string().contains("timeoutSeconds"), "{err}");
         assert!(!ListOptions::kube_from_query("watch=0").unwrap().watch);
         assert!(!ListOptions::kube_from_query("watch=FALSE").unwrap().watch);
+    }
+
+    #[test]
+    fn watch_options_are_checked_as_kube_apiserver_does() {
+        let errors = |q: &str, watch_list| ListOptions::kube_from_query(q).unwrap().watch_errors(watch_list);
+        let streaming = "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true";
+        assert!(errors(streaming, true).is_empty());
+        assert!(errors("watch=1&resourceVersion=5", false).is_empty(), "a plain watch needs no feature");
+        let off = errors(streaming, false);
+        assert_eq!(off.len(), 1);
+        assert_eq!(off[0].0, "sendInitialEvents");
+        assert!(off[0].1.contains("WatchList feature gate"), "{off:?}");
+        let fields: Vec<String> = errors("watch=1&sendInitialEvents=true", true).into_iter().map(|c| c.0).collect();
+        assert_eq!(fields, ["resourceVersionMatch"]);
+        let exact = errors("watch=1&resourceVersionMatch=Exact", true);
+        assert_eq!(exact.len(), 2, "{exact:?}");
+        assert!(
+            exact[0].1.contains("unless sendInitialEvents is provided") && exact[1].1.contains("Unsupported value")
+        );
     }
 
     #[test]

@@ -135,7 +135,9 @@ pub async fn handle(state: Arc<State>, req: Request) -> Response {
             .resource_list(&group, &version)
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(StatusError::no_route),
-        Route::OpenApiV3Root => Ok(json_response(StatusCode::OK, &openapi::root("", &state.registry().served()))),
+        Route::OpenApiV3Root => {
+            Ok(json_response(StatusCode::OK, &openapi::root_with("", &state.registry().served(), &aggregated(&state))))
+        }
         Route::OpenApiV3 { group, version } => {
             let registry = state.registry();
             let served = served_schemas(&registry);
@@ -210,8 +212,17 @@ pub async fn proxy_aggregated(
     groups: &[String],
 ) -> Option<Response> {
     let agg = state.aggregator.as_ref()?;
-    let mut segs = uri.path().split('/').filter(|s| !s.is_empty());
+    // An aggregated group-version's OpenAPI document comes from its backend too (kube-aggregator
+    // fetches it at the same path).
+    let (path, openapi) = match uri.path().strip_prefix("/openapi/v3") {
+        Some(rest) => (rest, true),
+        None => (uri.path(), false),
+    };
+    let mut segs = path.split('/').filter(|s| !s.is_empty());
     let (Some("apis"), Some(group), Some(version)) = (segs.next(), segs.next(), segs.next()) else { return None };
+    if openapi && segs.next().is_some() {
+        return None;
+    }
     let target = agg.target(group, version)?;
     let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let mut groups = groups.to_vec();
@@ -416,6 +427,10 @@ impl Ctx<'_> {
     fn watch(&self) -> Reply {
         let opts = self.req.list_options()?;
         let (labels, fields) = Self::selectors(&opts)?;
+        let causes = opts.watch_errors(self.state.faults.streaming_lists());
+        if !causes.is_empty() {
+            return Err(StatusError::invalid("meta.k8s.io", "ListOptions.meta.k8s.io", "", &causes));
+        }
         let rv = opts.resource_version.as_deref().unwrap_or("0");
         let send_initial = opts.send_initial_events;
         let start = match (rv, send_initial) {

@@ -62,6 +62,8 @@ pub struct FleetCluster {
     pub sim: KubeSim,
     pub server: Server,
     pub token: String,
+    /// A client certificate and key (PEM) for the same admin, signed by the cluster's CA.
+    pub admin_cert: (String, String),
     pub kubeconfig: PathBuf,
 }
 
@@ -78,6 +80,7 @@ async fn start_cluster(name: &str, dir: &Path, log: Option<&Arc<RequestLog>>) ->
     auth.add_token(&token, "admin", &[crate::auth::MASTERS]);
     let sim = KubeSim::new(Config { name: name.to_owned(), auth, request_log: log.cloned(), ..Config::default() });
     let tls = Tls::generate(name, &[])?;
+    let admin_cert = tls.client_cert("admin", Some(crate::auth::MASTERS))?;
     let server = sim
         .serve_tls(
             "127.0.0.1:0".parse().map_err(|_| FleetError::Listen {
@@ -91,7 +94,7 @@ async fn start_cluster(name: &str, dir: &Path, log: Option<&Arc<RequestLog>>) ->
     let kubeconfig = dir.join(format!("{name}.kubeconfig"));
     let text = kubeconfig::render(name, &server.url(), server.ca_pem(), &Credentials::Token(token.clone()));
     std::fs::write(&kubeconfig, text).map_err(|source| FleetError::Write { path: kubeconfig.clone(), source })?;
-    Ok(FleetCluster { name: name.to_owned(), sim, server, token, kubeconfig })
+    Ok(FleetCluster { name: name.to_owned(), sim, server, token, admin_cert, kubeconfig })
 }
 
 /// Starts a host and `members` seeded member clusters, writing kubeconfigs into `dir`.

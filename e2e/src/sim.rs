@@ -64,6 +64,7 @@ pub struct Faults {
     latency_ms: AtomicU64,
     not_ready: AtomicBool,
     unreachable: watch::Sender<bool>,
+    no_streaming_lists: AtomicBool,
 }
 
 impl Faults {
@@ -88,6 +89,16 @@ impl Faults {
     /// connections are cut.
     pub fn set_unreachable(&self, unreachable: bool) {
         self.unreachable.send_replace(unreachable);
+    }
+
+    /// Without streaming lists, a watch with `sendInitialEvents` is refused as by a kube-apiserver
+    /// whose WatchList feature gate is off (or one older than 1.27).
+    pub fn set_streaming_lists(&self, served: bool) {
+        self.no_streaming_lists.store(!served, Ordering::SeqCst);
+    }
+
+    pub fn streaming_lists(&self) -> bool {
+        !self.no_streaming_lists.load(Ordering::SeqCst)
     }
 
     fn take_failure(&self) -> Option<u16> {

@@ -174,7 +174,8 @@ pub struct OperatorArgs {
     /// Sync only the PediaClusters whose spec.shardingName is this (default: those without one).
     #[arg(long, default_value = "")]
     pub sharding_name: String,
-    /// Objects per page of a member's initial list and relists.
+    /// Objects per page of a member's initial list and relists where they are not streamed
+    /// (aggregated APIs, members without streaming lists).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub page_size: u32,
     /// Allow `group: "*"` in syncResources (every resource of a member).

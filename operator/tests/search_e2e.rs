@@ -412,10 +412,22 @@ async fn kubectl_searches_every_member_through_pedia() {
         ("orderby=name%3B%20DROP%20TABLE%20resources", "orderby"),
         ("whereSQL=1%3D1", "whereSQL"),
         ("since=yesterday", "since"),
+        ("orderby=x", "orderby"),
+        ("orderby=x", "pods (v1) have no field x"),
+        ("fieldSelector=status.phaze%3DRunning", "fieldSelector"),
+        ("fieldSelector=status.phaze%3DRunning", "pods (v1) have no field status.phaze"),
     ] {
         let (ok, err) = raw(&alice, &format!("/apis/clusterpedia.io/v1beta1/resources/api/v1/pods?{query}")).await;
         assert!(!ok && (err.contains("BadRequest") || err.contains("400")), "{query}: {err}");
         assert!(err.contains(needle), "{query}: {err}");
+    }
+    // Paths are checked against the kind's schema: the member CRD's for custom resources.
+    let (ok, err) =
+        raw(&alice, "/apis/clusterpedia.io/v1beta1/resources/apis/example.com/v1/widgets?orderby=spec.colour").await;
+    assert!(!ok && err.contains("widgets (example.com/v1) have no field spec.colour"), "{err}");
+    for path in ["/apis/example.com/v1/widgets?orderby=spec.size%20desc", "/api/v1/pods?orderby=status.podIP&limit=3"] {
+        let (ok, out) = raw(&alice, &format!("/apis/clusterpedia.io/v1beta1/resources{path}")).await;
+        assert!(ok && out.contains("\"items\""), "{path}: {out}");
     }
     let (ok, err) = raw(&alice, "/apis/clusterpedia.io/v1beta1/collectionresources/any").await;
     assert!(!ok && err.contains("groups"), "{err}");
@@ -597,6 +609,9 @@ async fn kubectl_searches_every_member_through_pedia() {
     let agg_eve = Kubectl { kubeconfig: dir.join("agg-eve.kubeconfig") };
     let (ok, err) = raw(&agg_eve, "/apis/clusterpedia.io/v1beta1/resources/api/v1/pods").await;
     assert!(!ok && err.contains("Forbidden"), "{err}");
+    // The host's OpenAPI takes pedia's own group from pedia, as kube-aggregator does.
+    let explained = admin.ok(&["explain", "collectionresources.resourceTypes"], None).await;
+    assert!(explained.contains("GROUP:      clusterpedia.io") && explained.contains("resource"), "{explained}");
 
     let _ = std::fs::remove_dir_all(&dir);
 }

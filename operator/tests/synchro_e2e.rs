@@ -14,6 +14,7 @@ use common::Pedia;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Kubectl, condition, free_port, http_get, sync_conditions, until};
@@ -151,7 +152,12 @@ const WIDGETS: (&str, &str, &str) = ("example.com", "v1", "widgets");
 async fn a_fleet_is_synced_and_stays_correct() {
     let dir = std::env::temp_dir().join(format!("pedia-synchro-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let Fleet { host, members } = fleet::start(3, &dir, SeedSize::default()).await.unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    let requests = dir.join("requests.log");
+    let request_log = Arc::new(kubesim::request_log::RequestLog::file(&requests).unwrap());
+    let Fleet { host, members } = fleet::start_with(3, &dir, SeedSize::default(), Some(request_log)).await.unwrap();
+    // member-3 is a kube-apiserver without streaming lists (the WatchList feature off).
+    members[2].sim.faults().set_streaming_lists(false);
     let h = &host.sim;
     let k = Kubectl { kubeconfig: host.kubeconfig.clone() };
     k.ok(&["apply", "--server-side", "-f", common::repo().join("crds").to_str().unwrap()], None).await;
@@ -164,16 +170,17 @@ async fn a_fleet_is_synced_and_stays_correct() {
         create(m1, json!({"apiVersion": "example.org/v1", "kind": "Gadget", "metadata": {"name": format!("g{i}"), "namespace": "shop-0"}})).await;
     }
 
-    // member-1: upstream's example PediaCluster, its endpoint and token filled in as a user would.
+    // member-1: upstream's example PediaCluster, its endpoint and client certificate filled in as
+    // a user would.
     let mut example = yaml_file(&compat("pediacluster.yaml"));
     let (server, ca) = member_access(&members[0]);
+    let (cert, key) = &members[0].admin_cert;
     example["metadata"]["name"] = json!("member-1");
     example["spec"]["apiserver"] = json!(server);
     example["spec"]["caData"] = json!(ca);
-    example["spec"]["tokenData"] = json!(base64(members[0].token.as_bytes()));
-    for (key, value) in [("certData", Value::Null), ("keyData", Value::Null)] {
-        example["spec"][key] = value;
-    }
+    example["spec"]["certData"] = json!(base64(cert.as_bytes()));
+    example["spec"]["keyData"] = json!(base64(key.as_bytes()));
+    example["spec"]["tokenData"] = Value::Null;
     example["spec"]["syncResources"].as_array_mut().unwrap().extend([
         json!({"group": "", "resources": ["configmaps"]}),
         json!({"group": "example.com", "resources": ["widget"]}),
@@ -260,6 +267,22 @@ async fn a_fleet_is_synced_and_stays_correct() {
     wait_counts(&store, "member-2", &members[1].sim, &[CORE[0], CORE[1], DEPLOYMENTS]).await;
     wait_counts(&store, "member-3", &members[2].sim, &CORE).await;
     assert!(stored(&store).await[&("member-1".to_owned(), "v1/pods".to_owned())] > 0);
+    // Lists are streamed (sendInitialEvents) where the member serves that, paged where it does not.
+    let request_lines = std::fs::read_to_string(&requests).unwrap();
+    let pod_lists = |cluster: &str| -> Vec<String> {
+        let prefix = format!("{cluster} GET /api/v1/pods?");
+        request_lines.lines().filter(|l| l.starts_with(&prefix)).map(str::to_owned).collect()
+    };
+    let streamed = |l: &String| l.contains("sendInitialEvents=true") && l.contains("resourceVersionMatch=NotOlderThan");
+    let lists1 = pod_lists("member-1");
+    assert!(lists1.iter().any(|l| streamed(l) && l.contains("status=200")), "{lists1:#?}");
+    assert!(!lists1.iter().any(|l| l.contains("limit=")), "member-1's pods are not listed in pages: {lists1:#?}");
+    let lists3 = pod_lists("member-3");
+    assert!(lists3.iter().any(|l| streamed(l) && l.contains("status=422")), "{lists3:#?}");
+    assert!(
+        lists3.iter().any(|l| l.contains("limit=500") && l.contains("status=200")),
+        "member-3 falls back to pages: {lists3:#?}"
+    );
 
     // kubectl shows the printer columns.
     let table = k.ok(&["get", "pediaclusters", "-o", "wide"], None).await;

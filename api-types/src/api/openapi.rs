@@ -8,6 +8,7 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
 use crate::api::resources::ResourceInfo;
+use crate::fields::Segment;
 
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
@@ -16,9 +17,16 @@ fn gv_path(group: &str, version: &str) -> String {
 /// `GET <prefix>/openapi/v3`: one entry per served group-version. `prefix` is where the API is
 /// served (empty at a server's root): clients fetch each entry at exactly its `serverRelativeURL`.
 pub fn root(prefix: &str, served: &[&ResourceInfo]) -> Value {
+    root_with(prefix, served, &[])
+}
+
+/// [`root`], plus group-versions served elsewhere (aggregated APIs, whose documents come from
+/// their backends).
+pub fn root_with(prefix: &str, served: &[&ResourceInfo], extra: &[(String, String)]) -> Value {
+    use crate::api::discovery;
     let mut paths = Map::new();
     paths.insert("version".into(), json!({"serverRelativeURL": format!("{prefix}/openapi/v3/version")}));
-    for (g, versions) in crate::api::discovery::groups(served) {
+    for (g, versions) in discovery::with_extra(discovery::groups(served), extra) {
         for v in versions {
             let p = gv_path(&g, &v);
             paths.insert(p.clone(), json!({"serverRelativeURL": format!("{prefix}/openapi/v3/{p}")}));
@@ -230,6 +238,59 @@ fn schema_name(info: &ResourceInfo) -> String {
     format!("{}.{}.{}", reversed.join("."), info.version, info.kind)
 }
 
+/// Whether objects of `info`'s kind can have the field at `path`, by its schema: `schema` (a
+/// custom resource's CRD schema), else Kubernetes' definition of the built-in kind. `None` when
+/// there is no schema to tell (a custom resource without one).
+pub fn has_field(info: &ResourceInfo, schema: Option<&Value>, path: &[Segment]) -> Option<bool> {
+    match schema {
+        Some(s) => Some(schema_has_field(s, &Map::new(), path)),
+        None => {
+            let mut generator = SchemaSettings::openapi3().into_generator();
+            let root = builtin_schema(&mut generator, &info.api_version(), &info.kind)?;
+            let definitions = generator.take_definitions(true);
+            Some(schema_has_field(&root, &definitions, path))
+        }
+    }
+}
+
+/// Follows `$ref`s and single-element `allOf`s (how schemars and k8s-openapi wrap references).
+fn resolve<'a>(mut node: &'a Value, definitions: &'a Map<String, Value>) -> &'a Value {
+    for _ in 0..32 {
+        if let Some(target) = node["$ref"].as_str() {
+            match definitions.get(target.trim_start_matches("#/components/schemas/")) {
+                Some(d) => node = d,
+                None => break,
+            }
+        } else if let Some([only]) = node["allOf"].as_array().map(Vec::as_slice) {
+            node = only;
+        } else {
+            break;
+        }
+    }
+    node
+}
+
+fn schema_has_field(schema: &Value, definitions: &Map<String, Value>, path: &[Segment]) -> bool {
+    let mut node = schema;
+    for segment in path {
+        node = resolve(node, definitions);
+        let open = node["x-kubernetes-preserve-unknown-fields"] == json!(true);
+        let next = match segment {
+            Segment::Field(name) => node["properties"].get(name).or_else(|| match &node["additionalProperties"] {
+                Value::Object(_) => Some(&node["additionalProperties"]),
+                _ => None,
+            }),
+            Segment::Index(_) => node.get("items"),
+        };
+        match next {
+            Some(n) => node = n,
+            // Anything may stand beneath a field that keeps unknown fields, or a map of any value.
+            None => return open || node["additionalProperties"] == json!(true),
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +328,47 @@ mod tests {
         let w = &doc["components"]["schemas"]["io.example.v1.Widget"];
         assert_eq!(w["properties"]["spec"]["description"], "the widget");
         assert_eq!(w["x-kubernetes-group-version-kind"][0]["group"], "example.io");
+    }
+
+    #[test]
+    fn fields_are_found_in_the_kinds_schema() {
+        let all = builtin();
+        let info = |resource: &str| all.iter().find(|r| r.resource == resource).unwrap();
+        let has = |info: &ResourceInfo, schema: Option<&Value>, path: &str| {
+            has_field(info, schema, &crate::fields::parse_path(path).unwrap())
+        };
+        let pods = info("pods");
+        for path in [
+            "status.phase",
+            "status.podIP",
+            "metadata.labels['app']",
+            "metadata.labels.app",
+            "spec.containers[0].name",
+            "metadata.creationTimestamp",
+            "spec.containers[0].resources.limits.cpu",
+        ] {
+            assert_eq!(has(pods, None, path), Some(true), "{path}");
+        }
+        for path in ["x", "status.phaze", "status.phase.deeper", "spec.containers[0].nope", "metadata.labels.app.more"]
+        {
+            assert_eq!(has(pods, None, path), Some(false), "{path}");
+        }
+        assert_eq!(has(info("configmaps"), None, "data.anykey"), Some(true));
+        assert_eq!(has(info("deployments"), None, "spec.replicas"), Some(true));
+        assert_eq!(has(info("events"), None, "involvedObject.name"), Some(true));
+
+        let widget = ResourceInfo {
+            group: "example.io".into(),
+            kind: "Widget".into(),
+            resource: "widgets".into(),
+            ..pods.clone()
+        };
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+        assert_eq!(has(&widget, Some(&schema), "spec.size"), Some(true));
+        assert_eq!(has(&widget, Some(&schema), "status.anything.below"), Some(true), "status keeps unknown fields");
+        assert_eq!(has(&widget, Some(&schema), "spec.colour"), Some(false));
+        assert_eq!(has(&widget, None, "spec.colour"), None, "no schema: nothing to tell");
     }
 }

@@ -6,7 +6,8 @@ use api_types::api::encode::{self, Shape};
 use api_types::api::path::{self, ObjectRoute, Route};
 use api_types::api::resources::{self, ResourceInfo};
 use api_types::api::{openapi, openapi_v2};
-use api_types::search::{ListOptions, SearchQuery};
+use api_types::fields::Segment;
+use api_types::search::{ListOptions, QueryError, SearchQuery};
 use api_types::status::StatusError;
 use api_types::table;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -18,13 +19,7 @@ use crate::catalog::Catalog;
 use crate::respond::{self, Row};
 use crate::server::{Request, State, bytes_response, json_response, storage_error};
 
-/// The OpenAPI v3 index at the server's root, for the aggregator: pedia's own group has no
-/// kinds to describe (the searchable kinds are described under `resources[/clusters/<c>]`).
-pub fn openapi_root() -> Value {
-    json!({"paths": {}})
-}
-
-fn bad_query(e: api_types::search::QueryError) -> StatusError {
+fn bad_query(e: QueryError) -> StatusError {
     StatusError::bad_request(e.to_string())
 }
 
@@ -183,6 +178,7 @@ async fn object(
         }
         None => {
             let query = SearchQuery::from_options(&opts, cluster, o.namespace.as_deref()).map_err(bad_query)?;
+            check_field_paths(state, &info, &query).await?;
             if opts.watch {
                 let columns = table_columns(state, &info, cluster, shape).await?;
                 return crate::watch::start(state, info, gvr, query, shape, columns, &opts);
@@ -190,6 +186,46 @@ async fn object(
             list(state, &info, cluster, gvr, query, shape).await
         }
     }
+}
+
+/// `orderby` and field-selector paths must name a field the kind has: a typo would otherwise sort
+/// by null or match nothing, without a word. Custom resources are checked against every member's
+/// CRD schema (one that has the field is enough).
+async fn check_field_paths(state: &State, info: &ResourceInfo, query: &SearchQuery) -> Result<(), StatusError> {
+    let mut paths: Vec<(&'static str, &str, Vec<Segment>)> = Vec::new();
+    for o in &query.order_by {
+        if let Some(path) = o.field_path() {
+            paths.push((
+                "orderby",
+                &o.field,
+                path.map_err(|reason| bad_query(QueryError::invalid("orderby", &o.field, reason)))?,
+            ));
+        }
+    }
+    for r in &query.fields.requirements {
+        paths.push(("fieldSelector", &r.requirement.key, r.path.clone()));
+    }
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let schemas: Vec<Option<Value>> = if resources::is_builtin(&info.group, &info.resource) {
+        vec![None]
+    } else {
+        let gvr = Gvr::new(&info.group, &info.version, &info.resource);
+        let definitions = state.storage.definitions(Some(&gvr)).await.map_err(storage_error)?;
+        definitions
+            .into_iter()
+            .map(|mut d| d.definition.pointer_mut("/schema/openAPIV3Schema").map(Value::take))
+            .collect()
+    };
+    for (param, text, path) in paths {
+        let answers: Vec<Option<bool>> = schemas.iter().map(|s| openapi::has_field(info, s.as_ref(), &path)).collect();
+        if !answers.is_empty() && answers.iter().all(|a| *a == Some(false)) {
+            let reason = format!("{} ({}) have no field {text}", info.resource, info.api_version());
+            return Err(bad_query(QueryError::invalid(param, text, reason)));
+        }
+    }
+    Ok(())
 }
 
 fn is_secrets(info: &ResourceInfo) -> bool {

@@ -10,6 +10,7 @@ pub mod clusters;
 pub mod collections;
 pub mod feed;
 pub mod kube;
+pub mod own_api;
 pub mod respond;
 pub mod route;
 pub mod server;

@@ -119,21 +119,9 @@ pub fn version_info() -> Value {
     })
 }
 
-/// The search group's discovery (`/apis/clusterpedia.io`).
-fn search_group() -> Value {
-    let gv = json!({"groupVersion": format!("{}/{}", api_types::search::GROUP, api_types::search::VERSION),
-                    "version": api_types::search::VERSION});
-    json!({"kind": "APIGroup", "apiVersion": "v1", "name": api_types::search::GROUP, "versions": [gv.clone()], "preferredVersion": gv})
-}
-
-/// The search group-version's resources (`/apis/clusterpedia.io/v1beta1`).
-fn search_resources() -> Value {
-    json!({"kind": "APIResourceList", "apiVersion": "v1",
-           "groupVersion": format!("{}/{}", api_types::search::GROUP, api_types::search::VERSION),
-           "resources": [
-               {"name": "resources", "singularName": "", "namespaced": false, "kind": "Resources", "verbs": []},
-               {"name": "collectionresources", "singularName": "", "namespaced": false, "kind": "CollectionResource",
-                "verbs": ["get", "list"]}]})
+fn own_discovery(route: api_types::api::path::Route) -> Result<Response, StatusError> {
+    let doc = crate::own_api::discovery(&route).ok_or_else(StatusError::no_route)?;
+    Ok(json_response(StatusCode::OK, &doc))
 }
 
 /// What a request does, for authorization (None: discovery of the server itself, open to every
@@ -218,13 +206,13 @@ async fn handle(
         Target::Health => Ok((StatusCode::OK, "ok").into_response()),
         Target::Version => Ok(json_response(StatusCode::OK, &version_info())),
         Target::CoreVersions => Ok(json_response(StatusCode::OK, &json!({"kind": "APIVersions", "versions": []}))),
-        Target::Groups => Ok(json_response(
-            StatusCode::OK,
-            &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [search_group()]}),
-        )),
-        Target::SearchGroup => Ok(json_response(StatusCode::OK, &search_group())),
-        Target::SearchResources => Ok(json_response(StatusCode::OK, &search_resources())),
-        Target::OpenApi => Ok(json_response(StatusCode::OK, &crate::kube::openapi_root())),
+        Target::Groups => own_discovery(api_types::api::path::Route::Groups),
+        Target::SearchGroup => own_discovery(api_types::api::path::Route::Group(api_types::search::GROUP.into())),
+        Target::SearchResources => own_discovery(api_types::api::path::Route::Resources {
+            group: api_types::search::GROUP.into(),
+            version: api_types::search::VERSION.into(),
+        }),
+        Target::OpenApi => crate::own_api::openapi(&req.path, req.header(header::ACCEPT)),
         Target::Kube { cluster, kube_path } => crate::kube::answer(&state, cluster.as_deref(), &kube_path, &req).await,
         Target::Collections => crate::collections::list(&req),
         Target::Collection(name) => crate::collections::get(&state, &name, &req).await,

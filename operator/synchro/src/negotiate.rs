@@ -66,6 +66,9 @@ pub struct Target {
     pub namespaced: bool,
     /// Attach the Events of these objects (`eventsInvolvedResources`).
     pub sync_events: bool,
+    /// The member's kube-apiserver serves it itself (a built-in kind or a CRD), so its initial
+    /// list may be streamed; an aggregated API may not know streaming lists and is paged.
+    pub streaming: bool,
 }
 
 /// The outcome: what to sync, the status skeleton, and what was asked for but cannot be synced.
@@ -258,6 +261,7 @@ pub fn negotiate(wanted: &[ClusterGroupResources], sync_all_custom: bool, served
                     kind: resource.kind.clone(),
                     namespaced: resource.namespaced,
                     sync_events,
+                    streaming: builtin_versions(&entry.group).is_some() || served.crd_groups.contains(&entry.group),
                 });
             }
         }
@@ -351,6 +355,7 @@ mod tests {
             kind: "K".into(),
             namespaced: true,
             sync_events: false,
+            streaming: true,
         };
         let picked = definitions_of(&[target("widgets"), target("gadgets")], &served);
         assert_eq!(picked.len(), 1, "only synced resources with a definition");
@@ -451,6 +456,29 @@ mod tests {
         assert_eq!(gvrs(&n), v(&["example.io/v2/widgets", "example.io/v1/widgets"]));
         let versions: Vec<&str> = n.status[0].resources[0].sync_conditions.iter().map(|c| c.version.as_str()).collect();
         assert_eq!(versions, ["v1", "v2"]);
+    }
+
+    #[test]
+    fn lists_are_streamed_only_from_what_the_apiserver_serves_itself() {
+        let mut fleet = served();
+        fleet.groups.push(ServedGroup {
+            name: "metrics.k8s.io".into(),
+            versions: v(&["v1beta1"]),
+            resources: [("v1beta1".to_string(), vec![res("pods", "", "PodMetrics", true)])].into(),
+        });
+        let wanted = [entry("", &["pods"]), entry("example.io", &["widgets"]), entry("metrics.k8s.io", &["pods"])];
+        let n = negotiate(&wanted, false, &fleet);
+        let streamed: Vec<(String, bool)> = n.targets.iter().map(|t| (t.gvr.to_string(), t.streaming)).collect();
+        assert_eq!(
+            streamed,
+            [
+                ("v1/pods".to_string(), true),
+                ("example.io/v2/widgets".to_string(), true),
+                ("example.io/v1/widgets".to_string(), true),
+                ("metrics.k8s.io/v1beta1/pods".to_string(), false)
+            ],
+            "built-in kinds and CRDs stream; an aggregated API is paged"
+        );
     }
 
     #[test]

@@ -115,6 +115,7 @@ impl ResourceSynchro {
             gauge: self.gauge.clone(),
             gvr: self.target.gvr.clone(),
             kind: self.target.kind.clone(),
+            streaming: self.target.streaming,
             state: self.state.clone(),
             versions: self.versions.clone(),
             events: self.events.subscribe(),
@@ -146,6 +147,8 @@ struct Worker {
     gauge: prometheus_client::metrics::gauge::Gauge,
     gvr: Gvr,
     kind: String,
+    /// Whether the initial list may be streamed (see `Target::streaming`).
+    streaming: bool,
     state: Arc<Mutex<SyncState>>,
     versions: Arc<Mutex<Versions>>,
     events: watch::Receiver<bool>,
@@ -177,6 +180,15 @@ fn into_value(o: DynamicObject, types: &TypeMeta) -> Result<Value, serde_json::E
     fields.insert("kind".into(), Value::String(types.kind.clone()));
     fields.insert("metadata".into(), metadata);
     Ok(Value::Object(fields))
+}
+
+type EventBatches = futures_util::stream::BoxStream<'static, Vec<Result<Event<DynamicObject>, watcher::Error>>>;
+
+/// Whether the member refused a streaming list as a server without them does: kube-apiserver
+/// without the WatchList feature answers 422 (`sendInitialEvents is forbidden`), older ones 422
+/// or 400 for `resourceVersionMatch` on a watch.
+fn refuses_streaming(e: &watcher::Error) -> bool {
+    matches!(e, watcher::Error::WatchStartFailed(kube::Error::Api(s)) if matches!(s.code, 400 | 405 | 422 | 501))
 }
 
 fn key_of(o: &DynamicObject) -> Key {
@@ -211,9 +223,11 @@ impl Worker {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         // The Events watch starts after the initial list (their objects must be stored first).
         let mut events_task = None;
-        let config = watcher::Config::default().page_size(self.shared.page_size);
         let types = TypeMeta { api_version: ar.api_version.clone(), kind: ar.kind.clone() };
-        let mut events = std::pin::pin!(watcher(api, config).default_backoff().ready_chunks(MAX_BATCH));
+        // A streaming list (`sendInitialEvents`) spares the member building list pages; a member
+        // that refuses it is listed in pages from then on.
+        let mut streaming = self.streaming;
+        let mut events = self.events(&api, streaming);
         {
             let mut s = lock(&self.state);
             s.set(sync::STATUS_SYNCING, None, Some("initial list in progress".into()));
@@ -262,6 +276,7 @@ impl Worker {
             let mut batch: Compacted<Key, Item> = Compacted::default();
             let mut list_done = false;
             let mut failure = None;
+            let mut fallback = false;
             for event in chunk {
                 match event {
                     Ok(Event::Init) => listed = Some(HashSet::new()),
@@ -283,6 +298,12 @@ impl Worker {
                         }
                         list_done = true;
                     }
+                    Err(e) if streaming && refuses_streaming(&e) => {
+                        tracing::info!(cluster = %self.shared.cluster, resource = %self.gvr, error = %e,
+                            "the member does not serve streaming lists; listing in pages");
+                        streaming = false;
+                        fallback = true;
+                    }
                     Err(e) => failure = Some(e.to_string()),
                 }
             }
@@ -299,6 +320,11 @@ impl Worker {
                 if !written {
                     break;
                 }
+            }
+            if fallback {
+                events = self.events(&api, false);
+                listed = None;
+                continue;
             }
             match failure {
                 Some(message) => {
@@ -334,6 +360,14 @@ impl Worker {
             }
             let _ = task.await;
         }
+    }
+
+    /// The member's events for this resource, in batches: a streaming or a paginated initial
+    /// list, then the watch.
+    fn events(&self, api: &Api<DynamicObject>, streaming: bool) -> EventBatches {
+        let config = watcher::Config::default().page_size(self.shared.page_size);
+        let config = if streaming { config.streaming_lists() } else { config };
+        watcher(api.clone(), config).default_backoff().ready_chunks(MAX_BATCH).boxed()
     }
 
     /// Waits for a turn to write; None when stopped meanwhile.
