@@ -3,11 +3,14 @@
 //! Nothing here does IO.
 #![forbid(unsafe_code)]
 
+pub use gvr::{GroupResource, Gvr};
+
 pub mod api;
 pub mod cluster;
 pub mod conditions;
 pub mod crd;
 pub mod fields;
+pub mod gvr;
 pub mod manifest;
 pub mod multicluster;
 pub mod policy;

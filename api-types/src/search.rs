@@ -5,6 +5,7 @@
 //! are comma separated, booleans are true unless `false`/`0`. Where Clusterpedia is lenient by
 //! accident we are strict and say which parameter is wrong (see `docs/compatibility.md`).
 
+use crate::gvr::GroupResource;
 use k8s_openapi::jiff::{Timestamp, civil, tz::TimeZone};
 use serde_json::Value;
 
@@ -65,13 +66,6 @@ impl OrderBy {
     pub fn field_path(&self) -> Option<Result<Vec<crate::fields::Segment>, String>> {
         (!ORDER_COLUMNS.contains(&self.field.as_str())).then(|| crate::fields::parse_path(&self.field))
     }
-}
-
-/// A group-resource such as `deployments.apps`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupResource {
-    pub group: String,
-    pub resource: String,
 }
 
 /// A search request's options: Kubernetes `ListOptions` plus Clusterpedia's search options.

@@ -315,7 +315,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn gr(&self) -> GroupResource {
-        (self.info.group.clone(), self.info.resource.clone())
+        GroupResource::new(&self.info.group, &self.info.resource)
     }
 
     fn key(&self) -> ObjectKey {
@@ -548,7 +548,7 @@ impl Ctx<'_> {
     }
 
     fn require_namespace(&self, namespace: &str) -> Result<(), StatusError> {
-        let ns_gr = (String::new(), "namespaces".to_owned());
+        let ns_gr = GroupResource::new("", "namespaces");
         match self.state.store.get(&ns_gr, &(String::new(), namespace.to_owned())) {
             Some(ns) if meta::meta_str(&ns, "deletionTimestamp").is_some() => Err(StatusError::forbidden(format!(
                 "unable to create new content in namespace {namespace} because it is being terminated"
@@ -598,7 +598,7 @@ impl Ctx<'_> {
         let strict = self.req.param("fieldValidation") == Some("Strict");
         let mode = if strict { UnknownFields::Reject } else { UnknownFields::Prune };
         let validators = self.state.validators();
-        let Some(v) = validators.get(&(self.info.group.clone(), self.info.resource.clone())) else {
+        let Some(v) = validators.get(&GroupResource::new(&self.info.group, &self.info.resource)) else {
             return Ok(object);
         };
         let mut versioned = object.clone();

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use api_types::Gvr;
 use api_types::api::discovery;
 use api_types::api::resources::{self, ResourceInfo, Subresource};
 use api_types::table::{self, Column};
@@ -15,9 +16,9 @@ pub struct Registry {
     /// CRD name -> the versions it serves.
     custom: BTreeMap<String, Vec<ResourceInfo>>,
     /// `(group, version, resource)` -> printer columns of custom resources.
-    columns: BTreeMap<(String, String, String), Vec<Column>>,
+    columns: BTreeMap<Gvr, Vec<Column>>,
     /// CRD name -> the JSON schema of each version, for validation.
-    schemas: BTreeMap<(String, String, String), Value>,
+    schemas: BTreeMap<Gvr, Value>,
 }
 
 impl Default for Registry {
@@ -57,12 +58,12 @@ impl Registry {
 
     /// Printer columns of a custom resource version, if it is one.
     pub fn printer_columns(&self, group: &str, version: &str, resource: &str) -> Option<&[Column]> {
-        self.columns.get(&(group.to_owned(), version.to_owned(), resource.to_owned())).map(Vec::as_slice)
+        self.columns.get(&Gvr::new(group, version, resource)).map(Vec::as_slice)
     }
 
     /// The OpenAPI schema of a custom resource version.
     pub fn custom_schema(&self, group: &str, version: &str, resource: &str) -> Option<&Value> {
-        self.schemas.get(&(group.to_owned(), version.to_owned(), resource.to_owned()))
+        self.schemas.get(&Gvr::new(group, version, resource))
     }
 
     pub fn is_custom(&self, group: &str, resource: &str) -> bool {
@@ -107,7 +108,7 @@ impl Registry {
                     verbs: three(),
                 });
             }
-            let key = (group.clone(), version.clone(), plural.clone());
+            let key = Gvr::new(&group, &version, &plural);
             let columns = table::printer_columns(v);
             self.columns.insert(key.clone(), columns);
             if let Some(schema) = v.pointer("/schema/openAPIV3Schema") {
@@ -137,7 +138,7 @@ impl Registry {
     pub fn unregister_crd(&mut self, name: &str) {
         if let Some(old) = self.custom.remove(name) {
             for r in old {
-                let key = (r.group, r.version, r.resource);
+                let key = Gvr { group: r.group, version: r.version, resource: r.resource };
                 self.columns.remove(&key);
                 self.schemas.remove(&key);
             }

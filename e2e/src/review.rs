@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use api_types::GroupResource;
 use api_types::status::StatusError;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -57,7 +58,7 @@ pub fn answer(state: &Arc<State>, info: &ResourceInfo, req: &Request) -> Reply {
 /// `POST .../serviceaccounts/<name>/token` (`kubectl create token`): a bearer token for the
 /// ServiceAccount, valid for this kubesim's lifetime (expirationTimestamp says what was asked).
 pub fn token_request(state: &Arc<State>, namespace: &str, name: &str, req: &Request) -> Reply {
-    let gr = (String::new(), "serviceaccounts".to_owned());
+    let gr = GroupResource::new("", "serviceaccounts");
     if state.store.get(&gr, &(namespace.to_owned(), name.to_owned())).is_none() {
         return Err(StatusError::not_found("", "serviceaccounts", name));
     }

@@ -147,10 +147,7 @@ impl State {
     /// Serves a CRD's resources (after it is stored or updated).
     pub fn register_crd(&self, crd: &Value) {
         self.registry.write().unwrap_or_else(|e| e.into_inner()).register_crd(crd);
-        let gr = (
-            crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        );
+        let gr = crd_group_resource(crd);
         let mut validators = self.validators.write().unwrap_or_else(|e| e.into_inner());
         match api::crd_validator(crd) {
             Some(v) => {
@@ -173,7 +170,7 @@ impl State {
             let registry = self.registry();
             desired(&registry.served(), &|g, r| registry.is_custom(g, r))
         };
-        let gr = ("apiregistration.k8s.io".to_owned(), "apiservices".to_owned());
+        let gr = GroupResource::new("apiregistration.k8s.io", "apiservices");
         let managed: Vec<String> = self
             .store
             .keys(&gr, None)
@@ -226,7 +223,7 @@ impl State {
         }
         crate::defaults::on_write(&info.group, &info.resource, &mut object);
         if let Err(e) =
-            self.store.create(&(info.group.clone(), info.resource.clone()), (namespace, name.clone()), object)
+            self.store.create(&GroupResource::new(&info.group, &info.resource), (namespace, name.clone()), object)
         {
             tracing::warn!(%kind, %name, error = %e, "bootstrap object not created");
         }
@@ -244,7 +241,7 @@ impl State {
     /// Publishes the cluster CA into every namespace's `kube-root-ca.crt`.
     fn set_cluster_ca(&self, ca: &str) {
         *self.cluster_ca.write().unwrap_or_else(|e| e.into_inner()) = ca.to_owned();
-        let gr = (String::new(), "configmaps".to_owned());
+        let gr = GroupResource::new("", "configmaps");
         for (ns, name) in self.store.keys(&gr, None).into_iter().filter(|k| k.1 == "kube-root-ca.crt") {
             let key = (ns, name);
             if let Some(mut cm) = self.store.get(&gr, &key) {
@@ -258,10 +255,7 @@ impl State {
     pub fn unregister_crd(&self, crd: &Value) {
         let Some(name) = meta::meta_str(crd, "name") else { return };
         self.registry.write().unwrap_or_else(|e| e.into_inner()).unregister_crd(name);
-        let gr = (
-            crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        );
+        let gr = crd_group_resource(crd);
         self.validators.write().unwrap_or_else(|e| e.into_inner()).remove(&gr);
         for key in self.store.keys(&gr, None) {
             let _ = self.store.delete(&gr, &key, crate::store::Propagation::Background, None);
@@ -364,7 +358,7 @@ impl KubeSim {
         if let Some(ca) = client_ca {
             data["client-ca-file"] = json!(ca);
         }
-        let gr = (String::new(), "configmaps".to_owned());
+        let gr = GroupResource::new("", "configmaps");
         let key = ("kube-system".to_owned(), "extension-apiserver-authentication".to_owned());
         let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": key.1, "namespace": key.0, "uid": meta::new_uid(), "creationTimestamp": meta::now()},
@@ -492,6 +486,12 @@ impl KubeSim {
         self.state.set_cluster_ca(tls.ca_pem());
         crate::serve::start(self.clone(), addr, Some(tls)).await
     }
+}
+
+/// The group-resource a CRD defines.
+fn crd_group_resource(crd: &Value) -> GroupResource {
+    let field = |path: &str| crd.pointer(path).and_then(Value::as_str).unwrap_or_default();
+    GroupResource::new(field("/spec/group"), field("/spec/names/plural"))
 }
 
 fn status_from(code: StatusCode, body: &Value) -> StatusError {

@@ -14,8 +14,8 @@ use tokio::sync::broadcast;
 
 use crate::meta;
 
-/// `(group, plural resource)`: objects are stored once per group-resource, whatever the version.
-pub type GroupResource = (String, String);
+// Objects are stored once per group-resource, whatever the version.
+pub use api_types::GroupResource;
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
 pub type ObjectKey = (String, String);
@@ -218,7 +218,7 @@ impl Store {
     pub fn create(&self, gr: &GroupResource, key: ObjectKey, mut object: Value) -> Result<Value, StatusError> {
         let mut inner = self.lock();
         if inner.collections.get(gr).is_some_and(|c| c.objects.contains_key(&key)) {
-            return Err(StatusError::already_exists(&gr.0, &gr.1, &key.1));
+            return Err(StatusError::already_exists(&gr.group, &gr.resource, &key.1));
         }
         inner.rv += 1;
         let rv = inner.rv;
@@ -241,11 +241,11 @@ impl Store {
             .collections
             .get(gr)
             .and_then(|c| c.objects.get(key))
-            .ok_or_else(|| StatusError::not_found(&gr.0, &gr.1, &key.1))?;
+            .ok_or_else(|| StatusError::not_found(&gr.group, &gr.resource, &key.1))?;
         if let Some(expected) = expected_rv.filter(|e| !e.is_empty()) {
             let current: Value = serde_json::from_slice(&current.object).unwrap_or(Value::Null);
             if meta::meta_str(&current, "resourceVersion") != Some(expected) {
-                return Err(StatusError::conflict(&gr.0, &gr.1, &key.1));
+                return Err(StatusError::conflict(&gr.group, &gr.resource, &key.1));
             }
         }
         if meta::meta_str(&object, "deletionTimestamp").is_some() && !meta::has_finalizers(&object) {
@@ -255,7 +255,7 @@ impl Store {
                 cascade.push((uid.clone(), Propagation::Background));
             }
             self.collect_garbage(&mut inner, cascade);
-            return removed.map(|(v, _)| v).ok_or_else(|| StatusError::not_found(&gr.0, &gr.1, &key.1));
+            return removed.map(|(v, _)| v).ok_or_else(|| StatusError::not_found(&gr.group, &gr.resource, &key.1));
         }
         inner.rv += 1;
         let rv = inner.rv;
@@ -280,7 +280,7 @@ impl Store {
             .get(gr)
             .and_then(|c| c.objects.get(key))
             .map(|e| e.object.clone())
-            .ok_or_else(|| StatusError::not_found(&gr.0, &gr.1, &key.1))?;
+            .ok_or_else(|| StatusError::not_found(&gr.group, &gr.resource, &key.1))?;
         let mut object: Value = serde_json::from_slice(&bytes).map_err(|e| StatusError::internal(e.to_string()))?;
         if let Some(uid) = precondition_uid
             && meta::meta_str(&object, "uid") != Some(uid)
@@ -315,7 +315,7 @@ impl Store {
         if let Some((_, uid)) = &removed {
             self.collect_garbage(&mut inner, vec![(uid.clone(), propagation)]);
         }
-        removed.map(|(v, _)| v).ok_or_else(|| StatusError::not_found(&gr.0, &gr.1, &key.1))
+        removed.map(|(v, _)| v).ok_or_else(|| StatusError::not_found(&gr.group, &gr.resource, &key.1))
     }
 
     /// Keys of every object in a namespace, across all group-resources (namespace deletion).
@@ -510,7 +510,7 @@ mod tests {
     use serde_json::json;
 
     fn gr(r: &str) -> GroupResource {
-        (String::new(), r.to_owned())
+        GroupResource::new("", r)
     }
 
     fn obj(ns: &str, name: &str, uid: &str, owners: &[&str]) -> Value {
@@ -606,7 +606,7 @@ mod tests {
     fn garbage_collection_cascades_and_orphans() {
         let s = Store::new(100);
         let (d, rs, p) =
-            (("apps".to_owned(), "deployments".to_owned()), ("apps".to_owned(), "replicasets".to_owned()), gr("pods"));
+            (GroupResource::new("apps", "deployments"), GroupResource::new("apps", "replicasets"), gr("pods"));
         s.create(&d, key("n", "web"), obj("n", "web", "d1", &[])).unwrap();
         s.create(&rs, key("n", "web-1"), obj("n", "web-1", "r1", &["d1"])).unwrap();
         s.create(&p, key("n", "web-1-a"), obj("n", "web-1-a", "p1", &["r1"])).unwrap();

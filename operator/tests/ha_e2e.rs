@@ -227,7 +227,7 @@ async fn a_store_outage_loses_nothing() {
     })
     .await;
     assert!(
-        store.get("member", &pedia_storage::Gvr::new("", "v1", "configmaps"), "shop-0", &gone).await.unwrap().is_none()
+        store.get("member", &api_types::Gvr::new("", "v1", "configmaps"), "shop-0", &gone).await.unwrap().is_none()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -575,5 +575,5 @@ fn json_merge(target: &mut Value, patch: &Value) {
 
 /// One stored object, through the storage's query API.
 async fn store_object(store: &Storage, cluster: &str, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-    store.get(cluster, &pedia_storage::Gvr::new("", "v1", resource), namespace, name).await.unwrap()
+    store.get(cluster, &api_types::Gvr::new("", "v1", resource), namespace, name).await.unwrap()
 }

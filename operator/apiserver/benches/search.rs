@@ -15,11 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use api_types::Gvr;
 use api_types::cluster::PediaCluster;
 use futures_util::{AsyncBufReadExt, StreamExt};
 use pedia_apiserver::auth::{Authenticator, Authorizer, User};
 use pedia_apiserver::catalog::Catalog;
-use pedia_storage::{Gvr, Storage, StorageConfig};
+use pedia_storage::{Storage, StorageConfig};
 use serde_json::{Value, json};
 use support::{arg, percentile, pod};
 

@@ -1,6 +1,7 @@
 //! The Kubernetes API surface under `resources[/clusters/<c>]`: discovery built from the
 //! catalog, and get / list / watch of synced resources read from the store.
 
+use api_types::Gvr;
 use api_types::api::discovery;
 use api_types::api::encode::{self, Shape};
 use api_types::api::path::{self, ObjectRoute, Route};
@@ -12,7 +13,7 @@ use api_types::status::StatusError;
 use api_types::table;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pedia_storage::{Gvr, ListRequest};
+use pedia_storage::ListRequest;
 use serde_json::{Value, json};
 
 use crate::catalog::Catalog;

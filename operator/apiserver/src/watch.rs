@@ -14,7 +14,8 @@ use api_types::table::Column;
 use axum::response::Response;
 use std::sync::Arc;
 
-use pedia_storage::{Change, ChangeFilter, Gvr, ListRequest, Storage, StorageError};
+use api_types::Gvr;
+use pedia_storage::{Change, ChangeFilter, ListRequest, Storage, StorageError};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::feed::Feed;

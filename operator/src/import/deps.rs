@@ -17,7 +17,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc::UnboundedSender;
 
-pub use pedia_storage::Gvr;
+use api_types::Gvr;
 
 /// The resource a discovered [`ApiResource`] names.
 pub fn gvr_of(ar: &ApiResource) -> Gvr {

@@ -16,9 +16,10 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 
-use super::deps::{Dependency, Gvr};
+use super::deps::Dependency;
 use super::render::{LifecycleTemplates, data};
 use super::{Context, Error, finalize, owner_of};
+use api_types::Gvr;
 
 /// The fields a lifecycle keeps in sync after creation (upstream's six).
 fn credentials(spec: &PediaClusterSpec) -> Value {

@@ -12,11 +12,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use api_types::Gvr;
 use api_types::search::{ListOptions, SearchQuery};
 use diesel::Connection;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
 use pedia_storage::object::{self, Row};
-use pedia_storage::{Backend, ChangeOp, Gvr, ListRequest, Storage, StorageConfig};
+use pedia_storage::{Backend, ChangeOp, ListRequest, Storage, StorageConfig};
 use serde_json::{Value, json};
 use support::{arg, percentile, pod};
 

@@ -20,9 +20,10 @@ use serde_json::Value;
 use crate::config::Backend;
 use crate::db::{self, with_conn};
 use crate::error::StorageError;
-use crate::object::{self, Gvr, RawObject};
+use crate::object::{self, RawObject};
 use crate::sql::Sql;
 use crate::store::{Number, Storage};
+use api_types::Gvr;
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use crate::db::{self, with_conn};
 use crate::error::StorageError;
-use crate::object::{self, Gvr};
+use crate::object;
 use crate::sql::Sql;
 use crate::store::Storage;
+use api_types::Gvr;
 
 /// One cluster's definition of one resource version.
 #[derive(Debug, Clone, PartialEq)]

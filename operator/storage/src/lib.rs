@@ -24,6 +24,5 @@ pub use config::{Backend, StorageConfig};
 pub use definitions::Definition;
 pub use error::StorageError;
 pub use events::EventsOf;
-pub use object::Gvr;
 pub use query::{Item, ListRequest, Page};
 pub use store::Storage;

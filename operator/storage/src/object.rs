@@ -25,30 +25,6 @@ pub fn decode(object: &RawValue) -> Result<Value, serde_json::Error> {
     serde_json::from_str(object.get())
 }
 
-/// A group-version-resource.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Gvr {
-    pub group: String,
-    pub version: String,
-    pub resource: String,
-}
-
-impl Gvr {
-    pub fn new(group: &str, version: &str, resource: &str) -> Self {
-        Self { group: group.to_owned(), version: version.to_owned(), resource: resource.to_owned() }
-    }
-}
-
-impl std::fmt::Display for Gvr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.group.is_empty() {
-            write!(f, "{}/{}", self.version, self.resource)
-        } else {
-            write!(f, "{}/{}/{}", self.group, self.version, self.resource)
-        }
-    }
-}
-
 /// An object ready to be written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {

@@ -13,9 +13,10 @@ use crate::config::Backend;
 use crate::db::{self, with_conn};
 use crate::error::StorageError;
 use crate::labels;
-use crate::object::{Gvr, RawObject};
+use crate::object::RawObject;
 use crate::sql::Sql;
 use crate::store::Storage;
+use api_types::Gvr;
 
 /// What to list: one resource, or the resource types of a collection, and the search.
 #[derive(Debug, Clone, Default)]

@@ -14,8 +14,9 @@ use crate::config::{Backend, StorageConfig};
 use crate::db::{self, Pools, SqliteConn, with_conn};
 use crate::error::StorageError;
 use crate::labels;
-use crate::object::{self, Gvr, Row};
+use crate::object::{self, Row};
 use crate::sql::{Bind, Sql};
+use api_types::Gvr;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -3,9 +3,10 @@
 //! Override the admin URLs with PEDIA_TEST_POSTGRES_URL / PEDIA_TEST_MYSQL_URL.
 #![allow(clippy::unwrap_used)] // test code may panic
 
+use api_types::Gvr;
 use api_types::search::{ListOptions, SearchQuery};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
-use pedia_storage::{Backend, Gvr, ListRequest, Storage, StorageError};
+use pedia_storage::{Backend, ListRequest, Storage, StorageError};
 use serde_json::{Value, json};
 
 mod common;

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use api_types::search::{ListOptions, SearchQuery};
 
-use pedia_storage::{ChangeFilter, ChangeOp, Gvr, ListRequest, LogState, Retention, Storage, StorageError};
+use api_types::Gvr;
+use pedia_storage::{ChangeFilter, ChangeOp, ListRequest, LogState, Retention, Storage, StorageError};
 use serde_json::{Value, json};
 
 mod common;

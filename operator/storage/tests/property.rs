@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 
+use api_types::Gvr;
 use api_types::fields::FieldPathSelector;
 use api_types::search::SearchQuery;
 use api_types::selector::LabelSelector;
-use pedia_storage::{Gvr, ListRequest};
+use pedia_storage::ListRequest;
 use serde_json::{Value, json};
 
 mod common;

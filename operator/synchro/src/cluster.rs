@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use api_types::Gvr;
 use api_types::cluster::{ClusterGroupResources, ClusterGroupResourcesStatus};
 use api_types::conditions::{cluster as cond, sync};
-use pedia_storage::{Gvr, Storage};
+use pedia_storage::Storage;
 use tokio::sync::watch;
 
 use crate::credentials::Access;

@@ -9,7 +9,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 
 use crate::negotiate::{Served, ServedGroup, ServedResource};
-use pedia_storage::Gvr;
+use api_types::Gvr;
 
 fn resources(list: APIResourceList) -> Vec<ServedResource> {
     list.resources

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pedia_storage::Gvr;
+use api_types::Gvr;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;

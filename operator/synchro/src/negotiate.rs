@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use api_types::Gvr;
 use api_types::cluster::{ClusterGroupResources, ClusterGroupResourcesStatus, ClusterResourceStatus};
-use pedia_storage::Gvr;
 
 /// One resource a member serves in one version.
 #[derive(Debug, Clone, PartialEq, Eq)]

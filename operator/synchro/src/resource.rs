@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use api_types::Gvr;
 use api_types::conditions::sync;
 use futures_util::StreamExt;
 use kube::api::{Api, DynamicObject};
@@ -19,7 +20,7 @@ use kube::core::TypeMeta;
 use kube::discovery::ApiResource;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
-use pedia_storage::{Gvr, Storage, StorageError};
+use pedia_storage::{Storage, StorageError};
 use serde_json::Value;
 use tokio::sync::watch;
 

@@ -3,8 +3,9 @@
 //! PEDIA_TEST_POSTGRES_URL / PEDIA_TEST_MYSQL_URL.
 #![allow(clippy::unwrap_used, dead_code)] // test code may panic; not every test uses every helper
 
+use api_types::Gvr;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
-use pedia_storage::{Backend, Gvr, Storage, StorageConfig};
+use pedia_storage::{Backend, Storage, StorageConfig};
 use serde_json::{Value, json};
 
 pub struct Db {
