@@ -10,7 +10,7 @@ use std::time::Duration;
 use api_types::cluster::{PediaCluster, PediaClusterSpec};
 use api_types::conditions::{self, lifecycle as cond};
 use api_types::policy::{DependentResource, PediaClusterLifecycle, PediaClusterLifecycleStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -50,41 +50,76 @@ pub async fn reconcile(lifecycle: Arc<PediaClusterLifecycle>, ctx: Arc<Context>)
     let api: Api<PediaClusterLifecycle> = Api::all(ctx.client.clone());
     if lifecycle.meta().deletion_timestamp.is_some() {
         ctx.deps.remove_lifecycle(&name);
-        finalize::remove(&api, &lifecycle, cond::FINALIZER).await?;
+        finalize::remove(&api, &lifecycle, cond::FINALIZER).await.map_err(Error::kube("removing the finalizer"))?;
         return Ok(Action::await_change());
     }
-    if finalize::ensure(&api, &lifecycle, cond::FINALIZER).await? {
+    if finalize::ensure(&api, &lifecycle, cond::FINALIZER).await.map_err(Error::kube("adding the finalizer"))? {
         return Ok(Action::await_change());
     }
     let clusters: Api<PediaCluster> = Api::all(ctx.client.clone());
-    let existing = clusters.get_opt(&name).await?;
-    let status = lifecycle.status.clone().unwrap_or_default();
-    let mut conds: Vec<Condition> = status.conditions.clone().unwrap_or_default();
-    let mut references = status.references.clone();
-    let (kind, result) = match &existing {
+    let existing = clusters.get_opt(&name).await.map_err(Error::kube("reading the PediaCluster"))?;
+    let mut references = lifecycle.status.as_ref().and_then(|s| s.references.clone());
+    let o = step(&lifecycle, &ctx, existing.as_ref(), &mut references).await?;
+    let existing = existing.as_ref().map(|pc| Existing { ours: owns(&lifecycle, pc) });
+    let new_status = next_status(lifecycle.status.as_ref(), existing, &o, references);
+    if lifecycle.status.as_ref() != Some(&new_status) {
+        super::apply_status(&api, &name, "PediaClusterLifecycle", &new_status).await?;
+    }
+    Ok(o.requeue.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// What the status needs to know of an existing PediaCluster.
+#[derive(Debug, Clone, Copy)]
+struct Existing {
+    /// The lifecycle owns it (so it created it).
+    ours: bool,
+}
+
+fn owns(lifecycle: &PediaClusterLifecycle, pc: &PediaCluster) -> bool {
+    let uid = lifecycle.uid();
+    uid.is_some() && pc.metadata.owner_references.iter().flatten().any(|o| Some(&o.uid) == uid.as_ref())
+}
+
+/// The lifecycle's next status (pure): before the PediaCluster exists the pass's outcome is the
+/// `Created` condition; afterwards `Created` is True (`PediaClusterCreated` when the lifecycle
+/// owns it: the pass after the create may read a lifecycle whose status the cache has not seen
+/// yet; `PediaClusterExisted` otherwise) and the outcome is the `Updating` condition.
+fn next_status(
+    previous: Option<&PediaClusterLifecycleStatus>,
+    existing: Option<Existing>,
+    o: &Outcome,
+    references: Option<Vec<DependentResource>>,
+) -> PediaClusterLifecycleStatus {
+    let mut conds: Vec<Condition> = previous.and_then(|s| s.conditions.clone()).unwrap_or_default();
+    let kind = match existing {
         None => {
             conditions::remove(&mut conds, cond::UPDATING);
-            (cond::CREATED, step(&lifecycle, &ctx, None, &mut references).await)
+            cond::CREATED
         }
-        Some(pc) => {
+        Some(Existing { ours }) => {
             if conditions::get(&conds, cond::CREATED).is_none_or(|c| c.status != "True") {
-                // A PediaCluster this lifecycle owns is one it created: the reconcile after the
-                // create may read the lifecycle from a cache that has not seen its status yet.
-                let uid = lifecycle.uid();
-                let ours = pc.metadata.owner_references.iter().flatten().any(|o| Some(&o.uid) == uid.as_ref());
                 let reason = if ours { cond::REASON_PEDIA_CLUSTER_CREATED } else { cond::REASON_PEDIA_CLUSTER_EXISTED };
                 conditions::set(&mut conds, cond::CREATED, true, reason, "");
             }
-            (cond::UPDATING, step(&lifecycle, &ctx, Some(pc), &mut references).await)
+            cond::UPDATING
         }
     };
-    let o = result?;
     conditions::set(&mut conds, kind, o.status, o.reason, &o.message);
-    let new_status = PediaClusterLifecycleStatus { conditions: Some(conds), references };
-    if lifecycle.status.as_ref() != Some(&new_status) {
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": new_status}))).await?;
+    PediaClusterLifecycleStatus { conditions: Some(conds), references }
+}
+
+/// The `Updating` outcome when the credentials already match (pure): the last one stays (a
+/// patch that worked stays True), and before any patch it is False with upstream's reason.
+fn unchanged(previous: &[Condition]) -> Outcome {
+    match conditions::get(previous, cond::UPDATING) {
+        Some(c) => Outcome {
+            status: c.status == "True",
+            reason: cond::REASON_PEDIA_CLUSTER_UPDATED,
+            message: c.message.clone(),
+            requeue: None,
+        },
+        None => outcome(false, cond::REASON_PEDIA_CLUSTER_UPDATED, ""),
     }
-    Ok(o.requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
 async fn step(
@@ -188,17 +223,11 @@ async fn step(
                     return Ok(outcome(false, cond::REASON_FAILED_RESOLVE_AND_DECODE_PEDIA_CLUSTER, e.to_string()));
                 }
             };
-            let Some(uid) = lifecycle.uid() else {
+            // A plain owner reference (not a controller), as upstream's.
+            let Some(owner) = lifecycle.owner_ref(&()) else {
                 return Ok(outcome(false, cond::REASON_FAILED_SET_OWNER, "the lifecycle has no uid"));
             };
-            pc.metadata.owner_references = Some(vec![OwnerReference {
-                api_version: PediaClusterLifecycle::api_version(&()).into_owned(),
-                kind: PediaClusterLifecycle::kind(&()).into_owned(),
-                name: name.clone(),
-                uid,
-                controller: None,
-                block_owner_deletion: None,
-            }]);
+            pc.metadata.owner_references = Some(vec![owner]);
             match clusters.create(&PostParams::default(), &pc).await {
                 Ok(_) => {
                     tracing::info!(lifecycle = %name, "PediaCluster created");
@@ -219,20 +248,8 @@ async fn step(
             };
             let want = credentials(&wanted.spec);
             if want == credentials(&current.spec) {
-                let keep = conditions::get(
-                    lifecycle.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default(),
-                    cond::UPDATING,
-                );
-                return Ok(match keep {
-                    Some(c) => Outcome {
-                        status: c.status == "True",
-                        reason: cond::REASON_PEDIA_CLUSTER_UPDATED,
-                        message: c.message.clone(),
-                        requeue: None,
-                    },
-                    // Nothing patched yet: False, with upstream's reason.
-                    None => outcome(false, cond::REASON_PEDIA_CLUSTER_UPDATED, ""),
-                });
+                let previous = lifecycle.status.as_ref().and_then(|s| s.conditions.as_deref());
+                return Ok(unchanged(previous.unwrap_or(&[])));
             }
             // A JSON merge patch of exactly the six fields (null removes one).
             match clusters.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": want}))).await {
@@ -246,5 +263,53 @@ async fn step(
                 }),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_with(conds: &[(&str, bool, &str)]) -> PediaClusterLifecycleStatus {
+        let mut c = Vec::new();
+        for (t, s, r) in conds {
+            conditions::set(&mut c, t, *s, r, "");
+        }
+        PediaClusterLifecycleStatus { conditions: Some(c), references: None }
+    }
+
+    fn cond_of(s: &PediaClusterLifecycleStatus, t: &str) -> Option<(String, String)> {
+        conditions::get(s.conditions.as_deref().unwrap_or(&[]), t).map(|c| (c.status.clone(), c.reason.clone()))
+    }
+
+    #[test]
+    fn before_the_cluster_exists_the_outcome_is_created() {
+        let waiting = outcome(false, cond::REASON_WAIT_CREATION_CONDITION, "creationCondition is not true");
+        let previous = status_with(&[(cond::UPDATING, true, cond::REASON_PEDIA_CLUSTER_UPDATED)]);
+        let s = next_status(Some(&previous), None, &waiting, None);
+        assert_eq!(cond_of(&s, cond::CREATED), Some(("False".into(), cond::REASON_WAIT_CREATION_CONDITION.into())));
+        assert_eq!(cond_of(&s, cond::UPDATING), None, "Updating goes while there is no PediaCluster");
+    }
+
+    #[test]
+    fn once_it_exists_created_says_who_made_it_and_the_outcome_is_updating() {
+        let updated = outcome(true, cond::REASON_PEDIA_CLUSTER_UPDATED, "");
+        let ours = next_status(None, Some(Existing { ours: true }), &updated, None);
+        assert_eq!(cond_of(&ours, cond::CREATED), Some(("True".into(), cond::REASON_PEDIA_CLUSTER_CREATED.into())));
+        assert_eq!(cond_of(&ours, cond::UPDATING), Some(("True".into(), cond::REASON_PEDIA_CLUSTER_UPDATED.into())));
+        let theirs = next_status(None, Some(Existing { ours: false }), &updated, None);
+        assert_eq!(cond_of(&theirs, cond::CREATED), Some(("True".into(), cond::REASON_PEDIA_CLUSTER_EXISTED.into())));
+        // A Created=True already written is kept as it is.
+        let s = next_status(Some(&theirs), Some(Existing { ours: true }), &updated, None);
+        assert_eq!(cond_of(&s, cond::CREATED).unwrap().1, cond::REASON_PEDIA_CLUSTER_EXISTED);
+    }
+
+    #[test]
+    fn unchanged_credentials_keep_the_last_updating_condition() {
+        assert!(!unchanged(&[]).status, "nothing patched yet");
+        let previous = status_with(&[(cond::UPDATING, true, cond::REASON_PEDIA_CLUSTER_UPDATED)]);
+        let o = unchanged(previous.conditions.as_deref().unwrap());
+        assert!(o.status);
+        assert_eq!(o.reason, cond::REASON_PEDIA_CLUSTER_UPDATED);
     }
 }

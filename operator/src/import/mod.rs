@@ -67,14 +67,52 @@ impl Context {
 /// are conditions, not errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
+    #[error("Kubernetes API ({context}): {source}")]
+    Kube { context: &'static str, source: kube::Error },
     #[error("building the PediaCluster schema: {0}")]
     Schema(#[from] api_types::validation::SchemaError),
     #[error("{kind} {name} has no uid: it cannot own what it creates")]
     NoUid { kind: &'static str, name: String },
     #[error("reading {what} as JSON: {source}")]
     Json { what: String, source: serde_json::Error },
+}
+
+impl Error {
+    /// A short label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube { .. } => "kube",
+            Error::Schema(_) => "schema",
+            Error::NoUid { .. } => "no_uid",
+            Error::Json { .. } => "json",
+        }
+    }
+
+    pub fn kube(context: &'static str) -> impl FnOnce(kube::Error) -> Self {
+        move |source| Error::Kube { context, source }
+    }
+}
+
+/// The field manager of the import controllers' status writes.
+const MANAGER: &str = "pedia-import";
+
+/// Writes a policy's or lifecycle's status with server-side apply (the controllers own it).
+async fn apply_status<K, S>(api: &Api<K>, name: &str, kind: &str, status: &S) -> Result<(), Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: serde::Serialize,
+{
+    let status =
+        serde_json::to_value(status).map_err(|source| Error::Json { what: format!("{kind} {name} status"), source })?;
+    let body = serde_json::json!({
+        "apiVersion": format!("{}/{}", api_types::policy::GROUP, api_types::policy::VERSION),
+        "kind": kind,
+        "status": status,
+    });
+    api.patch_status(name, &kube::api::PatchParams::apply(MANAGER).force(), &kube::api::Patch::Apply(&body))
+        .await
+        .map_err(Error::kube("writing the status"))?;
+    Ok(())
 }
 
 /// An object as the templates see it (JSON); an object that does not serialize is an error
@@ -94,12 +132,12 @@ pub fn owner_of(lifecycle: &impl Resource) -> Option<&OwnerReference> {
     lifecycle.meta().owner_references.iter().flatten().find(|o| {
         o.controller == Some(true)
             && o.kind == "ClusterImportPolicy"
-            && o.api_version.starts_with("policy.clusterpedia.io/")
+            && o.api_version.split_once('/').is_some_and(|(group, _)| group == api_types::policy::GROUP)
     })
 }
 
 fn error_policy<K: ResourceExt>(obj: Arc<K>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(object = %obj.name_any(), %error, "reconcile failed; retrying");
+    tracing::warn!(object = %obj.name_any(), %error, kind = error.metric_label(), "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(5))
 }
 

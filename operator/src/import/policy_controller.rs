@@ -3,17 +3,18 @@
 //! selected source object (created, updated, deleted), with `Validated` and `Reconciling`
 //! conditions that carry messages.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use api_types::conditions::{self, policy as cond};
 use api_types::policy::{
-    ClusterImportPolicy, ClusterImportPolicyStatus, DependentResource, PediaClusterLifecycle,
+    ClusterImportPolicy, ClusterImportPolicySpec, ClusterImportPolicyStatus, DependentResource, PediaClusterLifecycle,
     PediaClusterLifecycleSpec, ReferenceResourceTemplate,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -33,10 +34,15 @@ pub async fn reconcile(policy: Arc<ClusterImportPolicy>, ctx: Arc<Context>) -> R
         ctx.deps.remove_policy(&name);
         ctx.forget(&name);
         // Lifecycles and PediaClusters go by garbage collection (owner references).
-        finalize::remove(&api, &policy, conditions::policy::FINALIZER).await?;
+        finalize::remove(&api, &policy, conditions::policy::FINALIZER)
+            .await
+            .map_err(Error::kube("removing the finalizer"))?;
         return Ok(Action::await_change());
     }
-    if finalize::ensure(&api, &policy, conditions::policy::FINALIZER).await? {
+    if finalize::ensure(&api, &policy, conditions::policy::FINALIZER)
+        .await
+        .map_err(Error::kube("adding the finalizer"))?
+    {
         return Ok(Action::await_change());
     }
     let mut conds: Vec<Condition> = policy.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
@@ -44,7 +50,7 @@ pub async fn reconcile(policy: Arc<ClusterImportPolicy>, ctx: Arc<Context>) -> R
     let changed = policy.status.as_ref().and_then(|s| s.conditions.as_ref()) != Some(&conds);
     if changed {
         let status = ClusterImportPolicyStatus { conditions: Some(conds) };
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await?;
+        super::apply_status(&api, &name, "ClusterImportPolicy", &status).await?;
     }
     action
 }
@@ -103,82 +109,42 @@ async fn reconcile_policy(
     let Some(owner) = policy.controller_owner_ref(&()) else {
         return Err(Error::NoUid { kind: "ClusterImportPolicy", name: name.clone() });
     };
-    let uid = owner.uid.clone();
-    let owned: BTreeMap<String, PediaClusterLifecycle> = lifecycles
+    let owned: BTreeMap<String, PediaClusterLifecycleSpec> = lifecycles
         .list(&ListParams::default())
-        .await?
+        .await
+        .map_err(Error::kube("listing lifecycles"))?
         .items
         .into_iter()
-        .filter(|l| owner_of(l).is_some_and(|o| o.uid == uid))
-        .map(|l| (l.name_any(), l))
+        .filter(|l| owner_of(l).is_some_and(|o| o.uid == owner.uid))
+        .map(|l| (l.name_any(), l.spec))
         .collect();
-
-    let mut failures = Vec::new();
-    let mut produced = HashSet::new();
-    let source_gvr = gvr_of(&source);
-    let mut sources = ctx.deps.list(&source_gvr);
-    sources.sort_by_key(|o| (o.namespace(), o.name_any()));
-    for obj in sources {
-        let key = match obj.namespace() {
-            Some(ns) => format!("{ns}/{}", obj.name_any()),
-            None => obj.name_any(),
-        };
-        let value = super::as_json(obj.as_ref())?;
-        match templates.selects(&value) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                failures.push(format!("{key}: {e}"));
-                continue;
+    let sources = ctx
+        .deps
+        .list(&gvr_of(&source))
+        .iter()
+        .map(|o| SourceObject::of(o.as_ref()))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let Wanted { lifecycles: wanted, sources, mut failures } = wanted(&templates, spec, &source, &references, sources);
+    let plan = changes(&owned, &wanted);
+    let failed = |name: &str, why: String| format!("{}: lifecycle {name}: {why}", sources[name]);
+    for lifecycle_name in &plan.create {
+        let mut l = PediaClusterLifecycle::new(lifecycle_name, wanted[lifecycle_name].clone());
+        l.metadata.owner_references = Some(vec![owner.clone()]);
+        match lifecycles.create(&PostParams::default(), &l).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                failures.push(failed(lifecycle_name, "exists and is not owned by this policy".into()))
             }
-        }
-        let lifecycle_name = match templates.name(&value) {
-            Ok(n) => n,
-            Err(e) => {
-                failures.push(format!("{key}: {e}"));
-                continue;
-            }
-        };
-        if !produced.insert(lifecycle_name.clone()) {
-            failures
-                .push(format!("{key}: lifecycle name {lifecycle_name:?} is rendered for another source object too"));
-            continue;
-        }
-        let wanted = PediaClusterLifecycleSpec {
-            source: DependentResource {
-                group: source.group.clone(),
-                version: source.version.clone(),
-                resource: source.plural.clone(),
-                namespace: obj.namespace(),
-                name: obj.name_any(),
-            },
-            references: (!references.is_empty()).then(|| references.clone()),
-            template: spec.template.clone(),
-            creation_condition: spec.creation_condition.clone(),
-            template_engine: spec.template_engine,
-        };
-        let result: Result<(), String> = match owned.get(&lifecycle_name) {
-            Some(existing) if existing.spec == wanted => Ok(()),
-            Some(_) => lifecycles
-                .patch(&lifecycle_name, &PatchParams::default(), &Patch::Merge(json!({"spec": wanted})))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            None => {
-                let mut l = PediaClusterLifecycle::new(&lifecycle_name, wanted);
-                l.metadata.owner_references = Some(vec![owner.clone()]);
-                match lifecycles.create(&PostParams::default(), &l).await {
-                    Ok(_) => Ok(()),
-                    Err(kube::Error::Api(s)) if s.code == 409 => Err("exists and is not owned by this policy".into()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        };
-        if let Err(e) = result {
-            failures.push(format!("{key}: lifecycle {lifecycle_name}: {e}"));
+            Err(e) => failures.push(failed(lifecycle_name, e.to_string())),
         }
     }
-    for stale in owned.keys().filter(|n| !produced.contains(*n)) {
+    for lifecycle_name in &plan.update {
+        let patch = Patch::Merge(json!({"spec": wanted[lifecycle_name]}));
+        if let Err(e) = lifecycles.patch(lifecycle_name, &PatchParams::default(), &patch).await {
+            failures.push(failed(lifecycle_name, e.to_string()));
+        }
+    }
+    for stale in &plan.delete {
         match lifecycles.delete(stale, &DeleteParams::background()).await {
             Ok(_) => {
                 tracing::info!(policy = %name, lifecycle = %stale, "source gone or no longer selected: lifecycle deleted")
@@ -187,25 +153,139 @@ async fn reconcile_policy(
             Err(e) => failures.push(format!("deleting lifecycle {stale}: {e}")),
         }
     }
-    if failures.is_empty() {
-        conditions::set(conds, cond::RECONCILING, true, cond::REASON_RECONCILE_SOURCE_RESOURCE_AND_LIFECYCLE, "");
+    let (ok, reason, message) = reconciling(&failures);
+    conditions::set(conds, cond::RECONCILING, ok, reason, &message);
+    if ok {
         Ok(Action::await_change())
     } else {
-        let mut message = failures.iter().take(MESSAGE_ITEMS).cloned().collect::<Vec<_>>().join("; ");
-        if failures.len() > MESSAGE_ITEMS {
-            message.push_str(&format!(" (and {} more)", failures.len() - MESSAGE_ITEMS));
-        }
         tracing::warn!(policy = %name, %message, "policy reconcile had failures");
-        conditions::set(conds, cond::RECONCILING, false, cond::REASON_FAILED_RECONCILE, &message);
         Ok(Action::requeue(Duration::from_secs(30)))
     }
+}
+
+/// A source object as the templates see it.
+struct SourceObject {
+    namespace: Option<String>,
+    name: String,
+    value: serde_json::Value,
+}
+
+impl SourceObject {
+    fn of(obj: &kube::api::DynamicObject) -> Result<Self, Error> {
+        Ok(Self { namespace: obj.namespace(), name: obj.name_any(), value: super::as_json(obj)? })
+    }
+
+    fn key(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// The lifecycles a policy wants, by name, and why some source objects have none.
+#[derive(Debug, Default)]
+struct Wanted {
+    lifecycles: BTreeMap<String, PediaClusterLifecycleSpec>,
+    /// The source object (`namespace/name`) of each lifecycle, for messages.
+    sources: BTreeMap<String, String>,
+    failures: Vec<String>,
+}
+
+/// Which lifecycles the policy wants (pure): one per selected source object, named by its
+/// nameTemplate; objects whose templates fail, or whose name another object took, are failures.
+fn wanted(
+    templates: &PolicyTemplates,
+    spec: &ClusterImportPolicySpec,
+    source: &ApiResource,
+    references: &[ReferenceResourceTemplate],
+    mut sources: Vec<SourceObject>,
+) -> Wanted {
+    sources.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let mut out = Wanted::default();
+    for obj in sources {
+        let key = obj.key();
+        match templates.selects(&obj.value) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                out.failures.push(format!("{key}: {e}"));
+                continue;
+            }
+        }
+        let lifecycle_name = match templates.name(&obj.value) {
+            Ok(n) => n,
+            Err(e) => {
+                out.failures.push(format!("{key}: {e}"));
+                continue;
+            }
+        };
+        if out.lifecycles.contains_key(&lifecycle_name) {
+            out.failures
+                .push(format!("{key}: lifecycle name {lifecycle_name:?} is rendered for another source object too"));
+            continue;
+        }
+        let lifecycle = PediaClusterLifecycleSpec {
+            source: DependentResource {
+                group: source.group.clone(),
+                version: source.version.clone(),
+                resource: source.plural.clone(),
+                namespace: obj.namespace,
+                name: obj.name,
+            },
+            references: (!references.is_empty()).then(|| references.to_vec()),
+            template: spec.template.clone(),
+            creation_condition: spec.creation_condition.clone(),
+            template_engine: spec.template_engine,
+        };
+        out.sources.insert(lifecycle_name.clone(), key);
+        out.lifecycles.insert(lifecycle_name, lifecycle);
+    }
+    out
+}
+
+/// The writes that make the owned lifecycles the wanted ones.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Changes {
+    create: Vec<String>,
+    update: Vec<String>,
+    delete: Vec<String>,
+}
+
+fn changes(
+    owned: &BTreeMap<String, PediaClusterLifecycleSpec>,
+    wanted: &BTreeMap<String, PediaClusterLifecycleSpec>,
+) -> Changes {
+    let mut c = Changes::default();
+    for (name, spec) in wanted {
+        match owned.get(name) {
+            None => c.create.push(name.clone()),
+            Some(have) if have != spec => c.update.push(name.clone()),
+            Some(_) => {}
+        }
+    }
+    c.delete = owned.keys().filter(|n| !wanted.contains_key(*n)).cloned().collect();
+    c
+}
+
+/// The `Reconciling` condition after a pass with these failures: status, reason, message (the
+/// first few failures, and how many more).
+fn reconciling(failures: &[String]) -> (bool, &'static str, String) {
+    if failures.is_empty() {
+        return (true, cond::REASON_RECONCILE_SOURCE_RESOURCE_AND_LIFECYCLE, String::new());
+    }
+    let mut message = failures.iter().take(MESSAGE_ITEMS).cloned().collect::<Vec<_>>().join("; ");
+    if failures.len() > MESSAGE_ITEMS {
+        message.push_str(&format!(" (and {} more)", failures.len() - MESSAGE_ITEMS));
+    }
+    (false, cond::REASON_FAILED_RECONCILE, message)
 }
 
 /// Resolves the source and reference resources; on failure sets `Validated=False` with the
 /// reason and message and returns None.
 async fn negotiate_policy(
     ctx: &Context,
-    spec: &api_types::policy::ClusterImportPolicySpec,
+    spec: &ClusterImportPolicySpec,
     generation: Option<i64>,
     conds: &mut Vec<Condition>,
 ) -> Option<Negotiated> {
@@ -252,4 +332,105 @@ async fn negotiate_policy(
         }
     }
     Some(Negotiated { generation, source, references, reference_ars })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api_types::policy::SourceType;
+    use serde_json::Value;
+
+    fn policy(selector: Option<&str>, name: &str) -> ClusterImportPolicySpec {
+        ClusterImportPolicySpec {
+            source: SourceType {
+                group: "cluster.karmada.io".into(),
+                resource: "clusters".into(),
+                selector_template: selector.map(str::to_owned),
+                ..SourceType::default()
+            },
+            name_template: name.into(),
+            template: "spec: {}".into(),
+            creation_condition: "true".into(),
+            ..ClusterImportPolicySpec::default()
+        }
+    }
+
+    fn source() -> ApiResource {
+        ApiResource {
+            group: "cluster.karmada.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "cluster.karmada.io/v1alpha1".into(),
+            kind: "Cluster".into(),
+            plural: "clusters".into(),
+        }
+    }
+
+    fn object(name: &str, labels: Value) -> SourceObject {
+        SourceObject {
+            namespace: None,
+            name: name.into(),
+            value: json!({"metadata": {"name": name, "labels": labels}}),
+        }
+    }
+
+    fn plan(spec: &ClusterImportPolicySpec, objects: Vec<SourceObject>) -> Wanted {
+        wanted(&PolicyTemplates::compile(spec).unwrap(), spec, &source(), &[], objects)
+    }
+
+    #[test]
+    fn one_lifecycle_per_selected_source_object() {
+        let spec = policy(Some("{{ .source.metadata.labels.sync }}"), "karmada-{{ .source.metadata.name }}");
+        let w = plan(
+            &spec,
+            vec![object("m2", json!({"sync": "true"})), object("m1", json!({"sync": "true"})), object("m3", json!({}))],
+        );
+        assert!(w.failures.is_empty(), "{:?}", w.failures);
+        assert_eq!(w.lifecycles.keys().collect::<Vec<_>>(), ["karmada-m1", "karmada-m2"], "m3 is not selected");
+        let m1 = &w.lifecycles["karmada-m1"];
+        assert_eq!(
+            (m1.source.version.as_str(), m1.source.resource.as_str(), m1.source.name.as_str()),
+            ("v1alpha1", "clusters", "m1")
+        );
+        assert_eq!((m1.template.as_str(), m1.creation_condition.as_str()), ("spec: {}", "true"));
+        assert_eq!(m1.references, None);
+        assert_eq!(w.sources["karmada-m2"], "m2");
+    }
+
+    #[test]
+    fn failing_templates_and_taken_names_are_failures_naming_the_object() {
+        let spec = policy(None, "{{ .source.metadata.labels.region }}");
+        let w = plan(
+            &spec,
+            vec![object("a", json!({"region": "eu"})), object("b", json!({"region": "eu"})), object("c", json!({}))],
+        );
+        assert_eq!(w.lifecycles.keys().collect::<Vec<_>>(), ["eu"]);
+        assert_eq!(w.failures.len(), 2, "{:?}", w.failures);
+        assert!(w.failures[0].starts_with("b: lifecycle name \"eu\" is rendered for another"), "{:?}", w.failures);
+        assert!(w.failures[1].starts_with("c: "), "an empty name is refused: {:?}", w.failures);
+    }
+
+    #[test]
+    fn changes_create_update_and_delete() {
+        let spec = policy(None, "{{ .source.metadata.name }}");
+        let w = plan(&spec, vec![object("same", json!({})), object("new", json!({})), object("changed", json!({}))]);
+        let mut owned = w.lifecycles.clone();
+        owned.remove("new");
+        owned.get_mut("changed").unwrap().template = "spec: {old: true}".into();
+        owned.insert("gone".into(), w.lifecycles["same"].clone());
+        let c = changes(&owned, &w.lifecycles);
+        assert_eq!(
+            c,
+            Changes { create: vec!["new".into()], update: vec!["changed".into()], delete: vec!["gone".into()] }
+        );
+        assert_eq!(changes(&w.lifecycles, &w.lifecycles), Changes::default(), "nothing to write when in step");
+    }
+
+    #[test]
+    fn reconciling_lists_the_first_failures() {
+        assert_eq!(reconciling(&[]), (true, cond::REASON_RECONCILE_SOURCE_RESOURCE_AND_LIFECYCLE, String::new()));
+        let failures: Vec<String> = (1..=7).map(|i| format!("f{i}")).collect();
+        let (ok, reason, message) = reconciling(&failures);
+        assert_eq!((ok, reason), (false, cond::REASON_FAILED_RECONCILE));
+        assert_eq!(message, "f1; f2; f3; f4; f5 (and 2 more)");
+    }
 }
