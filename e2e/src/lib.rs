@@ -12,6 +12,7 @@ pub mod cursor;
 pub mod defaults;
 pub mod fleet;
 pub mod kubeconfig;
+pub mod kubectl;
 pub mod local_apiservices;
 pub mod meta;
 pub mod patch;

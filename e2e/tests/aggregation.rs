@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kubesim::auth::Auth;
 use kubesim::kubeconfig::{self, Credentials};
+use kubesim::kubectl::Kubectl;
 use kubesim::tls::{self, Tls};
 use kubesim::{Config, KubeSim};
 use rustls_pki_types::pem::PemObject;
@@ -127,38 +128,14 @@ async fn aggregated_requests_reach_the_backend_with_front_proxy_identity() {
     let dir = std::env::temp_dir().join(format!("kubesim-agg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("kc"), &kc).unwrap();
-    let out = tokio::process::Command::new("/usr/bin/kubectl")
-        .args([
-            "--kubeconfig",
-            dir.join("kc").to_str().unwrap(),
-            "get",
-            "--raw",
-            "/apis/clusterpedia.io/v1beta1/resources/version",
-        ])
-        .env("HOME", &dir)
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("front-proxy-client"),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let kubectl = Kubectl::new(dir.join("kc"));
+    let (ok, text, err) = kubectl.run(&["get", "--raw", "/apis/clusterpedia.io/v1beta1/resources/version"], None).await;
+    assert!(ok && text.contains("front-proxy-client"), "{text} {err}");
 
     // A backend that is gone is a 503 with the reason (asked with kubectl: kube-rs would retry 503s).
     sim.aggregate("example.io", "v1", "https://127.0.0.1:1").await.unwrap();
-    let out = tokio::process::Command::new("/usr/bin/kubectl")
-        .args(["--kubeconfig", dir.join("kc").to_str().unwrap(), "get", "--raw", "/apis/example.io/v1/things"])
-        .env("HOME", &dir)
-        .output()
-        .await
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("ServiceUnavailable") && err.contains("error trying to reach service"),
-        "{err}"
-    );
+    let (ok, _, err) = kubectl.run(&["get", "--raw", "/apis/example.io/v1/things"], None).await;
+    assert!(!ok && err.contains("ServiceUnavailable") && err.contains("error trying to reach service"), "{err}");
 
     // Deleting the APIService stops the proxying.
     let (code, _) = sim

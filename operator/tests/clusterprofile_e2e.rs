@@ -158,7 +158,7 @@ async fn cluster_profiles_become_synced_pedia_clusters() {
     let _ = std::fs::remove_dir_all(&dir);
     let Fleet { host, members } = fleet::start(2, &dir, SeedSize::default()).await.unwrap();
     let h = &host.sim;
-    let k = Kubectl { kubeconfig: host.kubeconfig.clone() };
+    let k = Kubectl::new(host.kubeconfig.clone());
     k.ok(&["apply", "--server-side", "-f", common::repo().join("crds").to_str().unwrap()], None).await;
     let upstream_crd =
         common::repo().join("../shared/compat/cluster-inventory-api/crds/multicluster.x-k8s.io_clusterprofiles.yaml");
@@ -306,7 +306,7 @@ async fn cluster_profiles_become_synced_pedia_clusters() {
         .to_string(),
     )
     .unwrap();
-    let search = Kubectl { kubeconfig: search };
+    let search = Kubectl::new(search);
     let inhouse = k.ok(&["get", "pediaclusters", "-l", "x-k8s.io/cluster-manager=inhouse", "-o", "name"], None).await;
     assert_eq!(inhouse.trim(), "pediacluster.cluster.clusterpedia.io/fleet-prod-spoke-b");
     let found = search

@@ -65,7 +65,7 @@ impl Env {
         let text =
             kubeconfig::render("host", &server.url(), server.ca_pem(), &Credentials::Token("admin-token".into()));
         std::fs::write(&kubeconfig, text).unwrap();
-        let k = Kubectl { kubeconfig: kubeconfig.clone() };
+        let k = Kubectl::new(kubeconfig.clone());
         k.ok(&["apply", "-f", repo().join("crds").to_str().unwrap()], None).await;
         k.ok(&["apply", "-f", repo().join("operator/tests/fixtures/fleet-crds.yaml").to_str().unwrap()], None).await;
         Self { dir, _sim: sim, server, kubeconfig, k }

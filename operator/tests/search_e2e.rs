@@ -171,7 +171,7 @@ async fn kubectl_searches_every_member_through_pedia() {
     let fleet = fleet::start(2, &dir.join("fleet"), SeedSize::default()).await.unwrap();
     let members = &fleet.members;
     let (host, host_server, host_kc) = common::search_host(&dir).await;
-    let admin = Kubectl { kubeconfig: host_kc.clone() };
+    let admin = Kubectl::new(host_kc.clone());
     admin.ok(&["apply", "--server-side", "-f", common::repo().join("crds").to_str().unwrap()], None).await;
     admin.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}).to_string()).await;
     for m in members {
@@ -182,7 +182,7 @@ async fn kubectl_searches_every_member_through_pedia() {
     let base = format!("https://127.0.0.1:{port}");
     let member_names = ["member-1", "member-2"];
     search_kubeconfig(&dir.join("alice.kubeconfig"), &base, "alice-token", &member_names);
-    let alice = Kubectl { kubeconfig: dir.join("alice.kubeconfig") };
+    let alice = Kubectl::new(dir.join("alice.kubeconfig"));
 
     // Every pod of every member, with CLUSTER.
     let mut want: BTreeSet<String> = BTreeSet::new();
@@ -208,8 +208,7 @@ async fn kubectl_searches_every_member_through_pedia() {
 
     // `-o wide` equals the member's own printer, column by column (AGE aside).
     let wide = alice.ok(&["--context", "member-1", "get", "pods", "-A", "-o", "wide"], None).await;
-    let own =
-        Kubectl { kubeconfig: members[0].kubeconfig.clone() }.ok(&["get", "pods", "-A", "-o", "wide"], None).await;
+    let own = Kubectl::new(members[0].kubeconfig.clone()).ok(&["get", "pods", "-A", "-o", "wide"], None).await;
     let (wide, own) = (rows(&wide), rows(&own));
     assert_eq!(wide[0][0..2], ["NAMESPACE", "CLUSTER"]);
     assert_eq!(wide[0][2..], own[0][1..], "the same columns after CLUSTER");
@@ -319,7 +318,7 @@ async fn kubectl_searches_every_member_through_pedia() {
     })
     .await;
     assert_eq!(rows(&widgets)[0], ["NAMESPACE", "CLUSTER", "NAME", "SIZE", "PHASE", "AGE"]);
-    let own = Kubectl { kubeconfig: members[0].kubeconfig.clone() }.ok(&["get", "widgets", "-A"], None).await;
+    let own = Kubectl::new(members[0].kubeconfig.clone()).ok(&["get", "widgets", "-A"], None).await;
     let own_rows: BTreeSet<Vec<String>> = rows(&own)[1..].iter().map(|r| r[..4].to_vec()).collect();
     let ours: BTreeSet<Vec<String>> =
         rows(&widgets)[1..].iter().filter(|r| r[1] == "member-1").map(|r| [&r[0..1], &r[2..5]].concat()).collect();
@@ -446,7 +445,7 @@ async fn kubectl_searches_every_member_through_pedia() {
         other => panic!("an anonymous request: {other:?}"),
     }
     search_kubeconfig(&dir.join("eve.kubeconfig"), &base, "eve-token", &[]);
-    let eve = Kubectl { kubeconfig: dir.join("eve.kubeconfig") };
+    let eve = Kubectl::new(dir.join("eve.kubeconfig"));
     let (ok, err) = raw(&eve, "/apis/clusterpedia.io/v1beta1/resources/api/v1/pods").await;
     assert!(!ok && err.contains("Forbidden") && err.contains("eve"), "{err}");
 
@@ -600,13 +599,13 @@ async fn kubectl_searches_every_member_through_pedia() {
     host.aggregate("clusterpedia.io", "v1beta1", &base).await.unwrap();
     let host_base = host_server.url();
     search_kubeconfig(&dir.join("agg-alice.kubeconfig"), &host_base, "alice-token", &member_names);
-    let agg = Kubectl { kubeconfig: dir.join("agg-alice.kubeconfig") };
+    let agg = Kubectl::new(dir.join("agg-alice.kubeconfig"));
     let via_host = names(&agg.ok(&["get", "pods", "-A", "-o", "json"], None).await);
     assert_eq!(via_host.into_iter().collect::<BTreeSet<_>>(), want);
     let shortcut = agg.ok(&["--context", "member-2", "get", "deployments", "-A"], None).await;
     assert!(rows(&shortcut).iter().skip(1).all(|r| r[1] == "member-2"), "{shortcut}");
     search_kubeconfig(&dir.join("agg-eve.kubeconfig"), &host_base, "eve-token", &[]);
-    let agg_eve = Kubectl { kubeconfig: dir.join("agg-eve.kubeconfig") };
+    let agg_eve = Kubectl::new(dir.join("agg-eve.kubeconfig"));
     let (ok, err) = raw(&agg_eve, "/apis/clusterpedia.io/v1beta1/resources/api/v1/pods").await;
     assert!(!ok && err.contains("Forbidden"), "{err}");
     // The host's OpenAPI takes pedia's own group from pedia, as kube-aggregator does.

@@ -159,7 +159,7 @@ async fn a_fleet_is_synced_and_stays_correct() {
     // member-3 is a kube-apiserver without streaming lists (the WatchList feature off).
     members[2].sim.faults().set_streaming_lists(false);
     let h = &host.sim;
-    let k = Kubectl { kubeconfig: host.kubeconfig.clone() };
+    let k = Kubectl::new(host.kubeconfig.clone());
     k.ok(&["apply", "--server-side", "-f", common::repo().join("crds").to_str().unwrap()], None).await;
     create(h, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})).await;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Text};
 use diesel::{Queryable, QueryableByName};
-use diesel_async::{AsyncConnection, AsyncMigrationHarness};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use serde_json::Value;
 
@@ -577,16 +577,36 @@ impl Storage {
             target: self.config.redacted(),
             message: e.to_string(),
         };
+        // Processes that start together on one database (the operator and its apiserver sidecar)
+        // migrate it together: the servers take turns under a lock held by the migrating session;
+        // SQLite waits for the file's lock and, when another process got ahead, runs what is left.
+        let lock_err = |e: diesel::result::Error| StorageError::Schema(format!("taking the migration lock: {e}"));
         match self.config.backend {
             Backend::Sqlite => {
-                run_migrations(SqliteConn::establish(&target).await.map_err(connect_err)?, SQLITE_MIGRATIONS)
+                let mut attempt = 0;
+                loop {
+                    let mut conn = SqliteConn::establish(&target).await.map_err(connect_err)?;
+                    conn.batch_execute("PRAGMA busy_timeout = 10000").await.map_err(lock_err)?;
+                    match run_migrations(conn, SQLITE_MIGRATIONS) {
+                        Err(StorageError::Schema(m)) if attempt < MIGRATION_ATTEMPTS && migrated_meanwhile(&m) => {
+                            attempt += 1;
+                            tracing::info!(error = %m, attempt, "another process is migrating the database; trying again");
+                            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                        }
+                        other => return other,
+                    }
+                }
             }
             Backend::Postgres => {
-                let conn = crate::tls::connect_pg(&target, &self.config.tls).await.map_err(connect_err)?;
+                let mut conn = crate::tls::connect_pg(&target, &self.config.tls).await.map_err(connect_err)?;
+                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                    .await
+                    .map_err(lock_err)?;
                 run_migrations(conn, POSTGRES_MIGRATIONS)
             }
             Backend::Mysql => {
-                let conn = crate::tls::connect_mysql(&target, &self.config.tls).await.map_err(connect_err)?;
+                let mut conn = crate::tls::connect_mysql(&target, &self.config.tls).await.map_err(connect_err)?;
+                conn.batch_execute("SELECT GET_LOCK('pedia-migrations', 600)").await.map_err(lock_err)?;
                 run_migrations(conn, MYSQL_MIGRATIONS)
             }
         }
@@ -1075,6 +1095,20 @@ where
             other => return other,
         }
     }
+}
+
+/// The PostgreSQL advisory lock migrations hold (any fixed number; "pedia" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x0070_6564_6961;
+
+/// How often a SQLite migration that lost a race with another process is tried again.
+const MIGRATION_ATTEMPTS: u64 = 10;
+
+/// Whether a SQLite migration failed because another process held the file or applied the
+/// migration first (what a second attempt resolves).
+fn migrated_meanwhile(message: &str) -> bool {
+    ["database is locked", "already exists", "UNIQUE constraint failed", "duplicate column"]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> Result<Vec<String>, StorageError>

@@ -39,6 +39,11 @@ pub fn with_database(url: &str, db: &str) -> String {
 }
 
 pub async fn fresh(backend: Backend) -> Db {
+    fresh_with(backend, true).await
+}
+
+/// A new empty database, migrated or not.
+pub async fn fresh_with(backend: Backend, migrate: bool) -> Db {
     let name = unique();
     let (url, drop_sql, file) = match backend {
         Backend::Sqlite => {
@@ -63,7 +68,9 @@ pub async fn fresh(backend: Backend) -> Db {
         }
     };
     let storage = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 1).await.unwrap();
-    storage.migrate().await.unwrap();
+    if migrate {
+        storage.migrate().await.unwrap();
+    }
     Db { storage, url, backend, drop_sql, file }
 }
 
