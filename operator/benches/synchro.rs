@@ -6,7 +6,7 @@
 //! RSS. Prints figures; asserts nothing.
 //!
 //! `cargo bench -p operator --bench synchro -- --members 10 --namespaces 10 --scale 500
-//! --backends sqlite,postgres --churn 500 --churn-seconds 20`
+//! --backends sqlite,postgres --churn 500 --churn-seconds 20 [--streaming-lists false]`
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 use std::collections::HashMap;
@@ -93,6 +93,7 @@ fn start_pedia(host: &Path, storage: &str, log: &Path) -> Child {
         .arg("--kubeconfig")
         .arg(host)
         .args(["--storage", storage])
+        .arg(format!("--streaming-lists={}", arg("--streaming-lists", "true")))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log)

@@ -178,6 +178,10 @@ pub struct OperatorArgs {
     /// (aggregated APIs, members without streaming lists).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub page_size: u32,
+    /// List built-in kinds and CRDs as streaming lists (`sendInitialEvents`) where the member
+    /// serves them; `false` lists everything in pages.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub streaming_lists: bool,
     /// Allow `group: "*"` in syncResources (every resource of a member).
     #[arg(long)]
     pub allow_sync_all_resources: bool,
@@ -535,6 +539,7 @@ fn run_controllers(args: OperatorArgs, serve: Option<crate::apiserver::ServeArgs
             namespace: args.namespace.clone().unwrap_or_else(default_namespace),
             sharding_name: args.sharding_name.clone(),
             page_size: args.page_size,
+            streaming_lists: args.streaming_lists,
             allow_sync_all_resources: args.allow_sync_all_resources,
             metrics,
         };

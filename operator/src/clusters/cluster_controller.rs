@@ -272,6 +272,7 @@ async fn apply(pc: &Arc<PediaCluster>, ctx: &Context, run: Option<Run>) -> Appli
                 });
                 let options = pedia_synchro::Options {
                     page_size: ctx.settings.page_size,
+                    streaming_lists: ctx.settings.streaming_lists,
                     metrics: ctx.settings.metrics.clone(),
                     writes: ctx.writes.clone(),
                 };

@@ -28,6 +28,7 @@ pub struct Settings {
     /// This instance's shard (`""`: the default one).
     pub sharding_name: String,
     pub page_size: u32,
+    pub streaming_lists: bool,
     pub allow_sync_all_resources: bool,
     pub metrics: pedia_synchro::metrics::Metrics,
 }

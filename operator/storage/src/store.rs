@@ -320,6 +320,45 @@ macro_rules! resolve_pairs {
     };
 }
 
+/// The label work of one written chunk: replayed rows keep their labels, changed rows get theirs
+/// rewritten.
+#[derive(Debug, PartialEq)]
+struct LabelChanges<'r> {
+    /// Ids of the changed rows that were stored before (new rows' ids are added once written).
+    ids: HashMap<(String, String), i64>,
+    /// Those ids again: their old label links are read and replaced.
+    replaced: Vec<i64>,
+    /// The changed rows, whose labels are written.
+    rows: Vec<&'r Row>,
+}
+
+fn label_changes<'r>(changed: &[Pending], before: &Existing, chunk: &'r [Row]) -> LabelChanges<'r> {
+    let mut ids = HashMap::new();
+    let mut replaced = Vec::new();
+    for c in changed {
+        if let Some((id, _)) = before.get(&(c.namespace.clone(), c.name.clone())) {
+            ids.insert((c.namespace.clone(), c.name.clone()), *id);
+            replaced.push(*id);
+        }
+    }
+    let keys: HashSet<(&str, &str)> = changed.iter().map(|c| (c.namespace.as_str(), c.name.as_str())).collect();
+    let rows = chunk.iter().filter(|r| keys.contains(&(r.namespace.as_str(), r.name.as_str()))).collect();
+    LabelChanges { ids, replaced, rows }
+}
+
+/// The stored rows a relist deletes: those it did not return.
+fn stale_ids(existing: &Existing, relisted: &[Row]) -> Vec<i64> {
+    let keep: HashSet<(&str, &str)> = relisted.iter().map(|r| (r.namespace.as_str(), r.name.as_str())).collect();
+    let mut stale: Vec<i64> = existing
+        .iter()
+        .filter(|((ns, name), _)| !keep.contains(&(ns.as_str(), name.as_str())))
+        .map(|(_, (id, _))| *id)
+        .collect();
+    // In id order, so the change log's deletions do not depend on the map's order.
+    stale.sort_unstable();
+    stale
+}
+
 /// Appends the WHERE clause selecting one resource of a cluster.
 fn key_filter(s: &mut Sql, cluster: &str, gvr: &Gvr) {
     s.push(" WHERE cluster = ").text(cluster).push(" AND api_group = ").text(&gvr.group);
@@ -428,26 +467,11 @@ macro_rules! apply_rows {
                 };
                 let before = if $w.replace { &existing } else { &before };
                 if labelled {
-                    // Replayed rows keep their labels; modified rows get theirs updated.
-                    let mut ids = HashMap::new();
-                    let mut replaced = Vec::new();
-                    for c in &changed {
-                        if let Some((id, _)) = before.get(&(c.namespace.clone(), c.name.clone())) {
-                            ids.insert((c.namespace.clone(), c.name.clone()), *id);
-                            replaced.push(*id);
-                        }
-                    }
-                    let changed_keys: HashSet<(&str, &str)> =
-                        changed.iter().map(|c| (c.namespace.as_str(), c.name.as_str())).collect();
-                    let changed_rows: Vec<&Row> = chunk
-                        .iter()
-                        .filter(|r| changed_keys.contains(&(r.namespace.as_str(), r.name.as_str())))
-                        .collect();
+                    let LabelChanges { mut ids, replaced, rows: changed_rows } = label_changes(&changed, before, chunk);
                     let new = match written {
                         Some(written) => written,
                         None => {
-                            let added =
-                                chunk.iter().filter(|r| !before.contains_key(&(r.namespace.clone(), r.name.clone())));
+                            let added = chunk.iter().filter(|r| !before.contains_key(&(r.namespace.clone(), r.name.clone())));
                             match keys_sql(backend, &$w.cluster, &$w.gvr, added) {
                                 Some(k) => db::load!($($mode)? $conn, &k, $w.operation, KeyRow)?,
                                 None => Vec::new(),
@@ -465,12 +489,7 @@ macro_rules! apply_rows {
                 }
                 pending.extend(changed);
             }
-            let keep: HashSet<(&str, &str)> = $w.rows.iter().map(|r| (r.namespace.as_str(), r.name.as_str())).collect();
-            let stale: Vec<i64> = existing
-                .iter()
-                .filter(|((ns, name), _)| !keep.contains(&(ns.as_str(), name.as_str())))
-                .map(|(_, (id, _))| *id)
-                .collect();
+            let stale = stale_ids(&existing, &$w.rows);
             let n = pending.len() + stale.len();
             if n > 0 {
                 db::execute!($($mode)? $conn, &changelog::reserve_sql(backend, n), $w.operation)?;
@@ -1153,6 +1172,49 @@ mod tests {
         assert_send(s.clean_cluster("c"));
         assert_send(s.record_events("c", objects));
         assert_send(s.migrate());
+    }
+
+    fn row(ns: &str, name: &str, rv: &str) -> Row {
+        Row {
+            kind: "Pod".into(),
+            namespace: ns.into(),
+            name: name.into(),
+            uid: String::new(),
+            owner_uid: String::new(),
+            resource_version: rv.into(),
+            created_at: 0,
+            object: "{}".into(),
+            labels: Vec::new(),
+        }
+    }
+
+    fn stored(rows: &[(&str, &str, i64, &str)]) -> Existing {
+        rows.iter().map(|(ns, n, id, rv)| (((*ns).to_owned(), (*n).to_owned()), (*id, (*rv).to_owned()))).collect()
+    }
+
+    #[test]
+    fn writes_log_new_and_changed_rows_and_relists_delete_the_rest() {
+        let before =
+            stored(&[("a", "same", 1, "5"), ("a", "changed", 2, "5"), ("b", "gone", 3, "5"), ("b", "gone2", 4, "1")]);
+        let chunk = [row("a", "same", "5"), row("a", "changed", "6"), row("a", "new", "1")];
+        let changed = classify(&chunk, &before);
+        let ops: Vec<(&str, ChangeOp)> = changed.iter().map(|p| (p.name.as_str(), p.op)).collect();
+        assert_eq!(ops, [("changed", ChangeOp::Modified), ("new", ChangeOp::Added)], "a replayed row is not logged");
+
+        let l = label_changes(&changed, &before, &chunk);
+        assert_eq!(l.replaced, [2], "only stored rows have old links to replace");
+        assert_eq!(l.ids, HashMap::from([(("a".to_owned(), "changed".to_owned()), 2)]));
+        let names: Vec<&str> = l.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["changed", "new"], "the replayed row keeps its labels");
+
+        assert_eq!(stale_ids(&before, &chunk), [3, 4], "what the relist did not return, in id order");
+        assert!(
+            stale_ids(
+                &before,
+                &[row("a", "same", "5"), row("a", "changed", "5"), row("b", "gone", "5"), row("b", "gone2", "1")]
+            )
+            .is_empty()
+        );
     }
 
     #[test]

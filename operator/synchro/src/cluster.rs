@@ -35,6 +35,8 @@ pub struct Wanted {
 #[derive(Clone)]
 pub struct Options {
     pub page_size: u32,
+    /// Whether lists may be streamed (see `Target::streaming`).
+    pub streaming_lists: bool,
     pub metrics: crate::metrics::Metrics,
     /// Shared by every cluster synchro: how many batches are written at once (see `Shared::writes`).
     pub writes: Arc<tokio::sync::Semaphore>,
@@ -137,6 +139,7 @@ impl ClusterSynchro {
             cluster: name.to_owned(),
             storage,
             page_size: options.page_size,
+            streaming_lists: options.streaming_lists,
             changed,
             metrics: options.metrics.clone(),
             writes: options.writes.clone(),

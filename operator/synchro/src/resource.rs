@@ -54,6 +54,7 @@ pub struct Shared {
     pub cluster: String,
     pub storage: Arc<Storage>,
     pub page_size: u32,
+    pub streaming_lists: bool,
     /// Called when a sync state changes (the cluster's status is due).
     pub changed: Arc<dyn Fn() + Send + Sync>,
     pub metrics: Metrics,
@@ -227,7 +228,7 @@ impl Worker {
         let types = TypeMeta { api_version: ar.api_version.clone(), kind: ar.kind.clone() };
         // A streaming list (`sendInitialEvents`) spares the member building list pages; a member
         // that refuses it is listed in pages from then on.
-        let mut streaming = self.streaming;
+        let mut streaming = self.streaming && self.shared.streaming_lists;
         let mut events = self.events(&api, streaming);
         {
             let mut s = lock(&self.state);
@@ -258,16 +259,26 @@ impl Worker {
                 }
             };
             let Some(mut chunk) = chunk else { break };
-            // While watching, changes that follow within LINGER join the batch: one write for a
-            // burst (a server commits each write on its own; SQLite groups them anyway).
-            if !listing && chunk.len() < MAX_BATCH {
+            // Events that follow within LINGER join the batch: one write for a burst of changes (a
+            // server commits each write on its own; SQLite groups them anyway), and full batches
+            // from a streaming list, whose objects arrive a few at a time. The end of a list is
+            // written at once.
+            let list_end =
+                |c: &[Result<Event<DynamicObject>, watcher::Error>]| c.iter().any(|e| matches!(e, Ok(Event::InitDone)));
+            if chunk.len() < MAX_BATCH && !list_end(&chunk) {
                 let until = tokio::time::Instant::now() + LINGER;
                 while chunk.len() < MAX_BATCH {
                     tokio::select! {
                         biased;
                         _ = stop.changed() => break 'sync,
                         more = events.next() => match more {
-                            Some(more) => chunk.extend(more),
+                            Some(more) => {
+                                let end = list_end(&more);
+                                chunk.extend(more);
+                                if end {
+                                    break;
+                                }
+                            }
                             None => break,
                         },
                         _ = tokio::time::sleep_until(until) => break,
