@@ -245,12 +245,29 @@ pub fn has_field(info: &ResourceInfo, schema: Option<&Value>, path: &[Segment]) 
     match schema {
         Some(s) => Some(schema_has_field(s, &Map::new(), path)),
         None => {
-            let mut generator = SchemaSettings::openapi3().into_generator();
-            let root = builtin_schema(&mut generator, &info.api_version(), &info.kind)?;
-            let definitions = generator.take_definitions(true);
-            Some(schema_has_field(&root, &definitions, path))
+            let built = builtin_with_definitions(&info.api_version(), &info.kind)?;
+            Some(schema_has_field(&built.0, &built.1, path))
         }
     }
+}
+
+/// A built-in kind's schema and the definitions it refers to, generated once per kind (a list
+/// request with a field path asks for them).
+fn builtin_with_definitions(api_version: &str, kind: &str) -> Option<std::sync::Arc<(Value, Map<String, Value>)>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+    type Cache = Mutex<HashMap<(String, String), Option<Arc<(Value, Map<String, Value>)>>>>;
+    static CACHE: LazyLock<Cache> = LazyLock::new(Cache::default);
+    let key = (api_version.to_owned(), kind.to_owned());
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    cache
+        .entry(key)
+        .or_insert_with(|| {
+            let mut generator = SchemaSettings::openapi3().into_generator();
+            let root = builtin_schema(&mut generator, api_version, kind)?;
+            Some(Arc::new((root, generator.take_definitions(true))))
+        })
+        .clone()
 }
 
 /// Follows `$ref`s and single-element `allOf`s (how schemars and k8s-openapi wrap references).

@@ -65,7 +65,7 @@ struct Statistics {
     running: bool,
 }
 
-/// PostgreSQL is analyzed after this many written objects at least (or 10% of all written).
+/// PostgreSQL is analyzed after this many written objects at least (or half of all written).
 const ANALYZE_AFTER: u64 = 10_000;
 
 /// The bytes of the database's pages on MySQL/MariaDB (without compression).
@@ -689,16 +689,18 @@ impl Storage {
 
     /// PostgreSQL plans from statistics that only ANALYZE gathers (autovacuum may be off, or
     /// behind a fast initial sync): without them, a relist's key lookup picked a resource-wide
-    /// index and scanned it (4 s per relist at 1,000,000 rows). Like auto-analyze, this analyzes
-    /// after 10% of what this process wrote in all (at least 10,000 objects) was written since,
-    /// in the background: awaited in the write that crossed the line, ANALYZE of a 1,000,000-row
-    /// table held that write (and whatever waited on it) for seconds.
+    /// index and scanned it (4 s per relist at 1,000,000 rows). This analyzes after half of what
+    /// this process wrote in all (at least 10,000 objects) was written since: statistics within
+    /// a factor of two keep the plans, and an initial sync pays for a few ANALYZEs, not one per
+    /// tenth (each samples the whole table). In the background:
+    /// awaited in the write that crossed the line, ANALYZE of a 1,000,000-row table held that
+    /// write (and whatever waited on it) for seconds.
     async fn keep_statistics(&self, written: usize) {
         let due = {
             let mut st = self.statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             st.since += written as u64;
             st.total += written as u64;
-            let due = !st.running && st.since >= (st.total / 10).max(ANALYZE_AFTER);
+            let due = !st.running && st.since >= (st.total / 2).max(ANALYZE_AFTER);
             if due {
                 st.running = true;
                 st.since = 0;
