@@ -63,9 +63,7 @@ fn fresh(backend: &str, dir: &Path) -> String {
     match backend {
         "sqlite" => {
             let path = dir.join("synchro-bench.db");
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
+            pedia_storage::remove_sqlite(&path);
             format!("sqlite://{}", path.display())
         }
         "postgres" => {

@@ -93,9 +93,7 @@ fn storage_migrate_and_stats_on_sqlite() {
     let bad = pedia().args(["storage", "compact", "--storage", &url, "--retention", "5 weeks"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown unit"), "{}", String::from_utf8_lossy(&bad.stderr));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    pedia_storage::remove_sqlite(&db);
 }
 
 #[test]

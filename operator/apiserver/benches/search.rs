@@ -35,9 +35,7 @@ fn fresh_url(backend: &str, name: &str) -> String {
     match backend {
         "sqlite" => {
             let p = std::env::temp_dir().join(format!("{name}.db"));
-            for s in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{s}", p.display()));
-            }
+            pedia_storage::remove_sqlite(&p);
             format!("sqlite://{}", p.display())
         }
         "postgres" => {

@@ -38,9 +38,7 @@ async fn fresh_url(backend: Backend, name: &str) -> String {
     match backend {
         Backend::Sqlite => {
             let p = std::env::temp_dir().join(format!("{name}.db"));
-            for s in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{s}", p.display()));
-            }
+            pedia_storage::remove_sqlite(&p);
             format!("sqlite://{}", p.display())
         }
         Backend::Postgres => {

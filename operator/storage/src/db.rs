@@ -29,6 +29,18 @@ pub enum Pools {
     Mysql(Pool<AsyncMysqlConnection>),
 }
 
+/// What SQLite and pedia keep beside a database file: the WAL, its index, and the lock that
+/// migrations take turns under.
+pub const SQLITE_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-migrate"];
+
+/// Removes a SQLite database and the files beside it (tests and benchmarks start afresh).
+pub fn remove_sqlite(path: &std::path::Path) {
+    let path = path.display();
+    for suffix in std::iter::once("").chain(SQLITE_SIDE_FILES) {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+}
+
 /// SQLite settings every connection gets: 16 KiB pages (takes effect when the file is created:
 /// objects of ~3 KB left a quarter of each 4 KiB page empty, 1.77x the raw JSON, now 1.35x), WAL
 /// (readers do not block the writer), a busy timeout, fsync at checkpoints only, a 32 MiB page

@@ -21,6 +21,7 @@ pub mod tls;
 
 pub use changelog::{Change, ChangeFilter, ChangeOp, Changes, LogState, Retention};
 pub use config::{Backend, StorageConfig};
+pub use db::remove_sqlite;
 pub use definitions::Definition;
 pub use error::StorageError;
 pub use events::EventsOf;

@@ -597,24 +597,15 @@ impl Storage {
             message: e.to_string(),
         };
         // Processes that start together on one database (the operator and its apiserver sidecar)
-        // migrate it together: the servers take turns under a lock held by the migrating session;
-        // SQLite waits for the file's lock and, when another process got ahead, runs what is left.
+        // migrate it together: they take turns under a lock held while migrating (PostgreSQL's
+        // advisory lock, MySQL's GET_LOCK, a file lock beside a SQLite database).
         let lock_err = |e: diesel::result::Error| StorageError::Schema(format!("taking the migration lock: {e}"));
         match self.config.backend {
             Backend::Sqlite => {
-                let mut attempt = 0;
-                loop {
-                    let mut conn = SqliteConn::establish(&target).await.map_err(connect_err)?;
-                    conn.batch_execute("PRAGMA busy_timeout = 10000").await.map_err(lock_err)?;
-                    match run_migrations(conn, SQLITE_MIGRATIONS) {
-                        Err(StorageError::Schema(m)) if attempt < MIGRATION_ATTEMPTS && migrated_meanwhile(&m) => {
-                            attempt += 1;
-                            tracing::info!(error = %m, attempt, "another process is migrating the database; trying again");
-                            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                        }
-                        other => return other,
-                    }
-                }
+                let _lock = sqlite_migration_lock(&target).await?;
+                let mut conn = SqliteConn::establish(&target).await.map_err(connect_err)?;
+                conn.batch_execute("PRAGMA busy_timeout = 10000").await.map_err(lock_err)?;
+                run_migrations(conn, SQLITE_MIGRATIONS)
             }
             Backend::Postgres => {
                 let mut conn = crate::tls::connect_pg(&target, &self.config.tls).await.map_err(connect_err)?;
@@ -1121,15 +1112,25 @@ where
 /// The PostgreSQL advisory lock migrations hold (any fixed number; "pedia" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x0070_6564_6961;
 
-/// How often a SQLite migration that lost a race with another process is tried again.
-const MIGRATION_ATTEMPTS: u64 = 10;
-
-/// Whether a SQLite migration failed because another process held the file or applied the
-/// migration first (what a second attempt resolves).
-fn migrated_meanwhile(message: &str) -> bool {
-    ["database is locked", "already exists", "UNIQUE constraint failed", "duplicate column"]
-        .iter()
-        .any(|m| message.contains(m))
+/// An exclusive lock on `<database>-migrate` (beside its `-wal` and `-shm` files), held until
+/// dropped: SQLite's own locks are per transaction, and two processes that both found a migration
+/// pending would both run it. An in-memory database has no other process to wait for.
+async fn sqlite_migration_lock(target: &str) -> Result<Option<std::fs::File>, StorageError> {
+    if target == ":memory:" || target.starts_with("file::memory:") {
+        return Ok(None);
+    }
+    let path = format!("{target}{}", db::SQLITE_SIDE_FILES[2]);
+    let lock = move || {
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    };
+    let failed = |e: String| StorageError::Schema(format!("taking the migration lock {target}-migrate: {e}"));
+    match tokio::task::spawn_blocking(lock).await {
+        Ok(Ok(file)) => Ok(Some(file)),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(e) => Err(failed(e.to_string())),
+    }
 }
 
 fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> Result<Vec<String>, StorageError>

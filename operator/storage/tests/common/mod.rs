@@ -106,9 +106,7 @@ impl Db {
             _ => {}
         }
         if let Some(f) = self.file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
-            }
+            pedia_storage::remove_sqlite(&f);
         }
     }
 }
