@@ -353,12 +353,8 @@ where
 
 /// Executes a statement on a connection of a concrete type; the affected row count. (Macros,
 /// not generic functions: generic async helpers with higher-ranked bounds make the callers'
-/// futures lose `Send`.) `sync` first: on a blocking diesel connection, see [`Statement`].
+/// futures lose `Send`; generic code uses [`crate::runner::Runner`].)
 macro_rules! execute {
-    (sync $conn:expr, $sql:expr, $op:expr) => {{
-        let query = $crate::db::Statement($sql);
-        diesel::RunQueryDsl::execute(query, &mut *$conn).map_err($crate::error::StorageError::query($op))
-    }};
     ($conn:expr, $sql:expr, $op:expr) => {{
         let query = $crate::db::Statement($sql);
         diesel_async::RunQueryDsl::execute(query, &mut *$conn).await.map_err($crate::error::StorageError::query($op))
@@ -366,12 +362,8 @@ macro_rules! execute {
 }
 pub(crate) use execute;
 
-/// Loads rows of type `$row` (`sync` first: on a blocking diesel connection).
+/// Loads rows of type `$row`.
 macro_rules! load {
-    (sync $conn:expr, $sql:expr, $op:expr, $row:ty) => {{
-        let query = $crate::db::Statement($sql);
-        diesel::RunQueryDsl::load::<$row>(query, &mut *$conn).map_err($crate::error::StorageError::query($op))
-    }};
     ($conn:expr, $sql:expr, $op:expr, $row:ty) => {{
         let query = $crate::db::Statement($sql);
         diesel_async::RunQueryDsl::load::<$row>(query, &mut *$conn)

@@ -10,7 +10,7 @@ use crate::db::{self, with_conn};
 use crate::error::StorageError;
 use crate::object;
 use crate::sql::Sql;
-use crate::store::Storage;
+use crate::store::{ClusterResource, Storage};
 use api_types::Gvr;
 
 /// One cluster's definition of one resource version.
@@ -24,14 +24,8 @@ pub struct Definition {
 
 #[derive(QueryableByName)]
 struct DefinitionRow {
-    #[diesel(sql_type = Text)]
-    cluster: String,
-    #[diesel(sql_type = Text)]
-    api_group: String,
-    #[diesel(sql_type = Text)]
-    version: String,
-    #[diesel(sql_type = Text)]
-    resource: String,
+    #[diesel(embed)]
+    key: ClusterResource,
     #[diesel(sql_type = Text)]
     definition: String,
 }
@@ -91,10 +85,10 @@ impl Storage {
             with_conn!(self.pools(), read, OP, |conn| db::load!(conn, &s, OP, DefinitionRow)?);
         rows.into_iter()
             .map(|r| {
-                let gvr = Gvr { group: r.api_group, version: r.version, resource: r.resource };
+                let (cluster, gvr) = r.key.gvr();
                 let definition = serde_json::from_str(&r.definition)
                     .map_err(|e| StorageError::BadObject(gvr.to_string(), e.to_string()))?;
-                Ok(Definition { cluster: r.cluster, gvr, definition })
+                Ok(Definition { cluster, gvr, definition })
             })
             .collect()
     }

@@ -15,6 +15,7 @@ pub mod internalstorage;
 mod labels;
 pub mod object;
 pub mod query;
+mod runner;
 pub mod sql;
 pub mod store;
 pub mod tls;

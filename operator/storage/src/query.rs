@@ -14,6 +14,7 @@ use crate::db::{self, with_conn};
 use crate::error::StorageError;
 use crate::labels;
 use crate::object::RawObject;
+use crate::runner::Runner;
 use crate::sql::Sql;
 use crate::store::Storage;
 use api_types::Gvr;
@@ -641,47 +642,47 @@ fn narrowest_first(req: &ListRequest, sizes: &[Option<i64>]) -> Option<ListReque
     Some(sorted)
 }
 
-/// In a connection's body (`with_conn!`): the pair ids of the request's positive label
-/// requirements (SQLite and MySQL; empty when there are none), and the request with those
-/// requirements narrowest first where that changes their order: the first one drives the label
-/// intersection, the others are probed per candidate (see `labels::sizable`). A macro, as the
-/// connection's type differs per backend.
-macro_rules! label_plan {
-    ($storage:expr, $conn:ident, $req:expr) => {{
-        let (storage, req): (&Storage, &ListRequest) = ($storage, $req);
-        let positive = positive_labels(&req.query);
-        let pairs_sql = match storage.backend() {
-            Backend::Postgres => None,
-            backend => labels::wanted_pairs_sql(backend, &positive),
-        };
-        let pairs = match &pairs_sql {
-            Some(p) => db::load!($conn, p, "list: label pairs", labels::PairRow)?,
-            None => Vec::new(),
-        };
-        let ids = if pairs_sql.is_some() { labels::resolve(&positive, &pairs) } else { Vec::new() };
-        // A value no stored object carries: nothing can match, no need to choose.
-        let sizable =
-            if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) { Vec::new() } else { labels::sizable(&ids) };
-        let mut sizes = vec![None; ids.len()];
-        if !sizable.is_empty() && storage.backend() == Backend::Mysql {
-            let sql = labels::explain_sql(storage.backend(), &ids, &sizable);
-            let explained = db::load!($conn, &sql, "list: label sizes", labels::ExplainRow)?;
-            sizes = labels::explained_sizes(ids.len(), &sizable, &explained);
-        } else if !sizable.is_empty() {
-            // Each count stops one past the narrowest so far: only a narrower one matters.
-            let mut cap = labels::COUNT_LIMIT;
-            for &i in &sizable {
-                let sql = labels::count_sql(storage.backend(), ids[i].as_deref().unwrap_or_default(), cap);
-                let n = db::load!($conn, &sql, "list: label sizes", Count)?.first().map_or(cap, |c| c.n);
-                sizes[i] = Some(n);
-                cap = cap.min(n + 1);
-            }
+/// The pair ids of the request's positive label requirements (SQLite and MySQL; empty when
+/// there are none), and the request with those requirements narrowest first where that changes
+/// their order: the first one drives the label intersection, the others are probed per
+/// candidate (see `labels::sizable`).
+async fn label_plan<C: Runner>(
+    storage: &Storage,
+    conn: &mut C,
+    req: &ListRequest,
+) -> Result<(labels::Resolved, Option<ListRequest>), StorageError> {
+    let positive = positive_labels(&req.query);
+    let pairs_sql = match storage.backend() {
+        Backend::Postgres => None,
+        backend => labels::wanted_pairs_sql(backend, &positive),
+    };
+    let pairs = match &pairs_sql {
+        Some(p) => conn.load::<labels::PairRow>(p, "list: label pairs").await?,
+        None => Vec::new(),
+    };
+    let ids = if pairs_sql.is_some() { labels::resolve(&positive, &pairs) } else { Vec::new() };
+    // A value no stored object carries: nothing can match, no need to choose.
+    let sizable =
+        if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) { Vec::new() } else { labels::sizable(&ids) };
+    let mut sizes = vec![None; ids.len()];
+    if !sizable.is_empty() && storage.backend() == Backend::Mysql {
+        let sql = labels::explain_sql(storage.backend(), &ids, &sizable);
+        let explained = conn.load::<labels::ExplainRow>(&sql, "list: label sizes").await?;
+        sizes = labels::explained_sizes(ids.len(), &sizable, &explained);
+    } else if !sizable.is_empty() {
+        // Each count stops one past the narrowest so far: only a narrower one matters.
+        let mut cap = labels::COUNT_LIMIT;
+        for &i in &sizable {
+            let sql = labels::count_sql(storage.backend(), ids[i].as_deref().unwrap_or_default(), cap);
+            let n = conn.load::<Count>(&sql, "list: label sizes").await?.first().map_or(cap, |c| c.n);
+            sizes[i] = Some(n);
+            cap = cap.min(n + 1);
         }
-        match narrowest_first(req, &sizes) {
-            Some(sorted) => (labels::resolve(&positive_labels(&sorted.query), &pairs), Some(sorted)),
-            None => (ids, None),
-        }
-    }};
+    }
+    Ok(match narrowest_first(req, &sizes) {
+        Some(sorted) => (labels::resolve(&positive_labels(&sorted.query), &pairs), Some(sorted)),
+        None => (ids, None),
+    })
 }
 
 impl Storage {
@@ -690,7 +691,7 @@ impl Storage {
     /// diagnostics.
     #[doc(hidden)]
     pub async fn label_order(&self, req: &ListRequest) -> Result<Vec<String>, StorageError> {
-        let (_, sorted) = with_conn!(self.pools(), read, "list", |conn| label_plan!(self, conn, req));
+        let (_, sorted) = with_conn!(self.pools(), read, "list", |conn| label_plan(self, conn, req).await?);
         let q = &sorted.as_ref().unwrap_or(req).query;
         Ok(positive_labels(q).into_iter().map(|(key, _)| key.to_owned()).collect())
     }
@@ -707,7 +708,7 @@ impl Storage {
             // The log head comes first: whatever it counts is committed, so the label pairs and
             // rows read after it include it, and a watch from it misses nothing.
             let head = db::load!(conn, &state, "list: change log head", crate::changelog::StateRow)?;
-            let (ids, sorted) = label_plan!(self, conn, req);
+            let (ids, sorted) = label_plan(self, conn, req).await?;
             // A label value no stored object carries: nothing can match.
             let rows = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
                 Vec::new()

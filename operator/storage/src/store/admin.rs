@@ -1,0 +1,179 @@
+//! Administration: statistics, cleaning a cluster or resource, the planner's statistics, the
+//! connection's security.
+
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+
+use super::write::key_filter;
+use super::{ClusterResource, Number, Stats, Storage, TextRow};
+use crate::config::Backend;
+use crate::db::{self, Pools, with_conn};
+use crate::error::StorageError;
+use crate::sql::Sql;
+use api_types::Gvr;
+
+/// Refreshes the planner's statistics of the tables whose plans depend on them.
+fn analyze_sql(backend: Backend) -> Sql {
+    let mut s = Sql::new(backend);
+    s.push(match backend {
+        Backend::Sqlite => "ANALYZE",
+        Backend::Postgres => "ANALYZE resources",
+        Backend::Mysql => "ANALYZE TABLE resources, resource_labels",
+    });
+    s
+}
+
+/// Objects written since the last ANALYZE, and in all, by this process.
+#[derive(Default)]
+pub(super) struct Statistics {
+    since: u64,
+    total: u64,
+    running: bool,
+}
+
+/// PostgreSQL is analyzed after this many written objects at least (or half of all written).
+const ANALYZE_AFTER: u64 = 10_000;
+
+/// The bytes of the database's pages on MySQL/MariaDB (without compression).
+const PAGES_SIZE: &str = "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS SIGNED) AS n FROM information_schema.tables WHERE table_schema = DATABASE()";
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(embed)]
+    key: ClusterResource,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+impl Storage {
+    /// PostgreSQL plans from statistics that only ANALYZE gathers (autovacuum may be off, or
+    /// behind a fast initial sync): without them, a relist's key lookup picked a resource-wide
+    /// index and scanned it (4 s per relist at 1,000,000 rows). This analyzes after half of what
+    /// this process wrote in all (at least 10,000 objects) was written since: statistics within
+    /// a factor of two keep the plans, and an initial sync pays for a few ANALYZEs, not one per
+    /// tenth (each samples the whole table). In the background:
+    /// awaited in the write that crossed the line, ANALYZE of a 1,000,000-row table held that
+    /// write (and whatever waited on it) for seconds.
+    pub(super) async fn keep_statistics(&self, written: usize) {
+        let due = {
+            let mut st = self.statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            st.since += written as u64;
+            st.total += written as u64;
+            let due = !st.running && st.since >= (st.total / 2).max(ANALYZE_AFTER);
+            if due {
+                st.running = true;
+                st.since = 0;
+            }
+            due
+        };
+        let Pools::Postgres(pool) = &self.pools else { return };
+        if due {
+            let (pool, statistics) = (pool.clone(), self.statistics.clone());
+            tokio::spawn(async move {
+                let s = analyze_sql(Backend::Postgres);
+                let analyzed: Result<usize, StorageError> = async {
+                    let mut conn = pool.get().await.map_err(db::pool_err("analyze"))?;
+                    let conn = &mut *conn;
+                    Ok(db::execute!(conn, &s, "analyze")?)
+                }
+                .await;
+                if let Err(e) = analyzed {
+                    tracing::warn!(error = %e, "ANALYZE after a large write failed; query plans may be poor");
+                }
+                statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).running = false;
+            });
+        }
+    }
+
+    /// Deletes every row of a cluster (PediaCluster deletion); returns how many.
+    pub async fn clean_cluster(&self, cluster: &str) -> Result<usize, StorageError> {
+        let n = self
+            .delete_where("clean_cluster", |s: &mut Sql| {
+                s.push(" WHERE cluster = ").text(cluster);
+            })
+            .await?;
+        // What pedia keeps beside the objects: events and resource definitions.
+        for table in ["events", "resource_definitions"] {
+            let mut e = Sql::new(self.backend());
+            e.push("DELETE FROM ").push(table).push(" WHERE cluster = ").text(cluster);
+            with_conn!(&self.pools, write, "clean_cluster: events and definitions", |conn| db::execute!(
+                conn,
+                &e,
+                "clean_cluster: events and definitions"
+            )?);
+        }
+        Ok(n)
+    }
+
+    /// Deletes every row of one resource of a cluster (a resource no longer synced).
+    pub async fn clean_resource(&self, cluster: &str, gvr: &Gvr) -> Result<usize, StorageError> {
+        self.delete_where("clean_resource", |s: &mut Sql| key_filter(s, cluster, gvr)).await
+    }
+
+    /// Refreshes the query planner's statistics (after bulk changes).
+    pub async fn analyze(&self) -> Result<(), StorageError> {
+        let s = analyze_sql(self.backend());
+        with_conn!(&self.pools, write, "analyze", |conn| db::execute!(conn, &s, "analyze")?);
+        Ok(())
+    }
+
+    /// Rows per cluster and resource, events, and the database size.
+    pub async fn stats(&self) -> Result<Stats, StorageError> {
+        let mut s = Sql::new(self.backend());
+        s.push("SELECT cluster, api_group, version, resource, COUNT(*) AS n FROM resources GROUP BY cluster, api_group, version, resource ORDER BY cluster, api_group, version, resource");
+        let mut e = Sql::new(self.backend());
+        e.push("SELECT COUNT(*) AS n FROM events");
+        let mut size = Sql::new(self.backend());
+        size.push(match self.backend() {
+            Backend::Sqlite => "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()",
+            Backend::Postgres => "SELECT pg_database_size(current_database()) AS n",
+            // Page-compressed files take less than their pages: the bytes allocated on disk
+            // (pages still only in the buffer pool are counted once written).
+            Backend::Mysql if self.mariadb => "SELECT CAST(COALESCE(SUM(allocated_size), 0) AS SIGNED) AS n FROM information_schema.innodb_sys_tablespaces WHERE SUBSTRING_INDEX(name, '/', 1) = DATABASE()",
+            Backend::Mysql => PAGES_SIZE,
+        });
+        let mut pages = Sql::new(self.backend());
+        pages.push(PAGES_SIZE);
+        let (rows, events, size, uncompressed): (Vec<CountRow>, Vec<Number>, Vec<Number>, Vec<Number>) =
+            with_conn!(&self.pools, read, "stats", |conn| (
+                db::load!(conn, &s, "stats: rows", CountRow)?,
+                db::load!(conn, &e, "stats: events", Number)?,
+                db::load!(conn, &size, "stats: size", Number)?,
+                if self.mariadb { db::load!(conn, &pages, "stats: size of the pages", Number)? } else { Vec::new() },
+            ));
+        Ok(Stats {
+            rows: rows
+                .into_iter()
+                .map(|r| {
+                    let (cluster, gvr) = r.key.gvr();
+                    (cluster, gvr, r.n)
+                })
+                .collect(),
+            events: events.first().map_or(0, |n| n.n),
+            size_bytes: size.first().map(|n| n.n),
+            uncompressed_bytes: uncompressed.first().map(|n| n.n),
+        })
+    }
+
+    /// How the connection to the database is protected: `TLS <version>`, `plain`, or
+    /// `local file` for SQLite (for `pedia storage stats` and the tests).
+    pub async fn connection_security(&self) -> Result<String, StorageError> {
+        let mut q = Sql::new(self.backend());
+        q.push(match self.backend() {
+            Backend::Sqlite => "SELECT 'local file' AS s",
+            Backend::Postgres => {
+                "SELECT CASE WHEN ssl THEN 'TLS ' || version ELSE 'plain' END AS s FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            }
+            Backend::Mysql => {
+                "SELECT CASE WHEN VARIABLE_VALUE = '' THEN 'plain' ELSE CONCAT('TLS ', VARIABLE_VALUE) END AS s FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_VERSION'"
+            }
+        });
+        let rows: Vec<TextRow> = with_conn!(&self.pools, read, "connection security", |conn| db::load!(
+            conn,
+            &q,
+            "connection security",
+            TextRow
+        )?);
+        Ok(rows.into_iter().next().map_or_else(|| "unknown".to_owned(), |r| r.s))
+    }
+}
