@@ -1,81 +1,33 @@
-//! Reads for the search apiserver: a [`SearchQuery`] compiled into parameterised SQL per
-//! backend, keyset pagination with opaque continue tokens, remaining counts, metadata-only
-//! reads, and single-object gets.
+//! A [`SearchQuery`] compiled into parameterised SQL per backend: filters, label selectors, field
+//! paths, the order and keyset continue tokens. Pure: no connection.
 
 use api_types::fields::{FieldPathSelector, Segment};
 use api_types::search::{OrderBy, SearchQuery};
 use api_types::selector::{Operator, Requirement};
+use diesel::Queryable;
 use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel::{Queryable, QueryableByName};
 use serde_json::{Value, json};
 
+use super::ListRequest;
 use crate::config::Backend;
-use crate::db::{self, with_conn};
 use crate::error::StorageError;
 use crate::labels;
-use crate::object::RawObject;
-use crate::runner::Runner;
 use crate::sql::Sql;
-use crate::store::Storage;
-use api_types::Gvr;
-
-/// What to list: one resource, or the resource types of a collection, and the search.
-#[derive(Debug, Clone, Default)]
-pub struct ListRequest {
-    pub gvr: Option<Gvr>,
-    /// Collection queries: rows of any of these types (ignored when `gvr` is set).
-    pub resource_types: Vec<api_types::search::ResourceType>,
-    pub query: SearchQuery,
-}
-
-/// One stored object and the cluster it comes from.
-#[derive(Debug, Clone)]
-pub struct Item {
-    pub cluster: String,
-    /// The object's JSON as stored (pruned at write time), not decoded.
-    pub object: RawObject,
-}
-
-impl Item {
-    /// The object as a JSON value.
-    pub fn value(&self) -> Result<Value, serde_json::Error> {
-        crate::object::decode(&self.object)
-    }
-}
-
-impl PartialEq for Item {
-    fn eq(&self, other: &Self) -> bool {
-        self.cluster == other.cluster && self.object.get() == other.object.get()
-    }
-}
-
-/// A page of results.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub items: Vec<Item>,
-    /// Present when more items follow.
-    pub continue_token: Option<String>,
-    /// Items after this page, when asked for (`withRemainingCount`).
-    pub remaining: Option<i64>,
-    /// The change log head read before the query: the page holds every change up to it, so a
-    /// watch from here misses nothing (it may repeat a change the page already shows).
-    pub resource_version: i64,
-}
 
 /// A row of a page, read by position: its fields in the order of [`SELECT`] and the
 /// `sort0..` columns, with the SQL types of [`ObjectColumns`].
 #[derive(Queryable)]
-struct ObjectRow {
-    id: i64,
-    cluster: String,
-    api_group: String,
-    version: String,
-    kind: String,
-    namespace: String,
-    name: String,
-    created_at: i64,
-    resource_version: String,
-    object: String,
+pub(super) struct ObjectRow {
+    pub(super) id: i64,
+    pub(super) cluster: String,
+    pub(super) api_group: String,
+    pub(super) version: String,
+    pub(super) kind: String,
+    pub(super) namespace: String,
+    pub(super) name: String,
+    pub(super) created_at: i64,
+    pub(super) resource_version: String,
+    pub(super) object: String,
     // Values of JSON-path orderby terms, as SQL renders them (NULL when not ordered by a path).
     sort0: Option<String>,
     sort1: Option<String>,
@@ -83,17 +35,11 @@ struct ObjectRow {
 }
 
 /// The SQL types of a page's columns (see [`ObjectRow`]).
-type ObjectColumns =
+pub(super) type ObjectColumns =
     (BigInt, Text, Text, Text, Text, Text, Text, BigInt, Text, Text, Nullable<Text>, Nullable<Text>, Nullable<Text>);
 
 /// How many `orderby` items may be JSON paths.
 const MAX_PATH_TERMS: usize = 3;
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
 
 /// What a sort term orders by: an expression over trusted columns, or a field of the object
 /// (compared as text; absent fields sort as the empty string).
@@ -106,10 +52,10 @@ enum Key {
 /// One term of the sort key: what it orders by, its direction, and how to read the row's value
 /// of it.
 #[derive(Clone)]
-struct Term {
+pub(super) struct Term {
     key: Key,
     desc: bool,
-    value: fn(&ObjectRow) -> Value,
+    pub(super) value: fn(&ObjectRow) -> Value,
 }
 
 impl Term {
@@ -127,7 +73,7 @@ impl Term {
     }
 }
 
-fn order_terms(order: &[OrderBy]) -> Result<Vec<Term>, StorageError> {
+pub(super) fn order_terms(order: &[OrderBy]) -> Result<Vec<Term>, StorageError> {
     let t = |sql, desc, value| Term { key: Key::Column(sql), desc, value };
     let path_values: [fn(&ObjectRow) -> Value; MAX_PATH_TERMS] =
         [|r| json!(r.sort0), |r| json!(r.sort1), |r| json!(r.sort2)];
@@ -176,7 +122,7 @@ fn order_signature(order: &[OrderBy]) -> String {
 
 /// Continue tokens: the sort key of the last row plus the order it belongs to, as an opaque
 /// checksummed token, so a modified token (or one from another `orderby`) is refused.
-fn encode_cursor(order: &[OrderBy], values: &[Value]) -> String {
+pub(super) fn encode_cursor(order: &[OrderBy], values: &[Value]) -> String {
     api_types::token::encode(&json!({"o": order_signature(order), "v": values}))
 }
 
@@ -352,7 +298,7 @@ fn fields(s: &mut Sql, f: &FieldPathSelector) {
     }
 }
 
-fn object_column(backend: Backend, only_metadata: bool) -> &'static str {
+pub(super) fn object_column(backend: Backend, only_metadata: bool) -> &'static str {
     match (backend, only_metadata) {
         (Backend::Postgres, false) => "object::text AS object",
         (Backend::Postgres, true) => "(object->'metadata')::text AS object",
@@ -372,7 +318,7 @@ fn contains(s: &mut Sql, column: &str, needle: &str) {
 }
 
 /// The WHERE clause (after `WHERE 1 = 1`) shared by the page and the count.
-fn filters(s: &mut Sql, req: &ListRequest, ids: &[Option<Vec<i64>>]) {
+pub(super) fn filters(s: &mut Sql, req: &ListRequest, ids: &[Option<Vec<i64>>]) {
     filters_except(s, req, false, ids);
 }
 
@@ -385,7 +331,7 @@ fn wanted(r: &Requirement) -> Option<labels::Wanted<'_>> {
     }
 }
 
-fn positive_labels(q: &SearchQuery) -> Vec<labels::Wanted<'_>> {
+pub(super) fn positive_labels(q: &SearchQuery) -> Vec<labels::Wanted<'_>> {
     q.labels.requirements.iter().filter_map(wanted).collect()
 }
 
@@ -486,7 +432,7 @@ fn filters_except(s: &mut Sql, req: &ListRequest, joined: bool, ids: &[Option<Ve
 /// (same rows), which its B-tree takes as where the index scan starts: planned from the OR form,
 /// continue pages of the clusters that sort last scanned and sorted the cluster's every row
 /// (55 ms instead of 3 ms at 400,000 pods).
-fn keyset(s: &mut Sql, terms: &[Term], values: &[Value]) {
+pub(super) fn keyset(s: &mut Sql, terms: &[Term], values: &[Value]) {
     fn bind(s: &mut Sql, v: &Value) {
         match v {
             Value::Number(n) => {
@@ -549,7 +495,12 @@ fn order_by(s: &mut Sql, terms: &[Term]) {
     }
 }
 
-fn compile(backend: Backend, req: &ListRequest, terms: &[Term], ids: &[Option<Vec<i64>>]) -> Result<Sql, StorageError> {
+pub(super) fn compile(
+    backend: Backend,
+    req: &ListRequest,
+    terms: &[Term],
+    ids: &[Option<Vec<i64>>],
+) -> Result<Sql, StorageError> {
     let q = &req.query;
     let mut s = Sql::new(backend);
     s.push(SELECT).push(object_column(backend, q.only_metadata));
@@ -617,7 +568,7 @@ fn compile(backend: Backend, req: &ListRequest, terms: &[Term], ids: &[Option<Ve
 /// `req` with its positive label requirements narrowest first, by the estimated `sizes` of
 /// [`positive_labels`] (the first resolved one drives the label intersection); None when the
 /// order stays. The requirements are ANDed: their order changes nothing but the cost.
-fn narrowest_first(req: &ListRequest, sizes: &[Option<i64>]) -> Option<ListRequest> {
+pub(super) fn narrowest_first(req: &ListRequest, sizes: &[Option<i64>]) -> Option<ListRequest> {
     let mut positive = 0;
     let keys: Vec<i64> = req
         .query
@@ -642,168 +593,10 @@ fn narrowest_first(req: &ListRequest, sizes: &[Option<i64>]) -> Option<ListReque
     Some(sorted)
 }
 
-/// The pair ids of the request's positive label requirements (SQLite and MySQL; empty when
-/// there are none), and the request with those requirements narrowest first where that changes
-/// their order: the first one drives the label intersection, the others are probed per
-/// candidate (see `labels::sizable`).
-async fn label_plan<C: Runner>(
-    storage: &Storage,
-    conn: &mut C,
-    req: &ListRequest,
-) -> Result<(labels::Resolved, Option<ListRequest>), StorageError> {
-    let positive = positive_labels(&req.query);
-    let pairs_sql = match storage.backend() {
-        Backend::Postgres => None,
-        backend => labels::wanted_pairs_sql(backend, &positive),
-    };
-    let pairs = match &pairs_sql {
-        Some(p) => conn.load::<labels::PairRow>(p, "list: label pairs").await?,
-        None => Vec::new(),
-    };
-    let ids = if pairs_sql.is_some() { labels::resolve(&positive, &pairs) } else { Vec::new() };
-    // A value no stored object carries: nothing can match, no need to choose.
-    let sizable =
-        if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) { Vec::new() } else { labels::sizable(&ids) };
-    let mut sizes = vec![None; ids.len()];
-    if !sizable.is_empty() && storage.backend() == Backend::Mysql {
-        let sql = labels::explain_sql(storage.backend(), &ids, &sizable);
-        let explained = conn.load::<labels::ExplainRow>(&sql, "list: label sizes").await?;
-        sizes = labels::explained_sizes(ids.len(), &sizable, &explained);
-    } else if !sizable.is_empty() {
-        // Each count stops one past the narrowest so far: only a narrower one matters.
-        let mut cap = labels::COUNT_LIMIT;
-        for &i in &sizable {
-            let sql = labels::count_sql(storage.backend(), ids[i].as_deref().unwrap_or_default(), cap);
-            let n = conn.load::<Count>(&sql, "list: label sizes").await?.first().map_or(cap, |c| c.n);
-            sizes[i] = Some(n);
-            cap = cap.min(n + 1);
-        }
-    }
-    Ok(match narrowest_first(req, &sizes) {
-        Some(sorted) => (labels::resolve(&positive_labels(&sorted.query), &pairs), Some(sorted)),
-        None => (ids, None),
-    })
-}
-
-impl Storage {
-    /// The keys of the request's positive label requirements in the order the store intersects
-    /// them (narrowest first on SQLite and MySQL; as given on PostgreSQL). For tests and
-    /// diagnostics.
-    #[doc(hidden)]
-    pub async fn label_order(&self, req: &ListRequest) -> Result<Vec<String>, StorageError> {
-        let (_, sorted) = with_conn!(self.pools(), read, "list", |conn| label_plan(self, conn, req).await?);
-        let q = &sorted.as_ref().unwrap_or(req).query;
-        Ok(positive_labels(q).into_iter().map(|(key, _)| key.to_owned()).collect())
-    }
-
-    /// A page of objects matching the request, in the requested order (default: cluster,
-    /// namespace, name).
-    pub async fn list(&self, req: &ListRequest) -> Result<Page, StorageError> {
-        let q = &req.query;
-        let terms = order_terms(&q.order_by)?;
-        // Bad input is refused before a connection is taken.
-        let mut sql = compile(self.backend(), req, &terms, &[])?;
-        let state = crate::changelog::state_sql(self.backend());
-        let (head, ids, sorted, mut rows) = with_conn!(self.pools(), read, "list", |conn| {
-            // The log head comes first: whatever it counts is committed, so the label pairs and
-            // rows read after it include it, and a watch from it misses nothing.
-            let head = db::load!(conn, &state, "list: change log head", crate::changelog::StateRow)?;
-            let (ids, sorted) = label_plan(self, conn, req).await?;
-            // A label value no stored object carries: nothing can match.
-            let rows = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
-                Vec::new()
-            } else {
-                if !ids.is_empty() {
-                    sql = compile(self.backend(), sorted.as_ref().unwrap_or(req), &terms, &ids)?;
-                }
-                db::load_typed!(conn, &sql, "list", ObjectRow, ObjectColumns)?
-            };
-            (head, ids, sorted, rows)
-        });
-        let req = sorted.as_ref().unwrap_or(req);
-        let resource_version = head.first().map_or(0, |h| h.head);
-        let limit = q.limit.map(|l| l as usize);
-        let more = limit.is_some_and(|l| rows.len() > l);
-        if let Some(l) = limit {
-            rows.truncate(l);
-        }
-        let cursor = rows.last().filter(|_| more).map(|r| terms.iter().map(|t| (t.value)(r)).collect::<Vec<_>>());
-        let continue_token = cursor.as_ref().map(|values| encode_cursor(&q.order_by, values));
-        let remaining = match (&cursor, q.with_remaining_count) {
-            (_, false) => None,
-            (None, true) => Some(0),
-            (Some(values), true) => {
-                let mut count = Sql::new(self.backend());
-                count.push("SELECT COUNT(*) AS n FROM resources WHERE 1 = 1");
-                filters(&mut count, req, &ids);
-                keyset(&mut count, &terms, values);
-                let n: Vec<Count> = with_conn!(self.pools(), read, "list: remaining count", |conn| db::load!(
-                    conn,
-                    &count,
-                    "list: remaining count",
-                    Count
-                )?);
-                n.first().map(|c| c.n)
-            }
-        };
-        let items = rows
-            .into_iter()
-            .map(|r| {
-                let text = if q.only_metadata {
-                    // The stored metadata wrapped as a PartialObjectMetadata-like object, by
-                    // concatenation: the metadata is checked below, the rest are JSON strings.
-                    let api_version = if r.api_group.is_empty() {
-                        r.version.clone()
-                    } else {
-                        format!("{}/{}", r.api_group, r.version)
-                    };
-                    format!(
-                        r#"{{"apiVersion":{},"kind":{},"metadata":{}}}"#,
-                        Value::from(api_version),
-                        Value::from(r.kind),
-                        r.object
-                    )
-                } else {
-                    r.object
-                };
-                let object = crate::object::raw(text, &r.namespace, &r.name)?;
-                Ok(Item { cluster: r.cluster, object })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        Ok(Page { items, continue_token, remaining, resource_version })
-    }
-
-    /// One object.
-    pub async fn get(
-        &self,
-        cluster: &str,
-        gvr: &Gvr,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<Value>, StorageError> {
-        let req = ListRequest {
-            gvr: Some(gvr.clone()),
-            resource_types: Vec::new(),
-            query: SearchQuery {
-                clusters: vec![cluster.to_owned()],
-                namespaces: vec![namespace.to_owned()],
-                names: vec![name.to_owned()],
-                ..SearchQuery::default()
-            },
-        };
-        match self.list(&req).await?.items.into_iter().next() {
-            Some(item) => item
-                .value()
-                .map(Some)
-                .map_err(|e| StorageError::BadObject(format!("{namespace}/{name}"), e.to_string())),
-            None => Ok(None),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use api_types::Gvr;
     use api_types::search::ListOptions;
 
     #[test]

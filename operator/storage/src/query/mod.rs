@@ -1,0 +1,231 @@
+//! Reads for the search apiserver: a [`SearchQuery`] compiled into parameterised SQL per
+//! backend (`compiler`, pure), keyset pagination with opaque continue tokens, remaining counts,
+//! metadata-only reads, and single-object gets.
+
+mod compiler;
+
+use api_types::search::SearchQuery;
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use serde_json::Value;
+
+use crate::config::Backend;
+use crate::db::{self, with_conn};
+use crate::error::StorageError;
+use crate::labels;
+use crate::object::RawObject;
+use crate::runner::Runner;
+use crate::sql::Sql;
+use crate::store::Storage;
+use api_types::Gvr;
+use compiler::{
+    ObjectColumns, ObjectRow, compile, encode_cursor, filters, keyset, narrowest_first, order_terms, positive_labels,
+};
+
+/// What to list: one resource, or the resource types of a collection, and the search.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub gvr: Option<Gvr>,
+    /// Collection queries: rows of any of these types (ignored when `gvr` is set).
+    pub resource_types: Vec<api_types::search::ResourceType>,
+    pub query: SearchQuery,
+}
+
+/// One stored object and the cluster it comes from.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub cluster: String,
+    /// The object's JSON as stored (pruned at write time), not decoded.
+    pub object: RawObject,
+}
+
+impl Item {
+    /// The object as a JSON value.
+    pub fn value(&self) -> Result<Value, serde_json::Error> {
+        crate::object::decode(&self.object)
+    }
+}
+
+impl PartialEq for Item {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster == other.cluster && self.object.get() == other.object.get()
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Present when more items follow.
+    pub continue_token: Option<String>,
+    /// Items after this page, when asked for (`withRemainingCount`).
+    pub remaining: Option<i64>,
+    /// The change log head read before the query: the page holds every change up to it, so a
+    /// watch from here misses nothing (it may repeat a change the page already shows).
+    pub resource_version: i64,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The pair ids of the request's positive label requirements (SQLite and MySQL; empty when
+/// there are none), and the request with those requirements narrowest first where that changes
+/// their order: the first one drives the label intersection, the others are probed per
+/// candidate (see `labels::sizable`).
+async fn label_plan<C: Runner>(
+    storage: &Storage,
+    conn: &mut C,
+    req: &ListRequest,
+) -> Result<(labels::Resolved, Option<ListRequest>), StorageError> {
+    let positive = positive_labels(&req.query);
+    let pairs_sql = match storage.backend() {
+        Backend::Postgres => None,
+        backend => labels::wanted_pairs_sql(backend, &positive),
+    };
+    let pairs = match &pairs_sql {
+        Some(p) => conn.load::<labels::PairRow>(p, "list: label pairs").await?,
+        None => Vec::new(),
+    };
+    let ids = if pairs_sql.is_some() { labels::resolve(&positive, &pairs) } else { Vec::new() };
+    // A value no stored object carries: nothing can match, no need to choose.
+    let sizable =
+        if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) { Vec::new() } else { labels::sizable(&ids) };
+    let mut sizes = vec![None; ids.len()];
+    if !sizable.is_empty() && storage.backend() == Backend::Mysql {
+        let sql = labels::explain_sql(storage.backend(), &ids, &sizable);
+        let explained = conn.load::<labels::ExplainRow>(&sql, "list: label sizes").await?;
+        sizes = labels::explained_sizes(ids.len(), &sizable, &explained);
+    } else if !sizable.is_empty() {
+        // Each count stops one past the narrowest so far: only a narrower one matters.
+        let mut cap = labels::COUNT_LIMIT;
+        for &i in &sizable {
+            let sql = labels::count_sql(storage.backend(), ids[i].as_deref().unwrap_or_default(), cap);
+            let n = conn.load::<Count>(&sql, "list: label sizes").await?.first().map_or(cap, |c| c.n);
+            sizes[i] = Some(n);
+            cap = cap.min(n + 1);
+        }
+    }
+    Ok(match narrowest_first(req, &sizes) {
+        Some(sorted) => (labels::resolve(&positive_labels(&sorted.query), &pairs), Some(sorted)),
+        None => (ids, None),
+    })
+}
+
+impl Storage {
+    /// The keys of the request's positive label requirements in the order the store intersects
+    /// them (narrowest first on SQLite and MySQL; as given on PostgreSQL). For tests and
+    /// diagnostics.
+    #[doc(hidden)]
+    pub async fn label_order(&self, req: &ListRequest) -> Result<Vec<String>, StorageError> {
+        let (_, sorted) = with_conn!(self.pools(), read, "list", |conn| label_plan(self, conn, req).await?);
+        let q = &sorted.as_ref().unwrap_or(req).query;
+        Ok(positive_labels(q).into_iter().map(|(key, _)| key.to_owned()).collect())
+    }
+
+    /// A page of objects matching the request, in the requested order (default: cluster,
+    /// namespace, name).
+    pub async fn list(&self, req: &ListRequest) -> Result<Page, StorageError> {
+        let q = &req.query;
+        let terms = order_terms(&q.order_by)?;
+        // Bad input is refused before a connection is taken.
+        let mut sql = compile(self.backend(), req, &terms, &[])?;
+        let state = crate::changelog::state_sql(self.backend());
+        let (head, ids, sorted, mut rows) = with_conn!(self.pools(), read, "list", |conn| {
+            // The log head comes first: whatever it counts is committed, so the label pairs and
+            // rows read after it include it, and a watch from it misses nothing.
+            let head = db::load!(conn, &state, "list: change log head", crate::changelog::StateRow)?;
+            let (ids, sorted) = label_plan(self, conn, req).await?;
+            // A label value no stored object carries: nothing can match.
+            let rows = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
+                Vec::new()
+            } else {
+                if !ids.is_empty() {
+                    sql = compile(self.backend(), sorted.as_ref().unwrap_or(req), &terms, &ids)?;
+                }
+                db::load_typed!(conn, &sql, "list", ObjectRow, ObjectColumns)?
+            };
+            (head, ids, sorted, rows)
+        });
+        let req = sorted.as_ref().unwrap_or(req);
+        let resource_version = head.first().map_or(0, |h| h.head);
+        let limit = q.limit.map(|l| l as usize);
+        let more = limit.is_some_and(|l| rows.len() > l);
+        if let Some(l) = limit {
+            rows.truncate(l);
+        }
+        let cursor = rows.last().filter(|_| more).map(|r| terms.iter().map(|t| (t.value)(r)).collect::<Vec<_>>());
+        let continue_token = cursor.as_ref().map(|values| encode_cursor(&q.order_by, values));
+        let remaining = match (&cursor, q.with_remaining_count) {
+            (_, false) => None,
+            (None, true) => Some(0),
+            (Some(values), true) => {
+                let mut count = Sql::new(self.backend());
+                count.push("SELECT COUNT(*) AS n FROM resources WHERE 1 = 1");
+                filters(&mut count, req, &ids);
+                keyset(&mut count, &terms, values);
+                let n: Vec<Count> = with_conn!(self.pools(), read, "list: remaining count", |conn| db::load!(
+                    conn,
+                    &count,
+                    "list: remaining count",
+                    Count
+                )?);
+                n.first().map(|c| c.n)
+            }
+        };
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                let text = if q.only_metadata {
+                    // The stored metadata wrapped as a PartialObjectMetadata-like object, by
+                    // concatenation: the metadata is checked below, the rest are JSON strings.
+                    let api_version = if r.api_group.is_empty() {
+                        r.version.clone()
+                    } else {
+                        format!("{}/{}", r.api_group, r.version)
+                    };
+                    format!(
+                        r#"{{"apiVersion":{},"kind":{},"metadata":{}}}"#,
+                        Value::from(api_version),
+                        Value::from(r.kind),
+                        r.object
+                    )
+                } else {
+                    r.object
+                };
+                let object = crate::object::raw(text, &r.namespace, &r.name)?;
+                Ok(Item { cluster: r.cluster, object })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Page { items, continue_token, remaining, resource_version })
+    }
+
+    /// One object.
+    pub async fn get(
+        &self,
+        cluster: &str,
+        gvr: &Gvr,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, StorageError> {
+        let req = ListRequest {
+            gvr: Some(gvr.clone()),
+            resource_types: Vec::new(),
+            query: SearchQuery {
+                clusters: vec![cluster.to_owned()],
+                namespaces: vec![namespace.to_owned()],
+                names: vec![name.to_owned()],
+                ..SearchQuery::default()
+            },
+        };
+        match self.list(&req).await?.items.into_iter().next() {
+            Some(item) => item
+                .value()
+                .map(Some)
+                .map_err(|e| StorageError::BadObject(format!("{namespace}/{name}"), e.to_string())),
+            None => Ok(None),
+        }
+    }
+}
