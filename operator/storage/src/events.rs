@@ -31,7 +31,8 @@ struct EventRow {
 }
 
 impl Storage {
-    /// Stores events of synced objects (keyed by cluster, involved object uid, event uid).
+    /// Stores events of synced objects (keyed by cluster, involved object uid, event uid); an
+    /// event already stored with the same resourceVersion is left as it is.
     pub async fn record_events(&self, cluster: &str, events: &[Value]) -> Result<usize, StorageError> {
         let now = object::now_ms();
         let mut statements = Vec::new();
@@ -61,9 +62,18 @@ impl Storage {
                 }
                 s.push(")");
             }
+            // An event seen again with its stored resourceVersion (a relist after a restart or a
+            // pause) is not rewritten. MySQL: the resourceVersion is assigned last, so the
+            // conditions read the stored one.
             match self.backend() {
-                Backend::Mysql => s.push(" ON DUPLICATE KEY UPDATE resource_version = VALUES(resource_version), synced_at = VALUES(synced_at), object = VALUES(object)"),
-                _ => s.push(" ON CONFLICT (cluster, involved_uid, event_uid) DO UPDATE SET resource_version = excluded.resource_version, synced_at = excluded.synced_at, object = excluded.object"),
+                Backend::Mysql => s.push(
+                    " ON DUPLICATE KEY UPDATE synced_at = IF(resource_version <> VALUES(resource_version), VALUES(synced_at), synced_at), \
+                     object = IF(resource_version <> VALUES(resource_version), VALUES(object), object), resource_version = VALUES(resource_version)",
+                ),
+                _ => s.push(
+                    " ON CONFLICT (cluster, involved_uid, event_uid) DO UPDATE SET resource_version = excluded.resource_version, \
+                     synced_at = excluded.synced_at, object = excluded.object WHERE events.resource_version <> excluded.resource_version",
+                ),
             };
             statements.push(s);
         }

@@ -314,8 +314,14 @@ async fn write_api_on_every_backend() {
         assert_eq!(s.stats().await.unwrap().events, 1, "{backend:?}: events are keyed");
         let later = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e2", "namespace": "ns-a", "uid": "ev-2", "resourceVersion": "4"},
                            "involvedObject": {"uid": "uid-ns-a-p0"}, "reason": "Pulled"});
-        s.record_events("m1", &[later]).await.unwrap();
+        s.record_events("m1", &[later.clone()]).await.unwrap();
         s.record_events("m2", &events).await.unwrap();
+        // A relist replays what is stored: an event with its stored resourceVersion is not
+        // rewritten (the body below differs only to show it), a newer one is.
+        let mut replayed = later.clone();
+        replayed["reason"] = json!("Replayed");
+        s.record_events("m1", &[replayed]).await.unwrap();
+
         let asked = |c: &str, u: &str| (c.to_owned(), u.to_owned());
         let found = s
             .events_of(&[
@@ -328,7 +334,21 @@ async fn write_api_on_every_backend() {
             .unwrap();
         let reasons: Vec<&str> =
             found[&asked("m1", "uid-ns-a-p0")].iter().map(|e| e["reason"].as_str().unwrap()).collect();
-        assert_eq!(reasons, ["Scheduled", "Pulled"], "{backend:?}: an object's events, oldest first");
+        assert_eq!(
+            reasons,
+            ["Scheduled", "Pulled"],
+            "{backend:?}: an object's events, oldest first, replays left alone"
+        );
+        let mut pulled_again = later;
+        pulled_again["metadata"]["resourceVersion"] = json!("7");
+        pulled_again["count"] = json!(2);
+        s.record_events("m1", &[pulled_again]).await.unwrap();
+        let found = s.events_of(&[asked("m1", "uid-ns-a-p0")]).await.unwrap();
+        assert_eq!(
+            found[&asked("m1", "uid-ns-a-p0")][1]["count"],
+            2,
+            "{backend:?}: a newer resourceVersion is written"
+        );
         assert_eq!(found.len(), 1, "{backend:?}: only objects with events, of the cluster asked: {found:?}");
         assert!(s.events_of(&[]).await.unwrap().is_empty());
 
