@@ -347,6 +347,34 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(n.saturating_mul(seconds)))
 }
 
+impl Cli {
+    /// Whether the command runs until stopped with a SQLite store in this process (`run`,
+    /// `operator`, `apiserver`), whose page caches are part of pedia's memory.
+    pub fn keeps_sqlite_store(&self) -> bool {
+        let storage = match &self.command {
+            Command::Run(r) => &r.operator.storage,
+            Command::Operator(o) => &o.storage,
+            Command::Apiserver(a) => &a.storage,
+            _ => return false,
+        };
+        storage.is_sqlite()
+    }
+}
+
+impl StorageArgs {
+    /// Whether the store is a SQLite file (a config file is read for its `type`; one that cannot
+    /// be read counts as not, and fails later with its own message).
+    pub fn is_sqlite(&self) -> bool {
+        let config = match &self.storage_config {
+            Some(path) => std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| pedia_storage::internalstorage::from_file(&text, &|k| std::env::var(k).ok()).ok()),
+            None => pedia_storage::StorageConfig::from_url(&self.storage).ok(),
+        };
+        config.is_some_and(|c| c.backend == pedia_storage::Backend::Sqlite)
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct StorageArgs {
     /// `sqlite://PATH` (the default: sqlite://pedia.db), `postgres://USER:PASS@HOST/DB`,
@@ -749,4 +777,36 @@ fn crds(args: CrdsArgs) -> Result<ExitCode, CliError> {
         std::fs::write(&path, crd::to_yaml(&c)?).map_err(|source| CliError::Write { path, source })?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn keeps_sqlite(args: &[&str]) -> bool {
+        Cli::try_parse_from(std::iter::once("pedia").chain(args.iter().copied()))
+            .expect("arguments")
+            .keeps_sqlite_store()
+    }
+
+    #[test]
+    fn long_running_commands_on_sqlite_are_told_apart() {
+        assert!(keeps_sqlite(&["run"]), "SQLite is the default store");
+        assert!(keeps_sqlite(&["operator", "--storage", "sqlite:///var/lib/pedia/pedia.db"]));
+        assert!(keeps_sqlite(&["apiserver", "--storage", "sqlite://pedia.db"]));
+        assert!(!keeps_sqlite(&["run", "--storage", "postgres://pedia@db/pedia"]));
+        assert!(!keeps_sqlite(&["operator", "--storage", "mysql://root@db/pedia"]));
+        assert!(!keeps_sqlite(&["storage", "stats", "--storage", "sqlite://pedia.db"]), "not a long-running command");
+        assert!(!keeps_sqlite(&["crds"]));
+
+        let dir = std::env::temp_dir().join(format!("pedia-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("internalstorage-config.yaml");
+        std::fs::write(&file, "type: sqlite\ndsn: file:/var/lib/pedia/pedia.db\n").expect("config");
+        assert!(keeps_sqlite(&["operator", "--storage-config", file.to_str().expect("path")]));
+        std::fs::write(&file, "type: postgres\nhost: db\nport: 5432\nuser: pedia\ndatabase: pedia\n").expect("config");
+        assert!(!keeps_sqlite(&["operator", "--storage-config", file.to_str().expect("path")]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

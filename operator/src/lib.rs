@@ -10,6 +10,7 @@ pub mod exec_plugin;
 pub mod import;
 pub mod kubeconfig;
 pub mod leader;
+pub mod malloc_arenas;
 pub mod metrics;
 pub mod telemetry;
 pub mod template;

@@ -109,6 +109,11 @@ async fn replicas_elect_a_leader_and_take_over() {
         if synced == ["default-shard"] { Ok(()) } else { Err(format!("{synced:?}")) }
     })
     .await;
+    assert_eq!(
+        common::malloc_arenas(a.child.id().unwrap()),
+        None,
+        "with a database server pedia keeps glibc's default arenas"
+    );
     let a_identity = lease_holder(h, default_lease).await;
     assert!(!a_identity.is_empty());
     let b = replica(&host.kubeconfig, &url, "", &log);

@@ -243,6 +243,11 @@ async fn a_fleet_is_synced_and_stays_correct() {
 
     // Ready within seconds, every resource listed, counts equal per resource.
     let pc1 = wait_synced(h, "member-1", 6).await;
+    assert_eq!(
+        common::malloc_arenas(pedia.0.id().unwrap()).as_deref(),
+        Some(operator::malloc_arenas::ARENAS),
+        "with a SQLite store pedia runs with few malloc arenas"
+    );
     assert_eq!(pc1["status"]["version"], "v1.33.1");
     assert_eq!(pc1["status"]["apiserver"], json!(server));
     assert!(

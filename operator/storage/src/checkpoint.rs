@@ -1,16 +1,13 @@
 //! SQLite's WAL checkpoints, mostly off the writer's path.
 //!
 //! A checkpoint copies the pages of the WAL into the database file. SQLite runs it in the
-//! connection that commits, so the single writer stopped for it: a quarter of its busy time in
-//! a watch stream at 400,000 pods. Here a connection of its own checkpoints in the background
+//! connection that commits, so the single writer stopped for it. Here a connection of its own checkpoints in the background
 //! after every 1,000 objects written, in PASSIVE mode (it never waits for the writer, which
 //! keeps appending to the WAL meanwhile); during a large ingest that is one checkpoint right
 //! after another, on the core the writer does not use. The writer still checkpoints at 256 MiB
 //! of WAL (`wal_autocheckpoint` in db.rs), which then finds most pages copied already, and only
 //! a checkpoint by the writer lets the next write start the WAL over (the background one always
 //! trails the writer's newest pages); without it the WAL grew to whatever the writer's limit was.
-//! A watch stream of 500-object upserts ingested 12% faster at 400,000 pods, 5% at 1,000,000
-//! (checkpoints every 10,000 objects); every 1,000 added another 5%.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +19,8 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 /// Objects written between two background checkpoints. A commit rewrites every index page it
-/// touches, so 3 KB pods whose index entries land all over their indexes put 10-20 KB each
-/// into the WAL: after 10,000 of them the writer's own checkpoint at 256 MiB came first and
-/// did the copying itself.
+/// touches, so each object puts several times its size into the WAL: checkpointing more rarely
+/// let the writer's own checkpoint at 256 MiB come first and do the copying itself.
 pub(crate) const EVERY: u64 = 1_000;
 
 /// The background checkpointer of one store; stops when dropped.

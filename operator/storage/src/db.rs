@@ -41,29 +41,33 @@ pub fn remove_sqlite(path: &std::path::Path) {
     }
 }
 
-/// SQLite settings every connection gets: 16 KiB pages (takes effect when the file is created:
-/// objects of ~3 KB left a quarter of each 4 KiB page empty, 1.77x the raw JSON, now 1.35x), WAL
-/// (readers do not block the writer), a busy timeout, fsync at checkpoints only, a 32 MiB page
-/// cache (the default 2 MiB thrashes on pages of large objects), reads through a memory map (no
-/// copy into the page cache) of the first 2 GiB of the file, the most the bundled SQLite maps
-/// (pages beyond are read with a copy; at 1,000,000 pods, 3.5 GiB, mapping 2 GiB instead of 1 made
-/// label pages ~10% and first pages ~5% faster), and checkpoints every 256 MiB of WAL (16,384 pages) instead of 4 MiB:
-/// a checkpoint writes each page once however many commits changed it, so rarer checkpoints write
-/// less (a watch stream of 500-object commits ingested 9% faster than with 64 MiB).
+/// SQLite settings every connection gets: 16 KiB pages (set when the file is created: objects of
+/// a few KB wasted a quarter of each 4 KiB page), WAL (readers do not block the writer), a busy
+/// timeout, fsync at checkpoints only, a 32 MiB page cache (the default 2 MiB thrashes on large
+/// objects), reads through a memory map (no copy) of the first 2 GiB, the most the bundled SQLite
+/// maps, and checkpoints every 256 MiB of WAL: a checkpoint writes each page once however many
+/// commits changed it, so rarer ones write less. Measurements: docs/bench/storage.md.
 pub const SQLITE_SETUP: &str = "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA mmap_size = 2147418112; \
      PRAGMA wal_autocheckpoint = 16384;";
 
-/// The writer's page cache is 128 MiB instead of 32: the index pages a write changes lie all over
-/// the indexes, and with more of them cached fewer are read back (interleaved runs, 32 → 128 MiB:
-/// initial syncs +8-24% at 1,000,000 pods, a watch stream +7% at 400,000 and within the noise at
-/// 1,000,000). SQLite allocates cache pages as it uses them, so a small store does not take the
-/// memory. Temporary files keep SQLite's default (`temp_store = FILE`): a multi-row upsert inside
-/// a transaction writes a statement journal (the pages it changes, so the statement alone can be
-/// undone), which the bundled library keeps in memory up to 16 MiB in one allocation
-/// ([`STATEMENT_JOURNAL_SPILL`]); `temp_store = MEMORY` kept it in 1 KiB pieces, a malloc each
-/// (a watch stream 7% slower), and the default 64 KiB limit spilled it to a file.
+/// The writer's page cache at full size, 128 MiB (see [`writer_cache_kib`]): the index pages a
+/// write changes lie all over the indexes, and with more of them cached fewer are read back.
+/// Temporary files keep SQLite's default (`temp_store = FILE`): a multi-row upsert's statement
+/// journal stays in memory up to 16 MiB in one allocation ([`STATEMENT_JOURNAL_SPILL`]);
+/// `temp_store = MEMORY` kept it in 1 KiB pieces, a malloc each, and the default 64 KiB limit
+/// spilled it to a file.
 pub const SQLITE_WRITER_SETUP: &str = "PRAGMA cache_size = -131072;";
+
+/// The writer's page cache for a database of `bytes`, in KiB: an eighth of the database in
+/// 16 MiB steps, from the readers' 32 MiB up to 128 MiB. A cache fills once the database is
+/// larger than it, and a small store gains little from one of full size: it costs the memory
+/// all the same.
+pub fn writer_cache_kib(bytes: u64) -> i64 {
+    const STEP: u64 = 16 * 1024;
+    let eighth = (bytes / 8 / 1024).div_ceil(STEP) * STEP;
+    eighth.clamp(32 * 1024, 128 * 1024) as i64
+}
 
 /// The compile option the bundled SQLite is built with (`.cargo/config.toml`): statement
 /// journals stay in memory up to this size.
@@ -124,7 +128,9 @@ impl Pools {
         probe.map_err(|e| connect_err(config, e))?;
         let pools = match config.backend {
             Backend::Sqlite => {
-                let write = sqlite_pool(&config.target, 1, SQLITE_WRITER_WAIT, SQLITE_WRITER_SETUP).await?;
+                // The writer starts with the readers' cache and grows it with the database
+                // (`writer_cache_kib`, after each commit).
+                let write = sqlite_pool(&config.target, 1, SQLITE_WRITER_WAIT, "").await?;
                 // The writer creates the file and switches it to WAL before readers open it.
                 let _ = write.get().await.map_err(|e| connect_err(config, e))?;
                 Pools::Sqlite {
@@ -329,8 +335,7 @@ where
 
 /// A [`Statement`] whose result columns have the SQL types `ST`, in this order: rows are read
 /// by position (`Queryable`) instead of by name. By name, the MySQL driver looks each field's
-/// column up by comparing names, for every row (the bench's page queries on MariaDB took 8–15%
-/// more client CPU so).
+/// column up by comparing names, for every row.
 pub struct Typed<'a, ST>(pub Statement<'a>, pub std::marker::PhantomData<ST>);
 
 impl<ST> diesel::query_builder::QueryId for Typed<'_, ST> {
@@ -394,6 +399,16 @@ mod tests {
     struct CompileOption {
         #[diesel(sql_type = diesel::sql_types::Text)]
         compile_options: String,
+    }
+
+    #[test]
+    fn the_writer_cache_grows_with_the_database() {
+        const MIB: i64 = 1024;
+        assert_eq!(writer_cache_kib(0), 32 * MIB, "never below the readers' cache");
+        assert_eq!(writer_cache_kib(300 << 20), 48 * MIB, "an eighth, rounded up to 16 MiB");
+        assert_eq!(writer_cache_kib(512 << 20), 64 * MIB);
+        assert_eq!(writer_cache_kib(3_500 << 20), 128 * MIB, "at most the full size");
+        assert_eq!(SQLITE_WRITER_SETUP, format!("PRAGMA cache_size = -{};", writer_cache_kib(u64::MAX)));
     }
 
     /// The flag comes from `.cargo/config.toml`; a build without it would quietly spill every

@@ -216,8 +216,8 @@ pub(crate) fn resolve(all: &[Wanted<'_>], rows: &[PairRow]) -> Resolved {
         .collect()
 }
 
-/// SQLite counts at most this many label rows of a requirement to find the narrowest (about
-/// 3 ms at 1,000,000 pods); past it, requirements count as equally wide.
+/// SQLite counts at most this many label rows of a requirement to find the narrowest (a few
+/// milliseconds); past it, requirements count as equally wide.
 pub(crate) const COUNT_LIMIT: i64 = 50_000;
 
 /// The requirements of `ids` whose size is estimated to choose the one that drives: the resolved
@@ -321,8 +321,7 @@ pub(crate) fn explained_sizes(ids: usize, sizable: &[usize], explained: &[Explai
 /// `SELECT resource_id ...` of the resources carrying every label in `all` (at least one): the
 /// subquery label selectors compile into on SQLite and MySQL. `ids` holds the resolved pair ids
 /// (empty, or `None` entries, where not resolved). A resolved label drives; the others are probed
-/// in the label index per candidate, so only the intersection's rows are read (at 1,000,000 pods,
-/// `app=x,tier=canary` read 20,000 rows to keep 2,900 before).
+/// in the label index per candidate, so only the intersection's rows are read.
 pub(crate) fn resources_with_all(s: &mut Sql, all: &[Wanted<'_>], ids: &[Option<Vec<i64>>]) {
     let resolved = |i: usize| ids.get(i).and_then(Option::as_ref);
     // Resolved (`=`/`in`) labels first: they are usually narrower than `exists`, and cheaper.

@@ -86,8 +86,7 @@ pub fn prepare(cluster: &str, object: &Value) -> Result<Row, StorageError> {
 /// tasks: on a multi-threaded runtime the worker thread first hands its queued tasks to another
 /// thread. Serializing 500 pods holds a thread for tens of milliseconds, and the task holding
 /// SQLite's writer connection must be polled between its statements; with two worker threads,
-/// two serializing callers could leave it waiting. (The benchmark showed no measurable gain: its
-/// writer was busy ~80% of the time either way.)
+/// two serializing callers could leave it waiting.
 pub(crate) fn cpu_bound<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {

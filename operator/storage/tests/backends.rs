@@ -314,7 +314,7 @@ async fn write_api_on_every_backend() {
         assert_eq!(s.stats().await.unwrap().events, 1, "{backend:?}: events are keyed");
         let later = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e2", "namespace": "ns-a", "uid": "ev-2", "resourceVersion": "4"},
                            "involvedObject": {"uid": "uid-ns-a-p0"}, "reason": "Pulled"});
-        s.record_events("m1", &[later.clone()]).await.unwrap();
+        s.record_events("m1", std::slice::from_ref(&later)).await.unwrap();
         s.record_events("m2", &events).await.unwrap();
         // A relist replays what is stored: an event with its stored resourceVersion is not
         // rewritten (the body below differs only to show it), a newer one is.

@@ -181,3 +181,13 @@ pub async fn search_host(dir: &Path) -> (kubesim::KubeSim, kubesim::serve::Serve
     .unwrap();
     (sim, server, kc)
 }
+
+/// The `MALLOC_ARENA_MAX` in a running process's environment (pedia sets it for itself, see
+/// `operator::malloc_arenas`).
+pub fn malloc_arenas(pid: u32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok())
+        .find_map(|kv| kv.strip_prefix("MALLOC_ARENA_MAX=").map(str::to_owned))
+}

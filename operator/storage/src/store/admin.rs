@@ -5,7 +5,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 
 use super::write::key_filter;
-use super::{ClusterResource, Number, Stats, Storage, TextRow};
+use super::{ClusterResource, Number, SQLITE_SIZE, Stats, Storage, TextRow};
 use crate::config::Backend;
 use crate::db::{self, Pools, with_conn};
 use crate::error::StorageError;
@@ -48,12 +48,11 @@ struct CountRow {
 impl Storage {
     /// PostgreSQL plans from statistics that only ANALYZE gathers (autovacuum may be off, or
     /// behind a fast initial sync): without them, a relist's key lookup picked a resource-wide
-    /// index and scanned it (4 s per relist at 1,000,000 rows). This analyzes after half of what
+    /// index and scanned it (seconds per relist at a million rows). This analyzes after half of what
     /// this process wrote in all (at least 10,000 objects) was written since: statistics within
     /// a factor of two keep the plans, and an initial sync pays for a few ANALYZEs, not one per
-    /// tenth (each samples the whole table). In the background:
-    /// awaited in the write that crossed the line, ANALYZE of a 1,000,000-row table held that
-    /// write (and whatever waited on it) for seconds.
+    /// tenth (each samples the whole table). In the background: awaited in the write that
+    /// crossed the line, ANALYZE of a large table held that write for seconds.
     pub(super) async fn keep_statistics(&self, written: usize) {
         let due = {
             let mut st = self.statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -125,7 +124,7 @@ impl Storage {
         e.push("SELECT COUNT(*) AS n FROM events");
         let mut size = Sql::new(self.backend());
         size.push(match self.backend() {
-            Backend::Sqlite => "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()",
+            Backend::Sqlite => SQLITE_SIZE,
             Backend::Postgres => "SELECT pg_database_size(current_database()) AS n",
             // Page-compressed files take less than their pages: the bytes allocated on disk
             // (pages still only in the buffer pool are counted once written).

@@ -28,6 +28,9 @@ const BATCH: usize = 500;
 
 const COLUMNS: &str = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, deleted_at, object";
 
+/// The bytes of a SQLite database's pages.
+const SQLITE_SIZE: &str = "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()";
+
 /// The store.
 pub struct Storage {
     config: StorageConfig,
@@ -35,6 +38,8 @@ pub struct Storage {
     label_pairs: labels::PairCache,
     /// SQLite writes waiting for the writer connection (see `write_grouped`).
     queue: std::sync::Mutex<Vec<Queued>>,
+    /// SQLite: the writer's page cache in KiB, as last set (see `db::writer_cache_kib`).
+    writer_cache: std::sync::Arc<std::sync::atomic::AtomicI64>,
     /// The server takes `INSERT ... RETURNING` (SQLite, PostgreSQL, MariaDB; not MySQL 8), so
     /// an upsert reports the ids it wrote instead of a second lookup.
     returning: bool,
@@ -147,6 +152,7 @@ impl Storage {
             pools,
             label_pairs: Default::default(),
             queue: Default::default(),
+            writer_cache: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(db::writer_cache_kib(0))),
             returning,
             mariadb,
             statistics: Default::default(),

@@ -1,11 +1,16 @@
 //! SQLite's single writer: queued writes commit together (group commit) in one blocking call.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use diesel::connection::SimpleConnection;
+
 use super::write::{Prepared, apply_rows};
-use super::{ReplaceOutcome, Storage};
+use super::{Number, ReplaceOutcome, SQLITE_SIZE, Storage};
 use crate::config::Backend;
 use crate::db::{self, SqliteConn};
 use crate::error::StorageError;
-use crate::runner::{Blocking, run_blocking};
+use crate::runner::{Blocking, Runner, run_blocking};
+use crate::sql::Sql;
 
 /// At most this many objects commit together on SQLite (the first write of a group may be
 /// larger); bounds the transaction and the WAL it grows.
@@ -22,7 +27,7 @@ impl Storage {
     /// commits the older half of what is queued by then in one transaction (group commit:
     /// several sync workers' batches pay for one commit). Half, not all: the callers of a group
     /// prepare their next batches while the writer commits the other half; taking everything
-    /// left the writer idle while every caller prepared at once (initial sync +15-25%). A write
+    /// left the writer idle while every caller prepared at once. A write
     /// whose caller gave up may still be applied by the next writer; writes are idempotent.
     pub(super) async fn write_grouped(
         &self,
@@ -111,8 +116,7 @@ impl Storage {
 
     /// `writes` (or only the write at index `only`) in one SQLite transaction, run in one
     /// blocking call on the writer connection: each statement through the async wrapper is a
-    /// hand-off to a blocking thread and back (about 0.14 ms on this 2-core machine, some 15 per
-    /// group) and a copy of its binds.
+    /// hand-off to a blocking thread and back, some 15 per group, and a copy of its binds.
     async fn apply_sqlite(
         &self,
         conn: &mut SqliteConn,
@@ -123,7 +127,7 @@ impl Storage {
         let chosen = move |i: usize| only.is_none_or(|o| o == i);
         let rows = writes.iter().enumerate().filter(|(i, _)| chosen(*i)).flat_map(|(_, w)| w.rows.iter());
         let pairs = self.resolve_pairs(conn, rows).await?;
-        let (writes, returning) = (writes.clone(), self.returning);
+        let (writes, returning, cache) = (writes.clone(), self.returning, self.writer_cache.clone());
         let applied = conn.spawn_blocking(move |c| {
             let result = db::begin_blocking(c).and_then(|()| {
                 let mut outcomes = Vec::with_capacity(writes.len());
@@ -133,8 +137,62 @@ impl Storage {
                 }
                 Ok(outcomes)
             });
-            Ok(db::finish_blocking(c, result))
+            let result = db::finish_blocking(c, result);
+            fit_writer_cache(c, &cache);
+            Ok(result)
         });
         applied.await.map_err(StorageError::query("write"))?
+    }
+}
+
+/// Sizes the writer's page cache to the database after a commit (see `db::writer_cache_kib`);
+/// `current` is what it is set to. Reading the size is a look at the file's header. A failure
+/// leaves the cache as it was.
+fn fit_writer_cache(c: &mut diesel::SqliteConnection, current: &AtomicI64) {
+    const OP: &str = "sizing the writer's cache";
+    let mut size = Sql::new(Backend::Sqlite);
+    size.reuse_prepared().push(SQLITE_SIZE);
+    let bytes = match run_blocking(OP, Blocking(&mut *c).load::<Number>(&size, OP)) {
+        Ok(rows) => rows.first().map_or(0, |n| n.n.max(0) as u64),
+        Err(e) => {
+            tracing::debug!(error = %e, "{OP}");
+            return;
+        }
+    };
+    let wanted = db::writer_cache_kib(bytes);
+    if wanted != current.load(Ordering::Relaxed) {
+        match c.batch_execute(&format!("PRAGMA cache_size = -{wanted}")) {
+            Ok(()) => current.store(wanted, Ordering::Relaxed),
+            Err(e) => tracing::debug!(error = %e, "{OP}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::{Connection, RunQueryDsl};
+
+    #[derive(diesel::QueryableByName)]
+    struct CacheSize {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        cache_size: i64,
+    }
+
+    fn cache_size(c: &mut diesel::SqliteConnection) -> i64 {
+        diesel::sql_query("PRAGMA cache_size").load::<CacheSize>(c).expect("cache_size")[0].cache_size
+    }
+
+    #[test]
+    fn the_writer_cache_is_fitted_to_the_database() {
+        let mut c = diesel::SqliteConnection::establish(":memory:").expect("in-memory SQLite");
+        c.batch_execute("PRAGMA cache_size = -2000").expect("pragma");
+        let current = AtomicI64::new(0);
+        fit_writer_cache(&mut c, &current);
+        assert_eq!((cache_size(&mut c), current.load(Ordering::Relaxed)), (-32 * 1024, 32 * 1024));
+        // Set already: nothing is written again.
+        c.batch_execute("PRAGMA cache_size = -2000").expect("pragma");
+        fit_writer_cache(&mut c, &current);
+        assert_eq!(cache_size(&mut c), -2000);
     }
 }

@@ -93,8 +93,7 @@ fn newest_id_sql() -> Sql {
 }
 
 /// What an upsert changed, from the rows it returned, each with what it did to that row (None:
-/// nothing, a replay), so no lookup of the keys before the write is needed (dropping it made a
-/// 500-object upsert stream on SQLite ~5% faster). SQLite returns only the rows it inserted or
+/// nothing, a replay), so no lookup of the keys before the write is needed. SQLite returns only the rows it inserted or
 /// updated (a replayed object's update is skipped by its WHERE), and a new row's id is larger
 /// than every id before it (AUTOINCREMENT); MariaDB marks what it did in `synced_at` (see
 /// [`stamped_op`]). Returns the changes and the updated rows (as the [`Existing`] they replace).
