@@ -183,7 +183,9 @@ pub fn patch(existing: &PediaCluster, desired: &Value) -> Option<Value> {
     if spec.get("syncResourcesRefName").is_none() {
         spec["syncResourcesRefName"] = Value::Null;
     }
-    let current = serde_json::to_value(&existing.spec).unwrap_or_default();
+    // A spec that does not serialize (it cannot: plain fields) reads as changed and is patched,
+    // never as unchanged.
+    let current = serde_json::to_value(&existing.spec).unwrap_or(Value::Null);
     let spec_changed = ["apiserver", "authenticationFrom", "syncResources", "syncResourcesRefName"]
         .iter()
         .any(|k| spec.get(*k).unwrap_or(&Value::Null) != current.get(*k).unwrap_or(&Value::Null));
