@@ -21,6 +21,7 @@ use crate::config::Backend;
 use crate::db::{self, with_conn};
 use crate::error::StorageError;
 use crate::object::{self, RawObject};
+use crate::runner::Runner;
 use crate::sql::Sql;
 use crate::store::{Number, Storage};
 use api_types::Gvr;
@@ -222,12 +223,9 @@ impl Storage {
     /// it holds every change up to it.
     pub async fn log_state(&self) -> Result<LogState, StorageError> {
         let s = state_sql(self.backend());
-        let rows: Vec<StateRow> = with_conn!(self.pools(), read, "change log state", |conn| db::load!(
-            conn,
-            &s,
-            "change log state",
-            StateRow
-        )?);
+        let rows: Vec<StateRow> = with_conn!(self.pools(), read, "change log state", |conn| conn
+            .load::<StateRow>(&s, "change log state")
+            .await?);
         let row = rows
             .first()
             .ok_or_else(|| StorageError::Schema("the change_log row is missing; run `pedia storage migrate`".into()))?;
@@ -262,7 +260,7 @@ impl Storage {
         // with the read is noticed.
         let (rows, state) = with_conn!(self.pools(), read, "changes", |conn| (
             db::load_typed!(conn, &s, "changes", ChangeRow, ChangeColumns)?,
-            db::load!(conn, &state, "changes: log state", StateRow)?,
+            conn.load::<StateRow>(&state, "changes: log state").await?,
         ));
         let horizon = state.first().map_or(0, |r| r.horizon);
         if after < horizon {
@@ -297,12 +295,9 @@ impl Storage {
         let cutoff_ms = object::now_ms() - i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
         let mut aged = Sql::new(backend);
         aged.push("SELECT COALESCE(MAX(seq), 0) AS n FROM changes WHERE changed_at < ").int(cutoff_ms);
-        let by_age: Vec<Number> = with_conn!(self.pools(), read, "compact changes", |conn| db::load!(
-            conn,
-            &aged,
-            "compact changes",
-            Number
-        )?);
+        let by_age: Vec<Number> = with_conn!(self.pools(), read, "compact changes", |conn| conn
+            .load::<Number>(&aged, "compact changes")
+            .await?);
         let cutoff = by_count.max(by_age.first().map_or(0, |n| n.n));
         if cutoff <= state.horizon {
             return Ok(0);
@@ -316,8 +311,8 @@ impl Storage {
             db::begin(&mut *conn, backend).await?;
             // Entries first, the log row last: writers wait on that row only for a moment.
             let result = async {
-                let n = db::execute!(conn, &delete, "compact changes: delete")?;
-                db::execute!(conn, &raise, "compact changes: horizon")?;
+                let n = conn.execute(&delete, "compact changes: delete").await?;
+                conn.execute(&raise, "compact changes: horizon").await?;
                 Ok(n)
             }
             .await;

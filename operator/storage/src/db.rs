@@ -356,28 +356,6 @@ where
     }
 }
 
-/// Executes a statement on a connection of a concrete type; the affected row count. (Macros,
-/// not generic functions: generic async helpers with higher-ranked bounds make the callers'
-/// futures lose `Send`; generic code uses [`crate::runner::Runner`].)
-macro_rules! execute {
-    ($conn:expr, $sql:expr, $op:expr) => {{
-        let query = $crate::db::Statement($sql);
-        diesel_async::RunQueryDsl::execute(query, &mut *$conn).await.map_err($crate::error::StorageError::query($op))
-    }};
-}
-pub(crate) use execute;
-
-/// Loads rows of type `$row`.
-macro_rules! load {
-    ($conn:expr, $sql:expr, $op:expr, $row:ty) => {{
-        let query = $crate::db::Statement($sql);
-        diesel_async::RunQueryDsl::load::<$row>(query, &mut *$conn)
-            .await
-            .map_err($crate::error::StorageError::query($op))
-    }};
-}
-pub(crate) use load;
-
 /// Loads rows of type `$row` by position, the statement's columns having the SQL types `$st`
 /// (see [`Typed`]).
 macro_rules! load_typed {

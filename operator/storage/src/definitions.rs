@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::db::{self, with_conn};
 use crate::error::StorageError;
 use crate::object;
+use crate::runner::Runner;
 use crate::sql::Sql;
 use crate::store::{ClusterResource, Storage};
 use api_types::Gvr;
@@ -58,9 +59,9 @@ impl Storage {
         with_conn!(self.pools(), write, OP, |conn| {
             db::begin(&mut *conn, backend).await?;
             let result = async {
-                db::execute!(conn, &delete, OP)?;
+                conn.execute(&delete, OP).await?;
                 for s in &inserts {
-                    db::execute!(conn, s, OP)?;
+                    conn.execute(s, OP).await?;
                 }
                 Ok(())
             }
@@ -82,7 +83,7 @@ impl Storage {
         }
         s.push(" ORDER BY api_group, version, resource, cluster");
         let rows: Vec<DefinitionRow> =
-            with_conn!(self.pools(), read, OP, |conn| db::load!(conn, &s, OP, DefinitionRow)?);
+            with_conn!(self.pools(), read, OP, |conn| conn.load::<DefinitionRow>(&s, OP).await?);
         rows.into_iter()
             .map(|r| {
                 let (cluster, gvr) = r.key.gvr();

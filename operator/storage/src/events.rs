@@ -8,9 +8,10 @@ use diesel::sql_types::Text;
 use serde_json::Value;
 
 use crate::config::Backend;
-use crate::db::{self, with_conn};
+use crate::db::with_conn;
 use crate::error::StorageError;
 use crate::object;
+use crate::runner::Runner;
 use crate::sql::Sql;
 use crate::store::Storage;
 
@@ -79,7 +80,7 @@ impl Storage {
         }
         with_conn!(self.pools(), write, "record_events", |conn| {
             for s in &statements {
-                db::execute!(conn, s, "record_events")?;
+                conn.execute(s, "record_events").await?;
             }
         });
         Ok(events.len())
@@ -111,7 +112,7 @@ impl Storage {
             s.text(*cluster).push(" AND involved_uid IN ").text_list(uids.iter().copied()).push(")");
         }
         s.push(" ORDER BY id");
-        let rows: Vec<EventRow> = with_conn!(self.pools(), read, OP, |conn| db::load!(conn, &s, OP, EventRow)?);
+        let rows: Vec<EventRow> = with_conn!(self.pools(), read, OP, |conn| conn.load::<EventRow>(&s, OP).await?);
         for r in rows {
             let event = serde_json::from_str(&r.object)
                 .map_err(|e| StorageError::BadObject(format!("event of {}", r.involved_uid), e.to_string()))?;

@@ -136,7 +136,7 @@ impl Storage {
         let (head, ids, sorted, mut rows) = with_conn!(self.pools(), read, "list", |conn| {
             // The log head comes first: whatever it counts is committed, so the label pairs and
             // rows read after it include it, and a watch from it misses nothing.
-            let head = db::load!(conn, &state, "list: change log head", crate::changelog::StateRow)?;
+            let head = conn.load::<crate::changelog::StateRow>(&state, "list: change log head").await?;
             let (ids, sorted) = label_plan(self, conn, req).await?;
             // A label value no stored object carries: nothing can match.
             let rows = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
@@ -166,12 +166,9 @@ impl Storage {
                 count.push("SELECT COUNT(*) AS n FROM resources WHERE 1 = 1");
                 filters(&mut count, req, &ids);
                 keyset(&mut count, &terms, values);
-                let n: Vec<Count> = with_conn!(self.pools(), read, "list: remaining count", |conn| db::load!(
-                    conn,
-                    &count,
-                    "list: remaining count",
-                    Count
-                )?);
+                let n: Vec<Count> = with_conn!(self.pools(), read, "list: remaining count", |conn| conn
+                    .load::<Count>(&count, "list: remaining count")
+                    .await?);
                 n.first().map(|c| c.n)
             }
         };

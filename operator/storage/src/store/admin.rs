@@ -9,6 +9,7 @@ use super::{ClusterResource, Number, SQLITE_SIZE, Stats, Storage, TextRow};
 use crate::config::Backend;
 use crate::db::{self, Pools, with_conn};
 use crate::error::StorageError;
+use crate::runner::Runner;
 use crate::sql::Sql;
 use api_types::Gvr;
 
@@ -73,7 +74,7 @@ impl Storage {
                 let analyzed: Result<usize, StorageError> = async {
                     let mut conn = pool.get().await.map_err(db::pool_err("analyze"))?;
                     let conn = &mut *conn;
-                    Ok(db::execute!(conn, &s, "analyze")?)
+                    conn.execute(&s, "analyze").await
                 }
                 .await;
                 if let Err(e) = analyzed {
@@ -95,11 +96,9 @@ impl Storage {
         for table in ["events", "resource_definitions"] {
             let mut e = Sql::new(self.backend());
             e.push("DELETE FROM ").push(table).push(" WHERE cluster = ").text(cluster);
-            with_conn!(&self.pools, write, "clean_cluster: events and definitions", |conn| db::execute!(
-                conn,
-                &e,
-                "clean_cluster: events and definitions"
-            )?);
+            with_conn!(&self.pools, write, "clean_cluster: events and definitions", |conn| conn
+                .execute(&e, "clean_cluster: events and definitions")
+                .await?);
         }
         Ok(n)
     }
@@ -112,7 +111,7 @@ impl Storage {
     /// Refreshes the query planner's statistics (after bulk changes).
     pub async fn analyze(&self) -> Result<(), StorageError> {
         let s = analyze_sql(self.backend());
-        with_conn!(&self.pools, write, "analyze", |conn| db::execute!(conn, &s, "analyze")?);
+        with_conn!(&self.pools, write, "analyze", |conn| conn.execute(&s, "analyze").await?);
         Ok(())
     }
 
@@ -135,10 +134,10 @@ impl Storage {
         pages.push(PAGES_SIZE);
         let (rows, events, size, uncompressed): (Vec<CountRow>, Vec<Number>, Vec<Number>, Vec<Number>) =
             with_conn!(&self.pools, read, "stats", |conn| (
-                db::load!(conn, &s, "stats: rows", CountRow)?,
-                db::load!(conn, &e, "stats: events", Number)?,
-                db::load!(conn, &size, "stats: size", Number)?,
-                if self.mariadb { db::load!(conn, &pages, "stats: size of the pages", Number)? } else { Vec::new() },
+                conn.load::<CountRow>(&s, "stats: rows").await?,
+                conn.load::<Number>(&e, "stats: events").await?,
+                conn.load::<Number>(&size, "stats: size").await?,
+                if self.mariadb { conn.load::<Number>(&pages, "stats: size of the pages").await? } else { Vec::new() },
             ));
         Ok(Stats {
             rows: rows
@@ -167,12 +166,9 @@ impl Storage {
                 "SELECT CASE WHEN VARIABLE_VALUE = '' THEN 'plain' ELSE CONCAT('TLS ', VARIABLE_VALUE) END AS s FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_VERSION'"
             }
         });
-        let rows: Vec<TextRow> = with_conn!(&self.pools, read, "connection security", |conn| db::load!(
-            conn,
-            &q,
-            "connection security",
-            TextRow
-        )?);
+        let rows: Vec<TextRow> = with_conn!(&self.pools, read, "connection security", |conn| conn
+            .load::<TextRow>(&q, "connection security")
+            .await?);
         Ok(rows.into_iter().next().map_or_else(|| "unknown".to_owned(), |r| r.s))
     }
 }

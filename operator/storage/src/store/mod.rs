@@ -17,6 +17,7 @@ use crate::config::{Backend, StorageConfig};
 use crate::db::{self, Pools, with_conn};
 use crate::error::StorageError;
 use crate::labels;
+use crate::runner::Runner;
 use crate::sql::Sql;
 use api_types::Gvr;
 
@@ -140,8 +141,9 @@ impl Storage {
             Backend::Mysql => {
                 let mut q = Sql::new(Backend::Mysql);
                 q.push("SELECT VERSION() AS s");
-                let version: Vec<TextRow> =
-                    with_conn!(&pools, read, "server version", |conn| db::load!(conn, &q, "server version", TextRow)?);
+                let version: Vec<TextRow> = with_conn!(&pools, read, "server version", |conn| conn
+                    .load::<TextRow>(&q, "server version")
+                    .await?);
                 let version = version.first().map_or("", |v| v.s.as_str());
                 (mariadb_with_returning(version), version.contains("MariaDB"))
             }

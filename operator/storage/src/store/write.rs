@@ -564,16 +564,16 @@ impl Storage {
         with_conn!(&self.pools, write, operation, |conn| {
             db::begin(&mut *conn, backend).await?;
             let result = async {
-                let n = db::load!(conn, &count, operation, Number)?.first().map_or(0, |n| n.n) as usize;
+                let n = conn.load::<Number>(&count, operation).await?.first().map_or(0, |n| n.n) as usize;
                 if n == 0 {
                     return Ok(0);
                 }
-                db::execute!(conn, &changelog::reserve_sql(backend, n), operation)?;
-                let state = db::load!(conn, &changelog::state_sql(backend), operation, changelog::StateRow)?;
+                conn.execute(&changelog::reserve_sql(backend, n), operation).await?;
+                let state = conn.load::<changelog::StateRow>(&changelog::state_sql(backend), operation).await?;
                 let mut log = changelog::deletion_entries(backend, changelog::first_reserved(&state, n)?);
                 filter(&mut log);
-                db::execute!(conn, &log, operation)?;
-                db::execute!(conn, &delete, operation)
+                conn.execute(&log, operation).await?;
+                conn.execute(&delete, operation).await
             }
             .await;
             db::finish(&mut *conn, result).await
