@@ -23,17 +23,15 @@ async fn sqlite_migration_lock(target: &str) -> Result<Option<std::fs::File>, St
         return Ok(None);
     }
     let path = format!("{target}{}", db::SQLITE_SIDE_FILES[2]);
+    let open = path.clone();
     let lock = move || {
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&open)?;
         file.lock()?;
         Ok::<_, std::io::Error>(file)
     };
-    let failed = |e: String| StorageError::Schema(format!("taking the migration lock {target}-migrate: {e}"));
-    match tokio::task::spawn_blocking(lock).await {
-        Ok(Ok(file)) => Ok(Some(file)),
-        Ok(Err(e)) => Err(failed(e.to_string())),
-        Err(e) => Err(failed(e.to_string())),
-    }
+    let taken =
+        tokio::task::spawn_blocking(lock).await.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()));
+    taken.map(Some).map_err(|e| StorageError::Schema(format!("taking the migration lock {path}: {e}")))
 }
 
 fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> Result<Vec<String>, StorageError>
