@@ -5,7 +5,8 @@
 //! `--rate` changes per second are written: `--watchers` watchers of one cluster each plus
 //! `--global-watchers` of every cluster, every change counted and its delivery time measured.
 //! Asserts nothing. `make bench` runs it; `SEARCH_BENCH_ARGS` passes
-//! `--pods N --clusters C --backends sqlite,postgres --watchers W --rate R --seconds S --samples N`.
+//! `--pods N --clusters C --backends sqlite,postgres --watchers W --rate R --seconds S --samples N`;
+//! `--reuse true` keeps the store of the previous run when it holds those pods (query-side work).
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 #[path = "../../storage/benches/support.rs"]
@@ -50,6 +51,21 @@ fn fresh_url(backend: &str, name: &str) -> String {
         }
         other => panic!("unknown backend {other} (sqlite, postgres)"),
     }
+}
+
+/// The previous run's store of `backend`, when `--reuse true` and it holds `want` objects.
+async fn reuse_store(backend: &str, want: i64) -> Option<Arc<Storage>> {
+    if arg("--reuse", "false") != "true" {
+        return None;
+    }
+    let url = match backend {
+        "sqlite" => format!("sqlite://{}", std::env::temp_dir().join("pedia_search_bench.db").display()),
+        _ => "postgres://postgres@127.0.0.1:5432/pedia_search_bench".to_owned(),
+    };
+    let storage = Storage::connect(&StorageConfig::from_url(&url).ok()?, 5).await.ok()?;
+    storage.migrate().await.ok()?;
+    let stored: i64 = storage.stats().await.ok()?.rows.iter().map(|(_, _, n)| n).sum();
+    (stored == want).then(|| Arc::new(storage))
 }
 
 fn pedia_cluster(name: &str) -> PediaCluster {
@@ -254,10 +270,20 @@ async fn main() {
     println!("search apiserver: {pods} pods across {clusters} clusters, HTTPS, kube-rs client, server in this process");
     for backend in backends.split(',') {
         println!("{backend}:");
-        let url = fresh_url(backend, "pedia_search_bench");
-        let storage = Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 5).await.unwrap());
-        storage.migrate().await.unwrap();
-        seed(&storage, pods, clusters).await;
+        let want = (pods / clusters * clusters) as i64;
+        let storage = match reuse_store(backend, want).await {
+            Some(storage) => {
+                println!("  reusing the {want} stored pods");
+                storage
+            }
+            None => {
+                let url = fresh_url(backend, "pedia_search_bench");
+                let storage = Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 5).await.unwrap());
+                storage.migrate().await.unwrap();
+                seed(&storage, pods, clusters).await;
+                storage
+            }
+        };
         let clusters_list: Vec<PediaCluster> = (0..clusters).map(|c| pedia_cluster(&cluster_name(c))).collect();
         let (_tx, catalog) = tokio::sync::watch::channel(Arc::new(Catalog::build(&clusters_list)));
         let mut authn = Authenticator::default();

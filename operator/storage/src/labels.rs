@@ -220,6 +220,38 @@ pub(crate) fn resolve(all: &[Wanted<'_>], rows: &[PairRow]) -> Resolved {
 /// milliseconds); past it, requirements count as equally wide.
 pub(crate) const COUNT_LIMIT: i64 = 50_000;
 
+/// SQLite: label requirements matching at least this many rows (the narrowest, counted) page by
+/// walking the order index instead of looking up each match: a match looked up costs some
+/// twenty entries walked, and a wide label's page is found early in the order.
+pub(crate) const ORDERED_SCAN_FROM: i64 = 2_000;
+
+/// PostgreSQL: the same bar on the planner's estimate of the matches. Its estimates of narrow
+/// labels stay below it; some wide labels are estimated at a tenth of their matches.
+pub(crate) const PG_ORDERED_SCAN_FROM: i64 = 1_000;
+
+/// The scan for a label page whose requirements match `matches` rows (None: not known).
+pub(crate) fn scan_for(matches: Option<i64>, bar: i64) -> crate::query::LabelScan {
+    match matches {
+        Some(n) if n >= bar => crate::query::LabelScan::Ordered,
+        _ => crate::query::LabelScan::Matches,
+    }
+}
+
+/// A line of PostgreSQL's `EXPLAIN` output.
+#[derive(QueryableByName)]
+pub(crate) struct PlanLine {
+    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+impl PlanLine {
+    /// The estimated rows of the plan's top node (`... rows=2244 width=0)`).
+    pub(crate) fn rows(&self) -> Option<i64> {
+        let at = self.line.find(" rows=")? + " rows=".len();
+        self.line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    }
+}
+
 /// The requirements of `ids` whose size is estimated to choose the one that drives: the resolved
 /// ones with pairs, when there are two or more (else there is nothing to choose). The others are
 /// probed per candidate, so the narrowest first is far cheaper: `tier=canary,app=x` took ten
@@ -392,6 +424,20 @@ mod tests {
         assert_eq!(explained_sizes(ids.len(), &which, &explained), [Some(120), None, Some(7), None, None]);
         let odd = [row(Some("120")), row(Some("7"))];
         assert_eq!(explained_sizes(ids.len(), &which, &odd), [None; 5], "rows of another shape estimate nothing");
+    }
+
+    #[test]
+    fn wide_labels_walk_the_order_index() {
+        use crate::query::LabelScan;
+        assert_eq!(scan_for(Some(ORDERED_SCAN_FROM), ORDERED_SCAN_FROM), LabelScan::Ordered);
+        assert_eq!(scan_for(Some(ORDERED_SCAN_FROM - 1), ORDERED_SCAN_FROM), LabelScan::Matches);
+        assert_eq!(scan_for(None, ORDERED_SCAN_FROM), LabelScan::Matches, "unknown sizes keep the lookups");
+        let line = |l: &str| PlanLine { line: l.into() };
+        let top = line("Bitmap Heap Scan on resources  (cost=221.39..8585.15 rows=2244 width=0)");
+        assert_eq!(top.rows(), Some(2244));
+        assert_eq!(line("Seq Scan on resources  (cost=0.00..1.01 rows=1 width=4)").rows(), Some(1));
+        assert_eq!(line("  Filter: (labels @> '{\"rows=\": \"x\"}'::jsonb)").rows(), None, "no number after it");
+        assert_eq!(line("Result").rows(), None);
     }
 
     #[test]

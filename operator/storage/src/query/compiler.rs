@@ -249,8 +249,10 @@ fn requirement(s: &mut Sql, r: &Requirement, expr: &dyn Fn(&mut Sql)) {
 
 /// Label requirements use the label index: `label_pairs` + `resource_labels` on SQLite and MySQL,
 /// the GIN index on the `labels` JSONB column (containment and key existence) on PostgreSQL. `>` and `<`
-/// compare numbers and read the JSON.
-fn label_requirement(s: &mut Sql, r: &Requirement) {
+/// compare numbers and read the JSON. `scan`: on PostgreSQL, [`LabelScan::Ordered`] writes the
+/// positive requirements in a form the GIN index cannot answer, so the planner walks the order
+/// index and checks each entry's `labels` (which that index includes).
+fn label_requirement(s: &mut Sql, r: &Requirement, scan: LabelScan) {
     let key = r.key.clone();
     let (negate, values): (bool, Option<&[String]>) = match r.operator {
         Operator::Exists => (false, None),
@@ -266,6 +268,10 @@ fn label_requirement(s: &mut Sql, r: &Requirement) {
         Backend::Postgres => {
             // `labels` is never NULL (`{}` without labels), so negation is plain NOT.
             s.push(if negate { " AND NOT (" } else { " AND (" });
+            let unindexed = !negate && scan == LabelScan::Ordered;
+            if unindexed {
+                s.push("(");
+            }
             match values {
                 None => {
                     s.push("labels ? ").text(&key);
@@ -276,10 +282,15 @@ fn label_requirement(s: &mut Sql, r: &Requirement) {
                         if i > 0 {
                             s.push(" OR ");
                         }
-                        s.push("labels @> jsonb_build_object(").text(&key).push("::text, ").text(v).push("::text)");
+                        // The pair travels as one JSON text cast once per query: jsonb_build_object
+                        // would be evaluated again for every row an ordered scan filters.
+                        s.push("labels @> ").text(json!({ key.as_str(): v }).to_string()).push("::jsonb");
                     }
                     s.push(")");
                 }
+            }
+            if unindexed {
+                s.push(") IS TRUE");
             }
             s.push(")");
         }
@@ -319,7 +330,7 @@ fn contains(s: &mut Sql, column: &str, needle: &str) {
 
 /// The WHERE clause (after `WHERE 1 = 1`) shared by the page and the count.
 pub(super) fn filters(s: &mut Sql, req: &ListRequest, ids: &[Option<Vec<i64>>]) {
-    filters_except(s, req, false, ids);
+    filters_except(s, req, false, ids, LabelScan::Matches);
 }
 
 /// A requirement the label index answers as a set to intersect (`=`, `in`, exists).
@@ -336,8 +347,8 @@ pub(super) fn positive_labels(q: &SearchQuery) -> Vec<labels::Wanted<'_>> {
 }
 
 /// [`filters`]; `joined`: the positive label requirements are applied by a join already; `ids`:
-/// their resolved pair ids (see [`labels::Resolved`]).
-fn filters_except(s: &mut Sql, req: &ListRequest, joined: bool, ids: &[Option<Vec<i64>>]) {
+/// their resolved pair ids (see [`labels::Resolved`]); `scan`: see [`label_requirement`].
+fn filters_except(s: &mut Sql, req: &ListRequest, joined: bool, ids: &[Option<Vec<i64>>], scan: LabelScan) {
     let q = &req.query;
     if let Some(g) = &req.gvr {
         s.push(" AND api_group = ").text(&g.group).push(" AND version = ").text(&g.version);
@@ -383,7 +394,7 @@ fn filters_except(s: &mut Sql, req: &ListRequest, joined: bool, ids: &[Option<Ve
     }
     for r in &q.labels.requirements {
         if s.backend == Backend::Postgres || wanted(r).is_none() {
-            label_requirement(s, r);
+            label_requirement(s, r, scan);
         }
     }
     fields(s, &q.fields);
@@ -494,13 +505,34 @@ fn order_by(s: &mut Sql, terms: &[Term]) {
     }
 }
 
+/// How a label page finds its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum LabelScan {
+    /// The label index's matches first, then sorted (few matches: each costs a row lookup).
+    #[default]
+    Matches,
+    /// The resource's order index walked from the page's start, each entry checked against the
+    /// labels (many matches: the page's rows come early in the order, and no match is looked up
+    /// that the page does not show).
+    Ordered,
+}
+
+/// Whether [`LabelScan::Ordered`] can serve `req`: one resource in the default order (the order
+/// index's), a page size, and a positive label requirement.
+pub(super) fn ordered_scan_applies(req: &ListRequest) -> bool {
+    let q = &req.query;
+    req.gvr.is_some() && q.order_by.is_empty() && q.limit.is_some() && !positive_labels(q).is_empty()
+}
+
 pub(super) fn compile(
     backend: Backend,
     req: &ListRequest,
     terms: &[Term],
     ids: &[Option<Vec<i64>>],
+    scan: LabelScan,
 ) -> Result<Sql, StorageError> {
     let q = &req.query;
+    let scan = if ordered_scan_applies(req) { scan } else { LabelScan::Matches };
     let mut s = Sql::new(backend);
     s.push(SELECT).push(object_column(backend, q.only_metadata));
     let null_text = if backend == Backend::Mysql { "CAST(NULL AS CHAR)" } else { "CAST(NULL AS TEXT)" };
@@ -517,13 +549,17 @@ pub(super) fn compile(
     }
     s.push(" FROM resources");
     let positive = positive_labels(q);
-    // A label page has to sort its matches (thousands at scale), and SQLite and MariaDB sort
-    // whole result rows: the page's ids are chosen first (sorting only the keys), then the
-    // objects of those ids are read (late row lookup): MariaDB spent most of a label page
-    // copying whole matching objects into a temporary table.
-    let late = backend != Backend::Postgres && !positive.is_empty() && q.limit.is_some();
+    // A label page chooses its ids first (reading only keys), then reads the objects of those
+    // ids (late row lookup): SQLite and MariaDB sort whole result rows, MariaDB spent most of a
+    // label page copying whole matching objects into a temporary table, and PostgreSQL's
+    // ordered scan then reads only its order index.
+    let late = !positive.is_empty() && q.limit.is_some();
     if late {
         s.push(" JOIN (SELECT resources.id AS page_id FROM resources");
+    }
+    if scan == LabelScan::Ordered && backend == Backend::Sqlite {
+        // Its planner looks each match up by id and sorts them, whatever their number.
+        s.push(" INDEXED BY resources_gvr_order");
     }
     // MariaDB/MySQL misjudge ORDER BY ... LIMIT on this table and pick a range scan over another
     // index (seconds on large stores); the order index answers a plain page directly.
@@ -545,7 +581,7 @@ pub(super) fn compile(
         s.push(") driving_labels ON resources.id = driving_labels.resource_id");
     }
     s.push(" WHERE 1 = 1");
-    filters_except(&mut s, req, joined, ids);
+    filters_except(&mut s, req, joined, ids, scan);
     if let Some(token) = &q.continue_token {
         let values = decode_cursor(token, &q.order_by, terms.len())?;
         keyset(&mut s, terms, &values);
@@ -648,7 +684,7 @@ mod tests {
         let req = ListRequest { gvr: Some(Gvr::new("", "v1", "pods")), resource_types: Vec::new(), query };
         let terms = order_terms(&[]).unwrap();
         for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-            let s = compile(backend, &req, &terms, &[]).unwrap();
+            let s = compile(backend, &req, &terms, &[], LabelScan::Matches).unwrap();
             for word in ["DROP", "app", "tier", "Running", "phase", "evil", "c1"] {
                 assert!(!s.text.contains(word), "{backend:?} spliced {word}: {}", s.text);
             }

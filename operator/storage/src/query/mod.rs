@@ -18,8 +18,10 @@ use crate::runner::Runner;
 use crate::sql::Sql;
 use crate::store::Storage;
 use api_types::Gvr;
+pub(crate) use compiler::LabelScan;
 use compiler::{
-    ObjectColumns, ObjectRow, compile, encode_cursor, filters, keyset, narrowest_first, order_terms, positive_labels,
+    ObjectColumns, ObjectRow, compile, encode_cursor, filters, keyset, narrowest_first, order_terms,
+    ordered_scan_applies, positive_labels,
 };
 
 /// What to list: one resource, or the resource types of a collection, and the search.
@@ -71,17 +73,20 @@ struct Count {
     n: i64,
 }
 
-/// The pair ids of the request's positive label requirements (SQLite and MySQL; empty when
-/// there are none), and the request with those requirements narrowest first where that changes
-/// their order: the first one drives the label intersection, the others are probed per
-/// candidate (see `labels::sizable`).
-async fn label_plan<C: Runner>(
-    storage: &Storage,
-    conn: &mut C,
-    req: &ListRequest,
-) -> Result<(labels::Resolved, Option<ListRequest>), StorageError> {
+/// How a list reads its label requirements: the pair ids of the positive ones (SQLite and
+/// MySQL; empty when there are none), the request with those requirements narrowest first where
+/// that changes their order (the first one drives the label intersection, the others are probed
+/// per candidate, see `labels::sizable`), and whether the page walks the order index.
+struct LabelPlan {
+    ids: labels::Resolved,
+    sorted: Option<ListRequest>,
+    scan: LabelScan,
+}
+
+async fn label_plan<C: Runner>(storage: &Storage, conn: &mut C, req: &ListRequest) -> Result<LabelPlan, StorageError> {
+    let backend = storage.backend();
     let positive = positive_labels(&req.query);
-    let pairs_sql = match storage.backend() {
+    let pairs_sql = match backend {
         Backend::Postgres => None,
         backend => labels::wanted_pairs_sql(backend, &positive),
     };
@@ -91,26 +96,58 @@ async fn label_plan<C: Runner>(
     };
     let ids = if pairs_sql.is_some() { labels::resolve(&positive, &pairs) } else { Vec::new() };
     // A value no stored object carries: nothing can match, no need to choose.
-    let sizable =
-        if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) { Vec::new() } else { labels::sizable(&ids) };
+    let nothing = ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty));
+    let sizable = if nothing { Vec::new() } else { labels::sizable(&ids) };
     let mut sizes = vec![None; ids.len()];
-    if !sizable.is_empty() && storage.backend() == Backend::Mysql {
-        let sql = labels::explain_sql(storage.backend(), &ids, &sizable);
+    if !sizable.is_empty() && backend == Backend::Mysql {
+        let sql = labels::explain_sql(backend, &ids, &sizable);
         let explained = conn.load::<labels::ExplainRow>(&sql, "list: label sizes").await?;
         sizes = labels::explained_sizes(ids.len(), &sizable, &explained);
     } else if !sizable.is_empty() {
         // Each count stops one past the narrowest so far: only a narrower one matters.
         let mut cap = labels::COUNT_LIMIT;
         for &i in &sizable {
-            let sql = labels::count_sql(storage.backend(), ids[i].as_deref().unwrap_or_default(), cap);
+            let sql = labels::count_sql(backend, ids[i].as_deref().unwrap_or_default(), cap);
             let n = conn.load::<Count>(&sql, "list: label sizes").await?.first().map_or(cap, |c| c.n);
             sizes[i] = Some(n);
             cap = cap.min(n + 1);
         }
     }
+    let scan = if nothing || !ordered_scan_applies(req) {
+        LabelScan::Matches
+    } else {
+        match backend {
+            // The narrowest requirement bounds the matches; a single one is counted up to the bar.
+            Backend::Sqlite => {
+                let narrowest = match sizes.iter().flatten().min() {
+                    Some(n) => Some(*n),
+                    None => match ids.iter().flatten().next() {
+                        Some(pairs) => {
+                            let sql = labels::count_sql(backend, pairs, labels::ORDERED_SCAN_FROM);
+                            conn.load::<Count>(&sql, "list: label sizes").await?.first().map(|c| c.n)
+                        }
+                        None => None,
+                    },
+                };
+                labels::scan_for(narrowest, labels::ORDERED_SCAN_FROM)
+            }
+            // The planner's estimate of the matches (it underestimates some wide labels and then
+            // reads every match's heap page).
+            Backend::Postgres => {
+                let mut explain = Sql::new(backend);
+                explain.push("EXPLAIN SELECT 1 FROM resources WHERE 1 = 1");
+                filters(&mut explain, req, &ids);
+                let plan = conn.load::<labels::PlanLine>(&explain, "list: label sizes").await?;
+                labels::scan_for(plan.first().and_then(labels::PlanLine::rows), labels::PG_ORDERED_SCAN_FROM)
+            }
+            Backend::Mysql => LabelScan::Matches,
+        }
+    };
     Ok(match narrowest_first(req, &sizes) {
-        Some(sorted) => (labels::resolve(&positive_labels(&sorted.query), &pairs), Some(sorted)),
-        None => (ids, None),
+        Some(sorted) => {
+            LabelPlan { ids: labels::resolve(&positive_labels(&sorted.query), &pairs), sorted: Some(sorted), scan }
+        }
+        None => LabelPlan { ids, sorted: None, scan },
     })
 }
 
@@ -120,9 +157,18 @@ impl Storage {
     /// diagnostics.
     #[doc(hidden)]
     pub async fn label_order(&self, req: &ListRequest) -> Result<Vec<String>, StorageError> {
-        let (_, sorted) = with_conn!(self.pools(), read, "list", |conn| label_plan(self, conn, req).await?);
-        let q = &sorted.as_ref().unwrap_or(req).query;
+        let plan = with_conn!(self.pools(), read, "list", |conn| label_plan(self, conn, req).await?);
+        let q = &plan.sorted.as_ref().unwrap_or(req).query;
         Ok(positive_labels(q).into_iter().map(|(key, _)| key.to_owned()).collect())
+    }
+
+    /// Whether a page of `req` walks the resource's order index, checking each entry's labels,
+    /// rather than looking up every label match (wide labels on SQLite and PostgreSQL). For tests
+    /// and diagnostics.
+    #[doc(hidden)]
+    pub async fn walks_order_index(&self, req: &ListRequest) -> Result<bool, StorageError> {
+        let plan = with_conn!(self.pools(), read, "list", |conn| label_plan(self, conn, req).await?);
+        Ok(plan.scan == LabelScan::Ordered)
     }
 
     /// A page of objects matching the request, in the requested order (default: cluster,
@@ -131,19 +177,19 @@ impl Storage {
         let q = &req.query;
         let terms = order_terms(&q.order_by)?;
         // Bad input is refused before a connection is taken.
-        let mut sql = compile(self.backend(), req, &terms, &[])?;
+        let mut sql = compile(self.backend(), req, &terms, &[], LabelScan::Matches)?;
         let state = crate::changelog::state_sql(self.backend());
         let (head, ids, sorted, mut rows) = with_conn!(self.pools(), read, "list", |conn| {
             // The log head comes first: whatever it counts is committed, so the label pairs and
             // rows read after it include it, and a watch from it misses nothing.
             let head = conn.load::<crate::changelog::StateRow>(&state, "list: change log head").await?;
-            let (ids, sorted) = label_plan(self, conn, req).await?;
+            let LabelPlan { ids, sorted, scan } = label_plan(self, conn, req).await?;
             // A label value no stored object carries: nothing can match.
             let rows = if ids.iter().any(|i| i.as_ref().is_some_and(Vec::is_empty)) {
                 Vec::new()
             } else {
-                if !ids.is_empty() {
-                    sql = compile(self.backend(), sorted.as_ref().unwrap_or(req), &terms, &ids)?;
+                if !ids.is_empty() || scan != LabelScan::Matches {
+                    sql = compile(self.backend(), sorted.as_ref().unwrap_or(req), &terms, &ids, scan)?;
                 }
                 db::load_typed!(conn, &sql, "list", ObjectRow, ObjectColumns)?
             };
