@@ -110,21 +110,34 @@ pub fn build(columns: &[Column], objects: Vec<Value>, given: &[Vec<Value>], list
             json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
         })
         .collect();
-    let rows: Vec<Value> = objects.into_iter().enumerate().map(|(i, o)| row(columns, o, given.get(i), now)).collect();
+    // What is left of each object is freed after every row is built: freed between the rows'
+    // allocations, it made glibc's malloc consolidate its free lists again and again (a page of
+    // 500 pods took 20 ms to build instead of 7).
+    let mut rest = Vec::with_capacity(objects.len());
+    let rows: Vec<Value> = objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut o)| {
+            let r = row(columns, &mut o, given.get(i), now);
+            rest.push(o);
+            r
+        })
+        .collect();
+    drop(rest);
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "columnDefinitions": defs, "rows": rows})
 }
 
-/// One row; the object's metadata moves into the row (no copy).
-pub fn row(columns: &[Column], mut object: Value, given: Option<&Vec<Value>>, now: Timestamp) -> Value {
+/// One row; the object's metadata moves into the row (no copy), the rest stays in `object`.
+pub fn row(columns: &[Column], object: &mut Value, given: Option<&Vec<Value>>, now: Timestamp) -> Value {
     let mut given = given.map(|g| g.iter()).into_iter().flatten();
     let cells: Vec<Value> = columns
         .iter()
         .map(|c| match &c.source {
             CellSource::Name => object.pointer("/metadata/name").cloned().unwrap_or(json!("")),
             CellSource::Age => json!(age(object.pointer("/metadata/creationTimestamp").and_then(Value::as_str), now)),
-            CellSource::JsonPath(p) => cell(&c.type_, &jsonpath(&object, p), now),
+            CellSource::JsonPath(p) => cell(&c.type_, &jsonpath(object, p), now),
             CellSource::Given => given.next().cloned().unwrap_or(Value::Null),
-            CellSource::Func(f) => f(&object),
+            CellSource::Func(f) => f(object),
         })
         .collect();
     let metadata = object.get_mut("metadata").map(Value::take).unwrap_or_else(|| json!({}));
@@ -168,14 +181,19 @@ pub fn age(timestamp: Option<&str>, now: Timestamp) -> String {
 /// A JSONPath subset enough for printer columns: `.a.b`, `.a[0]`, `.a[*].b`, and filters
 /// `[?(@.k == 'v')]`. Returns every match.
 pub fn jsonpath(object: &Value, path: &str) -> Vec<Value> {
+    matches(object, path).into_iter().filter(|v| !v.is_null()).cloned().collect()
+}
+
+/// [`jsonpath`]'s matches, borrowed: only what matches is ever copied.
+fn matches<'v>(object: &'v Value, path: &str) -> Vec<&'v Value> {
     let path = path.trim().trim_start_matches('{').trim_end_matches('}').trim_start_matches('$');
-    let mut current = vec![object.clone()];
+    let mut current = vec![object];
     let mut rest = path;
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
             let field = &r[..end];
-            current = current.iter().filter_map(|v| v.get(field).cloned()).collect();
+            current = current.into_iter().filter_map(|v| v.get(field)).collect();
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix('[') {
             let Some(end) = r.find(']') else { return Vec::new() };
@@ -186,15 +204,16 @@ pub fn jsonpath(object: &Value, path: &str) -> Vec<Value> {
             return Vec::new();
         }
     }
-    current.into_iter().filter(|v| !v.is_null()).collect()
+    current
 }
 
-fn select(current: &[Value], inner: &str) -> Vec<Value> {
+fn select<'v>(current: &[&'v Value], inner: &str) -> Vec<&'v Value> {
+    let items = || current.iter().flat_map(|v| v.as_array().map(|a| a.iter()).into_iter().flatten());
     if inner == "*" {
-        return current.iter().flat_map(|v| v.as_array().cloned().unwrap_or_default()).collect();
+        return items().collect();
     }
     if let Ok(i) = inner.parse::<usize>() {
-        return current.iter().filter_map(|v| v.get(i).cloned()).collect();
+        return current.iter().filter_map(|v| v.get(i)).collect();
     }
     let Some(filter) = inner.strip_prefix("?(").and_then(|f| f.strip_suffix(')')) else { return Vec::new() };
     let (lhs, rhs, negate) = match (filter.split_once("=="), filter.split_once("!=")) {
@@ -204,14 +223,13 @@ fn select(current: &[Value], inner: &str) -> Vec<Value> {
     };
     let field = lhs.trim().trim_start_matches('@');
     let want = rhs.trim().trim_matches(|c| c == '\'' || c == '"');
-    current
-        .iter()
-        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+    items()
         .filter(|item| {
-            let got = jsonpath(item, field);
-            let eq = got.first().is_some_and(|g| match g.as_str() {
+            let got = matches(item, field);
+            let eq = got.iter().find(|g| !g.is_null()).is_some_and(|g| match g.as_str() {
                 Some(s) => s == want,
                 None => {
+                    // A number or boolean, compared as its JSON text.
                     let text = g.to_string();
                     text == want
                 }

@@ -229,8 +229,14 @@ pub(crate) use with_conn;
 /// half-done write (MySQL). So the leftover is rolled back first (an error here only means there
 /// was none).
 pub async fn begin<C: SimpleAsyncConnection>(conn: &mut C, backend: Backend) -> Result<(), StorageError> {
-    let _ = conn.batch_execute("ROLLBACK").await;
+    no_transaction(conn).await;
     conn.batch_execute(begin_sql(backend)).await.map_err(StorageError::query("begin transaction"))
+}
+
+/// Ends a transaction a dropped write left open (see [`begin`]) before a statement that must run
+/// on its own (autocommit).
+pub async fn no_transaction<C: SimpleAsyncConnection>(conn: &mut C) {
+    let _ = conn.batch_execute("ROLLBACK").await;
 }
 
 /// Commits when `result` is Ok, rolls back otherwise, and passes `result` on.

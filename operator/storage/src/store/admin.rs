@@ -24,6 +24,28 @@ fn analyze_sql(backend: Backend) -> Sql {
     s
 }
 
+/// PostgreSQL: whether the server's autovacuum runs (1) or not (0).
+const AUTOVACUUM_ON: &str =
+    "SELECT CAST(CASE WHEN current_setting('autovacuum') = 'on' THEN 1 ELSE 0 END AS BIGINT) AS n";
+
+/// PostgreSQL without autovacuum: nothing else would vacuum `resources`, so its updated rows
+/// would never be reclaimed and its visibility map (which index-only scans of the order index
+/// need: wide label pages) would stay empty. VACUUM skips the pages it already marked visible.
+const VACUUM_ANALYZE: &str = "VACUUM (ANALYZE) resources";
+
+/// Refreshes PostgreSQL's statistics, and vacuums where autovacuum is off (see [`VACUUM_ANALYZE`]).
+async fn maintain_postgres<C: Runner>(conn: &mut C) -> Result<usize, StorageError> {
+    let mut on = Sql::new(Backend::Postgres);
+    on.push(AUTOVACUUM_ON);
+    let autovacuum = conn.load::<Number>(&on, "analyze").await?.first().is_none_or(|n| n.n == 1);
+    let mut s = analyze_sql(Backend::Postgres);
+    if !autovacuum {
+        s = Sql::new(Backend::Postgres);
+        s.push(VACUUM_ANALYZE);
+    }
+    conn.execute(&s, "analyze").await
+}
+
 /// Objects written since the last ANALYZE, and in all, by this process.
 #[derive(Default)]
 pub(super) struct Statistics {
@@ -70,11 +92,9 @@ impl Storage {
         if due {
             let (pool, statistics) = (pool.clone(), self.statistics.clone());
             tokio::spawn(async move {
-                let s = analyze_sql(Backend::Postgres);
                 let analyzed: Result<usize, StorageError> = async {
                     let mut conn = pool.get().await.map_err(db::pool_err("analyze"))?;
-                    let conn = &mut *conn;
-                    conn.execute(&s, "analyze").await
+                    maintain_postgres(&mut *conn).await
                 }
                 .await;
                 if let Err(e) = analyzed {
@@ -108,8 +128,14 @@ impl Storage {
         self.delete_where("clean_resource", |s: &mut Sql| key_filter(s, cluster, gvr)).await
     }
 
-    /// Refreshes the query planner's statistics (after bulk changes).
+    /// Refreshes the query planner's statistics (after bulk changes); PostgreSQL without
+    /// autovacuum is vacuumed too.
     pub async fn analyze(&self) -> Result<(), StorageError> {
+        if let Pools::Postgres(pool) = &self.pools {
+            let mut conn = pool.get().await.map_err(db::pool_err("analyze"))?;
+            maintain_postgres(&mut *conn).await?;
+            return Ok(());
+        }
         let s = analyze_sql(self.backend());
         with_conn!(&self.pools, write, "analyze", |conn| conn.execute(&s, "analyze").await?);
         Ok(())

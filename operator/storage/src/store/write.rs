@@ -350,6 +350,23 @@ pub(super) async fn apply_rows<C: Runner>(
     Ok(ReplaceOutcome { upserted: w.rows.len(), deleted: stale.len() })
 }
 
+/// Completes PostgreSQL's upsert `WITH up AS (INSERT ... RETURNING namespace, name, inserted`
+/// into one statement that also reserves sequence numbers for what it wrote and logs it. Run on
+/// its own (autocommit), the statement holds the `change_log` row lock from its last step to its
+/// commit, without a round trip to pedia in between: with BEGIN, UPDATE, SELECT, INSERT and COMMIT
+/// sent one by one, concurrent writers queued on that lock for as long as pedia took to send the
+/// next statement. Replays (nothing inserted or updated) take no lock at all.
+fn logged_upsert(s: &mut Sql, cluster: &str, gvr: &Gvr) {
+    s.push(
+        "), n AS (SELECT COUNT(*) AS n FROM up), \
+         r AS (UPDATE change_log SET head = head + n.n FROM n WHERE id = 1 AND n.n > 0 RETURNING head - n.n AS base) \
+         INSERT INTO changes (seq, op, cluster, api_group, version, resource, namespace, name, changed_at, object) \
+         SELECT r.base + ROW_NUMBER() OVER (), CASE WHEN up.inserted THEN 'ADDED' ELSE 'MODIFIED' END, ",
+    );
+    s.text(cluster).push(", ").text(&gvr.group).push(", ").text(&gvr.version).push(", ").text(&gvr.resource);
+    s.push(", up.namespace, up.name, ").int(object::now_ms()).push(", NULL FROM up, r");
+}
+
 /// Runs a write again when it failed in a retryable way (deadlock, busy database, lost
 /// connection); the writes are idempotent, so a retry after an unknown outcome is safe.
 async fn retrying<T, F, Fut>(operation: &str, cluster: &str, gvr: &Gvr, mut write: F) -> Result<T, StorageError>
@@ -390,10 +407,13 @@ impl Storage {
         replace: bool,
     ) -> Result<ReplaceOutcome, StorageError> {
         let stamp = write_stamp();
-        let (rows, statements) = object::cpu_bound(|| {
+        let backend = self.backend();
+        let (rows, statements, logged) = object::cpu_bound(|| {
             let rows = last_of_each_key(object::prepare_all(cluster, objects)?);
-            let statements = self.upsert_statements(cluster, gvr, &rows, stamp);
-            Ok::<_, StorageError>((rows, statements))
+            // PostgreSQL writes an upsert of one statement and its change log in that statement.
+            let logged = backend == Backend::Postgres && !replace && rows.len() <= BATCH;
+            let statements = self.upsert_statements(cluster, gvr, &rows, stamp, logged);
+            Ok::<_, StorageError>((rows, statements, logged))
         })?;
         let all_keys = replace.then(|| {
             let mut keys = Sql::new(self.backend());
@@ -414,7 +434,15 @@ impl Storage {
         if let Pools::Sqlite { write: writer, .. } = &self.pools {
             return self.write_grouped(writer, write).await;
         }
-        let backend = self.backend();
+        if let (true, Pools::Postgres(pool)) = (logged, &self.pools) {
+            let mut conn = pool.get().await.map_err(db::pool_err(operation))?;
+            db::no_transaction(&mut *conn).await;
+            for s in &write.statements {
+                conn.execute(s, operation).await?;
+            }
+            self.keep_statistics(write.rows.len()).await;
+            return Ok(ReplaceOutcome { upserted: write.rows.len(), deleted: 0 });
+        }
         let outcome = with_conn!(&self.pools, write, operation, |conn| {
             let pairs = self.resolve_pairs(conn, write.rows.iter()).await?;
             db::begin(&mut *conn, backend).await?;
@@ -458,8 +486,10 @@ impl Storage {
         Ok(pairs)
     }
 
-    /// The multi-row upserts of `rows`, writing `stamp` as their `synced_at`.
-    fn upsert_statements(&self, cluster: &str, gvr: &Gvr, rows: &[Row], stamp: i64) -> Vec<Sql> {
+    /// The multi-row upserts of `rows`, writing `stamp` as their `synced_at`. `logged`
+    /// (PostgreSQL, one chunk): the statement writes its change log entries too, see
+    /// [`logged_upsert`].
+    fn upsert_statements(&self, cluster: &str, gvr: &Gvr, rows: &[Row], stamp: i64, logged: bool) -> Vec<Sql> {
         rows.chunks(BATCH)
             .map(|chunk| {
                 let pg = self.backend() == Backend::Postgres;
@@ -467,6 +497,9 @@ impl Storage {
                 if chunk.len() == BATCH {
                     // Full batches share one text.
                     s.reuse_prepared();
+                }
+                if logged {
+                    s.push("WITH up AS (");
                 }
                 s.push(&format!("INSERT INTO resources ({COLUMNS}{}) VALUES ", if pg { ", labels" } else { "" }));
                 for (i, r) in chunk.iter().enumerate() {
@@ -532,6 +565,9 @@ impl Storage {
                             " RETURNING namespace, name, (xmax = 0) AS inserted"
                         });
                     }
+                }
+                if logged {
+                    logged_upsert(&mut s, cluster, gvr);
                 }
                 s
             })
