@@ -11,9 +11,8 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use common::{Kubectl, Pedia, free_port, until};
+use common::{Kubectl, Pedia, free_port, pedia_command, until};
 use kubesim::fleet;
 use kubesim::kubeconfig::base64;
 use kubesim::seed::SeedSize;
@@ -72,18 +71,13 @@ fn env_of(container: &Value) -> Vec<(String, String)> {
 }
 
 fn spawn(args: &[String], env: &[(String, String)], kubeconfig: &Path, log: PathBuf) -> Pedia {
-    let log = std::fs::File::create(log).unwrap();
     Pedia(
-        Command::new(env!("CARGO_BIN_EXE_pedia"))
+        pedia_command(&log)
             .args(args)
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("POD_NAME", "pedia-0")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
             .spawn()
             .unwrap(),
     )

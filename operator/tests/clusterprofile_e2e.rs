@@ -11,10 +11,9 @@
 
 mod common;
 
-use common::Pedia;
+use common::{Pedia, pedia_command};
 
 use std::path::Path;
-use std::process::Stdio;
 
 use common::{Kubectl, condition, free_port, sync_conditions, until};
 use http::Method;
@@ -24,7 +23,6 @@ use kubesim::kubeconfig::base64;
 use kubesim::seed::SeedSize;
 use pedia_storage::{Storage, StorageConfig};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 const NS: &str = "pedia-system";
 const FLEET: &str = "fleet-prod";
@@ -34,9 +32,8 @@ const CLUSTERS: &str = "/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters";
 fn start_pedia(host_kubeconfig: &Path, dir: &Path, providers: &Path, port: u16) -> Pedia {
     let tokens = dir.join("tokens.csv");
     std::fs::write(&tokens, "reader-token,reader,1,system:masters\n").unwrap();
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("pedia.log")).unwrap();
     Pedia(
-        Command::new(env!("CARGO_BIN_EXE_pedia"))
+        pedia_command(&dir.join("pedia.log"))
             .args(["run", "--namespace", NS, "--secure-port", &port.to_string(), "--bind-address", "127.0.0.1"])
             .arg("--token-auth-file")
             .arg(&tokens)
@@ -49,10 +46,6 @@ fn start_pedia(host_kubeconfig: &Path, dir: &Path, providers: &Path, port: u16) 
             .arg("--clusterprofile-provider-file")
             .arg(providers)
             .args(["--clusterprofile-sync-resources", "profile-sync", "--clusterprofile-healthy-only"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
             .spawn()
             .unwrap(),
     )

@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{free_port, fresh_postgres, http_get, sync_conditions, until};
+use common::{free_port, fresh_postgres, http_get, pedia_command, sync_conditions, until};
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use http::Method;
@@ -35,18 +34,13 @@ impl Drop for Replica {
 
 fn replica(host: &Path, storage: &str, shard: &str, log: &Path) -> Replica {
     let port = free_port();
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_pedia"))
+    let child = pedia_command(log)
         .args(["operator", "--controllers", "clusters", "--namespace", NS, "--sharding-name", shard])
         .arg("--metrics-bind-address")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--kubeconfig")
         .arg(host)
         .args(["--storage", storage])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     Replica { child, port }

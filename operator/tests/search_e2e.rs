@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::Pedia;
+use common::{Pedia, pedia_command};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -33,9 +33,8 @@ const NS: &str = "pedia-system";
 fn start_pedia(host_kubeconfig: &Path, dir: &Path, port: u16) -> Pedia {
     let tokens = dir.join("tokens.csv");
     std::fs::write(&tokens, "alice-token,alice,1,dev\neve-token,eve,2\n").unwrap();
-    let log = std::fs::File::create(dir.join("pedia.log")).unwrap();
     Pedia(
-        Command::new(env!("CARGO_BIN_EXE_pedia"))
+        pedia_command(&dir.join("pedia.log"))
             .args(["run", "--namespace", NS, "--leader-elect=false", "--metrics-bind-address", "127.0.0.1:0"])
             .args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()])
             .arg("--token-auth-file")
@@ -45,9 +44,6 @@ fn start_pedia(host_kubeconfig: &Path, dir: &Path, port: u16) -> Pedia {
             .arg("--storage")
             .arg(format!("sqlite://{}", dir.join("pedia.db").display()))
             .env("RUST_LOG", "info,pedia_apiserver=debug")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
             .spawn()
             .unwrap(),
     )

@@ -9,11 +9,10 @@
 
 mod common;
 
-use common::Pedia;
+use common::{Pedia, pedia_command};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,14 +24,12 @@ use kubesim::kubeconfig::base64;
 use kubesim::seed::SeedSize;
 use pedia_storage::{Storage, StorageConfig};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 const NS: &str = "pedia-system";
 
 fn start_pedia(host_kubeconfig: &Path, db: &Path, log: &Path, metrics_port: u16, extra: &[&str]) -> Pedia {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     Pedia(
-        Command::new(env!("CARGO_BIN_EXE_pedia"))
+        pedia_command(log)
             .args(["run", "--namespace", NS, "--secure-port", "0", "--bind-address", "127.0.0.1", "--kubeconfig"])
             .arg(host_kubeconfig)
             .arg("--metrics-bind-address")
@@ -40,10 +37,6 @@ fn start_pedia(host_kubeconfig: &Path, db: &Path, log: &Path, metrics_port: u16,
             .arg("--storage")
             .arg(format!("sqlite://{}", db.display()))
             .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
             .spawn()
             .unwrap(),
     )

@@ -10,6 +10,15 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// `pedia` as the end-to-end tests start it: logs at info appended to `log`, stdout dropped,
+/// killed when the test lets go of it. The caller adds the arguments.
+pub fn pedia_command(log: &Path) -> tokio::process::Command {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_pedia"));
+    c.env("RUST_LOG", "info").stdout(std::process::Stdio::null()).stderr(log).kill_on_drop(true);
+    c
+}
+
 /// A `pedia` process, killed when the test lets go of it.
 pub struct Pedia(pub tokio::process::Child);
 
