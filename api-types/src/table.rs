@@ -31,8 +31,12 @@ pub enum CellSource {
     JsonPath(String),
     /// A fixed value supplied by the caller per row (e.g. the cluster of a search result).
     Given,
-    /// Computed from the object, as kube-apiserver's built-in printers do.
-    Func(fn(&Value) -> Value),
+    /// An integer at a JSON pointer (`/status/readyReplicas`), 0 when absent.
+    Integer(String),
+    /// A string at a JSON pointer, empty when absent.
+    Text(String),
+    /// Computed from the object at a time, as kube-apiserver's built-in printers do.
+    Func(fn(&Value, Timestamp) -> Value),
 }
 
 impl Column {
@@ -54,6 +58,12 @@ impl Column {
 
     pub fn describe(mut self, d: &str) -> Self {
         self.description = d.to_owned();
+        self
+    }
+
+    /// Marks the column as the object's name (`format: name`), as kubectl expects of one column.
+    pub fn name_format(mut self) -> Self {
+        self.format = "name".into();
         self
     }
 }
@@ -137,7 +147,9 @@ pub fn row(columns: &[Column], object: &mut Value, given: Option<&Vec<Value>>, n
             CellSource::Age => json!(age(object.pointer("/metadata/creationTimestamp").and_then(Value::as_str), now)),
             CellSource::JsonPath(p) => cell(&c.type_, &jsonpath(object, p), now),
             CellSource::Given => given.next().cloned().unwrap_or(Value::Null),
-            CellSource::Func(f) => f(object),
+            CellSource::Integer(p) => json!(object.pointer(p).and_then(Value::as_i64).unwrap_or(0)),
+            CellSource::Text(p) => json!(object.pointer(p).and_then(Value::as_str).unwrap_or_default()),
+            CellSource::Func(f) => f(object, now),
         })
         .collect();
     let metadata = object.get_mut("metadata").map(Value::take).unwrap_or_else(|| json!({}));
@@ -162,19 +174,33 @@ fn cell(type_: &str, values: &[Value], now: Timestamp) -> Value {
     }
 }
 
-/// kubectl's short human duration (`45s`, `12m`, `5h`, `3d`, `2y`), `<unknown>` without a time.
+/// The age of `timestamp` at `now` as kube-apiserver prints it (`45s`, `12m`, `5h`, `3d`, `2y`),
+/// `<unknown>` without a time.
 pub fn age(timestamp: Option<&str>, now: Timestamp) -> String {
     let Some(t) = timestamp.and_then(|t| t.parse::<Timestamp>().ok()) else { return "<unknown>".into() };
-    let secs = now.as_second().saturating_sub(t.as_second()).max(0);
+    human_duration(now.as_second().saturating_sub(t.as_second()))
+}
+
+/// apimachinery's `duration.HumanDuration` of `secs` seconds: precise while short, coarser as it
+/// grows; up to a second in the future reads `0s`, further is `<invalid>`.
+pub fn human_duration(secs: i64) -> String {
+    let (minutes, hours) = (secs / 60, secs / 3600);
     match secs {
+        s if s < -1 => "<invalid>".into(),
+        s if s < 0 => "0s".into(),
         s if s < 120 => format!("{s}s"),
-        s if s < 600 => format!("{}m{}s", s / 60, s % 60).replace("m0s", "m"),
-        s if s < 3 * 3600 => format!("{}m", s / 60),
-        s if s < 8 * 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60).replace("h0m", "h"),
-        s if s < 2 * 86400 => format!("{}h", s / 3600),
-        s if s < 8 * 86400 => format!("{}d{}h", s / 86400, (s % 86400) / 3600).replace("d0h", "d"),
-        s if s < 2 * 365 * 86400 => format!("{}d", s / 86400),
-        s => format!("{}y", s / (365 * 86400)),
+        s if minutes < 10 && s % 60 == 0 => format!("{minutes}m"),
+        s if minutes < 10 => format!("{minutes}m{}s", s % 60),
+        _ if minutes < 3 * 60 => format!("{minutes}m"),
+        _ if hours < 8 && minutes % 60 == 0 => format!("{hours}h"),
+        _ if hours < 8 => format!("{hours}h{}m", minutes % 60),
+        _ if hours < 48 => format!("{hours}h"),
+        _ if hours < 24 * 8 && hours % 24 == 0 => format!("{}d", hours / 24),
+        _ if hours < 24 * 8 => format!("{}d{}h", hours / 24, hours % 24),
+        _ if hours < 24 * 365 * 2 => format!("{}d", hours / 24),
+        _ if hours < 24 * 365 * 8 && (hours / 24) % 365 == 0 => format!("{}y", hours / 24 / 365),
+        _ if hours < 24 * 365 * 8 => format!("{}y{}d", hours / 24 / 365, (hours / 24) % 365),
+        _ => format!("{}y", hours / 24 / 365),
     }
 }
 
@@ -284,8 +310,30 @@ mod tests {
         assert_eq!(age(Some(&ago(3600)), now), "60m");
         assert_eq!(age(Some(&ago(5 * 3600 + 60)), now), "5h1m");
         assert_eq!(age(Some(&ago(3 * 86400)), now), "3d");
-        assert_eq!(age(Some(&ago(800 * 86400)), now), "2y");
         assert_eq!(age(None, now), "<unknown>");
+        // apimachinery's HumanDuration, case by case.
+        let day = 86400;
+        for (secs, want) in [
+            (-2, "<invalid>"),
+            (-1, "0s"),
+            (119, "119s"),
+            (120, "2m"),
+            (9 * 60 + 59, "9m59s"),
+            (10 * 60 + 30, "10m"),
+            (3 * 3600 - 1, "179m"),
+            (3 * 3600, "3h"),
+            (7 * 3600 + 59 * 60, "7h59m"),
+            (47 * 3600, "47h"),
+            (2 * day, "2d"),
+            (7 * day + 23 * 3600, "7d23h"),
+            (8 * day, "8d"),
+            (729 * day, "729d"),
+            (730 * day, "2y"),
+            (800 * day, "2y70d"),
+            (8 * 365 * day, "8y"),
+        ] {
+            assert_eq!(human_duration(secs), want, "{secs} s");
+        }
     }
 
     #[test]
