@@ -12,6 +12,18 @@ pub const VAR: &str = "MALLOC_ARENA_MAX";
 /// The arenas pedia runs with unless told otherwise.
 pub const ARENAS: &str = "2";
 
+/// The binary to execute again: the file this process runs (so the process keeps its name,
+/// `pedia`, in `ps` and for `pkill`: executed as `/proc/self/exe` it is named `exe`), or
+/// `/proc/self/exe` when that file is gone (replaced or removed by an upgrade in place), which
+/// still names this binary.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn program() -> std::path::PathBuf {
+    match std::env::current_exe() {
+        Ok(path) if path.is_file() => path,
+        _ => "/proc/self/exe".into(),
+    }
+}
+
 /// Re-executes the process with [`VAR`] set when it is not; returns only when it was set already,
 /// the platform is not glibc, or the re-execution failed (then glibc's default applies).
 pub fn limit() {
@@ -23,9 +35,7 @@ pub fn limit() {
         }
         let mut args = std::env::args_os();
         let arg0 = args.next().unwrap_or_default();
-        // /proc/self/exe, not the path pedia was started by: it still names this binary when the
-        // file was replaced or removed since (an upgrade in place).
-        let failed = std::process::Command::new("/proc/self/exe").arg0(arg0).args(args).env(VAR, ARENAS).exec();
+        let failed = std::process::Command::new(program()).arg0(arg0).args(args).env(VAR, ARENAS).exec();
         // exec returns only on failure; logging is not set up yet.
         eprintln!("pedia: running with glibc's default malloc arenas ({VAR} not applied: {failed})");
     }

@@ -241,6 +241,8 @@ async fn a_fleet_is_synced_and_stays_correct() {
         Some(operator::malloc_arenas::ARENAS),
         "with a SQLite store pedia runs with few malloc arenas"
     );
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", pedia.0.id().unwrap())).unwrap();
+    assert_eq!(comm.trim(), "pedia", "executed again, the process keeps its name (ps, pkill)");
     assert_eq!(pc1["status"]["version"], "v1.33.1");
     assert_eq!(pc1["status"]["apiserver"], json!(server));
     assert!(
