@@ -27,4 +27,4 @@ pub use definitions::Definition;
 pub use error::StorageError;
 pub use events::EventsOf;
 pub use query::{Item, ListRequest, Page};
-pub use store::Storage;
+pub use store::{PREPARED_BATCH, Storage};

@@ -37,8 +37,9 @@ pub type Key = (String, String);
 pub type Versions = HashMap<Key, String>;
 
 /// Largest batch written at once: half a list page, so a page is written in two steps and no
-/// more than a page and a half of objects is held per list.
-const MAX_BATCH: usize = 250;
+/// more than a page and a half of objects is held per list; the size the store keeps a
+/// statement prepared for.
+const MAX_BATCH: usize = pedia_storage::PREPARED_BATCH;
 
 /// How long a change waits for others to share its write (see the watch loop).
 const LINGER: Duration = Duration::from_millis(100);

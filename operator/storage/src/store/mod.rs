@@ -27,6 +27,12 @@ use sqlite_writer::Queued;
 /// Rows per INSERT statement (14 binds each, well under every backend's bind limit).
 const BATCH: usize = 500;
 
+/// A write of exactly this many objects (or of [`BATCH`]) runs a statement kept prepared on the
+/// connection, parsed and planned once: the sync engine writes in batches of this size. Each
+/// other size is prepared for its one execution (a statement of thousands of placeholders: on
+/// PostgreSQL, parsing and planning the sync engine's batches took a good part of its CPU).
+pub const PREPARED_BATCH: usize = 250;
+
 const COLUMNS: &str = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, deleted_at, object";
 
 /// The bytes of a SQLite database's pages.

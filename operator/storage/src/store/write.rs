@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{Queryable, QueryableByName};
 use serde_json::Value;
 
-use super::{BATCH, COLUMNS, Number, ReplaceOutcome, ResourceVersions, Storage};
+use super::{BATCH, COLUMNS, Number, PREPARED_BATCH, ReplaceOutcome, ResourceVersions, Storage};
 use crate::changelog::{self, ChangeOp, Pending};
 use crate::config::Backend;
 use crate::db::{self, Pools, with_conn};
@@ -494,8 +494,8 @@ impl Storage {
             .map(|chunk| {
                 let pg = self.backend() == Backend::Postgres;
                 let mut s = Sql::new(self.backend());
-                if chunk.len() == BATCH {
-                    // Full batches share one text.
+                if chunk.len() == BATCH || chunk.len() == PREPARED_BATCH {
+                    // Batches of the usual sizes share one text each.
                     s.reuse_prepared();
                 }
                 if logged {
