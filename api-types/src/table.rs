@@ -143,12 +143,12 @@ pub fn row(columns: &[Column], object: &mut Value, given: Option<&Vec<Value>>, n
     let cells: Vec<Value> = columns
         .iter()
         .map(|c| match &c.source {
-            CellSource::Name => object.pointer("/metadata/name").cloned().unwrap_or(json!("")),
-            CellSource::Age => json!(age(object.pointer("/metadata/creationTimestamp").and_then(Value::as_str), now)),
+            CellSource::Name => at(object, "/metadata/name").cloned().unwrap_or(json!("")),
+            CellSource::Age => json!(age(at(object, "/metadata/creationTimestamp").and_then(Value::as_str), now)),
             CellSource::JsonPath(p) => cell(&c.type_, &jsonpath(object, p), now),
             CellSource::Given => given.next().cloned().unwrap_or(Value::Null),
-            CellSource::Integer(p) => json!(object.pointer(p).and_then(Value::as_i64).unwrap_or(0)),
-            CellSource::Text(p) => json!(object.pointer(p).and_then(Value::as_str).unwrap_or_default()),
+            CellSource::Integer(p) => json!(at(object, p).and_then(Value::as_i64).unwrap_or(0)),
+            CellSource::Text(p) => json!(at(object, p).and_then(Value::as_str).unwrap_or_default()),
             CellSource::Func(f) => f(object, now),
         })
         .collect();
@@ -172,6 +172,17 @@ fn cell(type_: &str, values: &[Value], now: Timestamp) -> Value {
                 .join(",")
         ),
     }
+}
+
+/// The value at a JSON pointer of plain field names and indexes (`/status/conditions/0/type`),
+/// walked without allocating: serde_json's `pointer` unescapes (and so copies) every token, a
+/// cost the printers paid thousands of times per page.
+pub fn at<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
+    pointer.split('/').skip(1).try_fold(value, |v, token| match v {
+        Value::Object(map) => map.get(token),
+        Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
 }
 
 /// The age of `timestamp` at `now` as kube-apiserver prints it (`45s`, `12m`, `5h`, `3d`, `2y`),
@@ -287,6 +298,17 @@ mod tests {
         assert!(matches!(&cols[1].source, CellSource::JsonPath(p) if p == ".status.since"));
         assert_eq!(cols[1].format, "date-time");
         assert!(printer_columns(&json!({"name": "v1"})).is_empty());
+    }
+
+    #[test]
+    fn pointers_walk_fields_and_indexes() {
+        let o = pc();
+        assert_eq!(at(&o, "/status/conditions/1/reason"), o.pointer("/status/conditions/1/reason"));
+        assert_eq!(at(&o, "/status/n"), Some(&json!(3)));
+        assert_eq!(at(&o, ""), Some(&o), "the empty pointer is the whole value");
+        for missing in ["/status/missing", "/status/conditions/9", "/status/conditions/x", "/metadata/name/deeper"] {
+            assert_eq!(at(&o, missing), None, "{missing}");
+        }
     }
 
     #[test]

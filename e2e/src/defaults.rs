@@ -1,6 +1,7 @@
 //! What kube-apiserver does to an object on every write before storing it, where a reader
 //! depends on it: Secrets' `stringData` merged into `data`, Services' cluster IPs and policies,
-//! the Deployment fields kubectl and controllers read back (replicas, strategy). Pod-level
+//! the Deployment fields kubectl and controllers read back (replicas, strategy), a Pod's `podIPs`
+//! and `hostIPs` from `podIP` and `hostIP` (the pod printer reads `podIPs`). Other Pod-level
 //! defaults are left out on purpose: no reader of ours depends on them, and they would make every
 //! stored pod a quarter larger. Pure.
 
@@ -13,6 +14,7 @@ pub fn on_write(group: &str, resource: &str, object: &mut Value) {
         ("", "secrets") => secret(object),
         ("", "services") => service(object),
         ("apps", "deployments") => deployment(object),
+        ("", "pods") => pod(object),
         _ => {}
     }
 }
@@ -30,6 +32,20 @@ fn secret(object: &mut Value) {
     }
     if object.get("type").is_none() {
         object["type"] = json!("Opaque");
+    }
+}
+
+/// kube-apiserver's v1 conversion fills the dual-stack lists from the single addresses: a pod
+/// written with `status.podIP` reads back with `status.podIPs: [{ip}]` too (`hostIP` likewise).
+fn pod(object: &mut Value) {
+    let Some(status) = object.get_mut("status").and_then(Value::as_object_mut) else { return };
+    for (single, list) in [("podIP", "podIPs"), ("hostIP", "hostIPs")] {
+        let ip = status.get(single).and_then(Value::as_str).filter(|ip| !ip.is_empty()).map(str::to_owned);
+        if let Some(ip) = ip
+            && status.get(list).and_then(Value::as_array).is_none_or(Vec::is_empty)
+        {
+            status.insert(list.to_owned(), json!([{"ip": ip}]));
+        }
     }
 }
 
@@ -158,5 +174,12 @@ mod tests {
         let before = p.clone();
         on_write("", "pods", &mut p);
         assert_eq!(p, before);
+        let mut running = json!({"status": {"podIP": "10.0.0.1", "hostIP": "192.168.0.10"}});
+        on_write("", "pods", &mut running);
+        assert_eq!(running["status"]["podIPs"], json!([{"ip": "10.0.0.1"}]), "the dual-stack list backfilled");
+        assert_eq!(running["status"]["hostIPs"], json!([{"ip": "192.168.0.10"}]));
+        let mut dual = json!({"status": {"podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]}});
+        on_write("", "pods", &mut dual);
+        assert_eq!(dual["status"]["podIPs"][1]["ip"], "fd00::1", "a given list stays");
     }
 }

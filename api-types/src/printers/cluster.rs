@@ -3,6 +3,7 @@
 //! classes, resource quotas, admission webhooks and policies, certificate signing requests,
 //! API services; and the default table of kinds without a printer (Name, Created At).
 
+use crate::table::at;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -19,7 +20,7 @@ fn node_status(o: &Value) -> String {
         Some(_) => "NotReady".to_owned(),
         None => "Unknown".to_owned(),
     };
-    if o.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+    if at(o, "/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
         s.push_str(",SchedulingDisabled");
     }
     s
@@ -28,8 +29,7 @@ fn node_status(o: &Value) -> String {
 /// `findNodeRoles`: `node-role.kubernetes.io/<role>` labels and the `kubernetes.io/role` label,
 /// sorted, `<none>` without any.
 fn node_roles(o: &Value) -> String {
-    let mut roles: Vec<&str> = o
-        .pointer("/metadata/labels")
+    let mut roles: Vec<&str> = at(o, "/metadata/labels")
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
@@ -199,7 +199,7 @@ pub(super) fn priority_class() -> Vec<Column> {
 /// `pods: 3/10, requests.cpu: 500m/2`: used/hard of each quota resource sorted by name, the
 /// `limits.*` ones in the Limit column, the rest in the Request column.
 fn quota(o: &Value, limits: bool) -> String {
-    let hard = o.pointer("/status/hard").and_then(Value::as_object);
+    let hard = at(o, "/status/hard").and_then(Value::as_object);
     let mut names: Vec<&String> = hard.into_iter().flat_map(|h| h.keys()).collect();
     names.sort();
     let is_limit = |n: &str| n.split_once('.').is_some_and(|(first, _)| first == "limits");
@@ -207,8 +207,7 @@ fn quota(o: &Value, limits: bool) -> String {
         .into_iter()
         .filter(|n| is_limit(n) == limits)
         .map(|n| {
-            let used =
-                quantity(o.pointer("/status/used").and_then(|u| u.get(n.as_str()))).unwrap_or_else(|| "0".into());
+            let used = quantity(at(o, "/status/used").and_then(|u| u.get(n.as_str()))).unwrap_or_else(|| "0".into());
             let hard = quantity(hard.and_then(|h| h.get(n.as_str()))).unwrap_or_else(|| "0".into());
             format!("{n}: {used}/{hard}")
         })
@@ -243,14 +242,14 @@ pub(super) fn webhook_configuration() -> Vec<Column> {
 }
 
 fn param_kind(o: &Value) -> String {
-    match o.pointer("/spec/paramKind") {
+    match at(o, "/spec/paramKind") {
         Some(p) if p.is_object() => format!("{}/{}", text(p, "/apiVersion"), text(p, "/kind")),
         _ => "<unset>".into(),
     }
 }
 
 fn param_ref(o: &Value) -> String {
-    let Some(r) = o.pointer("/spec/paramRef").filter(|r| r.is_object()) else { return "<unset>".into() };
+    let Some(r) = at(o, "/spec/paramRef").filter(|r| r.is_object()) else { return "<unset>".into() };
     match (text(r, "/name"), text(r, "/namespace")) {
         ("", _) if r.get("selector").is_some_and(Value::is_object) => {
             super::format::selector(r.get("selector")).unwrap_or_else(|| "<error>".into())
@@ -311,7 +310,7 @@ pub(super) fn certificate_signing_request() -> Vec<Column> {
         func("SignerName", "string", |o, _| json!(super::format::or_none(text(o, "/spec/signerName")))),
         text_at("Requestor", "string", "/spec/username"),
         func("RequestedDuration", "string", |o, _| {
-            json!(o.pointer("/spec/expirationSeconds").and_then(Value::as_i64).map_or("<none>".into(), human_duration))
+            json!(at(o, "/spec/expirationSeconds").and_then(Value::as_i64).map_or("<none>".into(), human_duration))
         }),
         func("Condition", "string", |o, _| json!(csr_condition(o))),
     ]
@@ -323,7 +322,7 @@ pub(super) fn api_service() -> Vec<Column> {
     vec![
         name(),
         func("Service", "string", |o, _| {
-            json!(match o.pointer("/spec/service") {
+            json!(match at(o, "/spec/service") {
                 Some(s) if s.is_object() => format!("{}/{}", text(s, "/namespace"), text(s, "/name")),
                 _ => "Local".into(),
             })

@@ -1,6 +1,7 @@
 //! How kube-apiserver's printers write values into cells: label maps and selectors, lists cut
 //! after a few items, booleans, quantities and times as Go formats them. Pure.
 
+use crate::table::at;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
@@ -8,17 +9,17 @@ use crate::table;
 
 /// The string at `pointer` ("" when absent or not a string).
 pub(super) fn text<'a>(o: &'a Value, pointer: &str) -> &'a str {
-    o.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    at(o, pointer).and_then(Value::as_str).unwrap_or_default()
 }
 
 /// The integer at `pointer` (0 when absent).
 pub(super) fn int(o: &Value, pointer: &str) -> i64 {
-    o.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+    at(o, pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
 /// The items of the array at `pointer` (none when absent).
 pub(super) fn items<'a>(o: &'a Value, pointer: &str) -> &'a [Value] {
-    o.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    at(o, pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
 /// `s`, or `<none>` when empty.
@@ -110,12 +111,12 @@ pub(super) fn list_with_more(list: &[String], count: usize, max: usize) -> Strin
 
 /// `translateTimestampSince` of the time at `pointer`: its age, `<unknown>` without one.
 pub(super) fn since(o: &Value, pointer: &str, now: Timestamp) -> String {
-    table::age(o.pointer(pointer).and_then(Value::as_str).filter(|t| !t.is_empty()), now)
+    table::age(at(o, pointer).and_then(Value::as_str).filter(|t| !t.is_empty()), now)
 }
 
 /// A time at `pointer`, when there is one.
 pub(super) fn time(o: &Value, pointer: &str) -> Option<Timestamp> {
-    o.pointer(pointer).and_then(Value::as_str).and_then(|t| t.parse().ok())
+    at(o, pointer).and_then(Value::as_str).and_then(|t| t.parse().ok())
 }
 
 /// `layoutContainerCells`: container names and images, comma-separated.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::table::at;
 use serde_json::{Value, json};
 
 use super::format::{items, label_selector, labels, list_with_more, or_none, text};
@@ -65,7 +66,7 @@ pub(super) fn service() -> Vec<Column> {
         func("External-IP", "string", |o, _| json!(service_external_ip(o))),
         func("Port(s)", "string", |o, _| json!(service_ports(o))),
         age(),
-        func("Selector", "string", |o, _| json!(labels(o.pointer("/spec/selector")))).priority(1),
+        func("Selector", "string", |o, _| json!(labels(at(o, "/spec/selector")))).priority(1),
     ]
 }
 
@@ -177,7 +178,7 @@ pub(super) fn ingress_class() -> Vec<Column> {
         text_at("Controller", "string", "/spec/controller")
             .describe("Controller that is responsible for handling this class"),
         func("Parameters", "string", |o, _| {
-            json!(match o.pointer("/spec/parameters") {
+            json!(match at(o, "/spec/parameters") {
                 Some(p) if p.is_object() => {
                     let group = p["apiGroup"].as_str().map(|g| format!(".{g}")).unwrap_or_default();
                     format!("{}{group}/{}", text(p, "/kind"), text(p, "/name"))
@@ -191,7 +192,7 @@ pub(super) fn ingress_class() -> Vec<Column> {
 }
 
 pub(super) fn network_policy() -> Vec<Column> {
-    vec![name(), func("Pod-Selector", "string", |o, _| json!(label_selector(o.pointer("/spec/podSelector")))), age()]
+    vec![name(), func("Pod-Selector", "string", |o, _| json!(label_selector(at(o, "/spec/podSelector")))), age()]
 }
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 //! count), the status a person reads (init progress, waiting and terminated reasons, scheduling
 //! gates, terminating, lost nodes), restarts with the time of the last one, readiness gates.
 
-use std::collections::HashMap;
-
+use crate::table::at;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -93,7 +92,8 @@ pub(super) fn summary(o: &Value, now: Timestamp) -> Summary {
         reason = "SchedulingGated".into();
     }
     let init_specs = items(o, "/spec/initContainers");
-    let inits: HashMap<&str, &Value> = init_specs.iter().map(|c| (c["name"].as_str().unwrap_or_default(), c)).collect();
+    // Init containers are few: found by name without a map.
+    let init = |name: &Value| init_specs.iter().find(|c| c["name"] == *name);
     let total = items(o, "/spec/containers").len() + init_specs.iter().filter(|c| restartable(Some(c))).count();
     let (mut ready, mut restarts, mut sidecar_restarts) = (0, 0, 0);
     let (mut last_restart, mut last_sidecar_restart) = (None, None);
@@ -102,12 +102,12 @@ pub(super) fn summary(o: &Value, now: Timestamp) -> Summary {
         let count = c["restartCount"].as_i64().unwrap_or(0);
         restarts += count;
         last_restart = later(last_restart, c);
-        let sidecar = restartable(inits.get(c["name"].as_str().unwrap_or_default()));
+        let sidecar = restartable(init(&c["name"]).as_ref());
         if sidecar {
             sidecar_restarts += count;
             last_sidecar_restart = later(last_sidecar_restart, c);
         }
-        let terminated = c.pointer("/state/terminated");
+        let terminated = at(c, "/state/terminated");
         let waiting = text(c, "/state/waiting/reason");
         if terminated.is_some_and(|t| t["exitCode"].as_i64().unwrap_or(0) == 0) {
             continue;
@@ -136,9 +136,9 @@ pub(super) fn summary(o: &Value, now: Timestamp) -> Summary {
             let waiting = text(c, "/state/waiting/reason");
             if !waiting.is_empty() {
                 reason = waiting.to_owned();
-            } else if let Some(t) = c.pointer("/state/terminated") {
+            } else if let Some(t) = at(c, "/state/terminated") {
                 reason = terminated_reason(t);
-            } else if c["ready"] == true && c.pointer("/state/running").is_some() {
+            } else if c["ready"] == true && at(c, "/state/running").is_some() {
                 running = true;
                 ready += 1;
             }
@@ -147,7 +147,7 @@ pub(super) fn summary(o: &Value, now: Timestamp) -> Summary {
             reason = if condition_true(o, "Ready") { "Running" } else { "NotReady" }.into();
         }
     }
-    let deleting = o.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
+    let deleting = at(o, "/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
     if deleting && text(o, "/status/reason") == "NodeLost" {
         reason = "Unknown".into();
     } else if deleting && phase != "Succeeded" && phase != "Failed" {

@@ -1,6 +1,7 @@
 //! Printers of storage kinds as kube-apiserver has them: persistent volumes and claims, storage
 //! and volume attributes classes, CSI drivers and nodes, volume attachments.
 
+use crate::table::at;
 use serde_json::{Value, json};
 
 use super::format::{items, quantity, text};
@@ -20,7 +21,7 @@ fn access_modes(modes: &[Value]) -> String {
 
 /// The class of a volume or claim: the beta annotation first, then `spec.storageClassName`.
 fn storage_class(o: &Value) -> String {
-    o.pointer("/metadata/annotations")
+    at(o, "/metadata/annotations")
         .and_then(|a| a.get("volume.beta.kubernetes.io/storage-class"))
         .and_then(Value::as_str)
         .unwrap_or_else(|| text(o, "/spec/storageClassName"))
@@ -29,27 +30,27 @@ fn storage_class(o: &Value) -> String {
 
 /// `Terminating` while deleted, else the phase.
 fn phase(o: &Value) -> String {
-    match o.pointer("/metadata/deletionTimestamp") {
+    match at(o, "/metadata/deletionTimestamp") {
         Some(t) if !t.is_null() => "Terminating".into(),
         _ => text(o, "/status/phase").to_owned(),
     }
 }
 
 fn unset(o: &Value, pointer: &str) -> String {
-    o.pointer(pointer).and_then(Value::as_str).map_or("<unset>".into(), str::to_owned)
+    at(o, pointer).and_then(Value::as_str).map_or("<unset>".into(), str::to_owned)
 }
 
 pub(super) fn persistent_volume() -> Vec<Column> {
     vec![
         name(),
         func("Capacity", "string", |o, _| {
-            json!(quantity(o.pointer("/spec/capacity/storage")).unwrap_or_else(|| "0".into()))
+            json!(quantity(at(o, "/spec/capacity/storage")).unwrap_or_else(|| "0".into()))
         }),
         func("Access Modes", "string", |o, _| json!(access_modes(items(o, "/spec/accessModes")))),
         text_at("Reclaim Policy", "string", "/spec/persistentVolumeReclaimPolicy"),
         func("Status", "string", |o, _| json!(phase(o))),
         func("Claim", "string", |o, _| {
-            json!(match o.pointer("/spec/claimRef") {
+            json!(match at(o, "/spec/claimRef") {
                 Some(c) if c.is_object() => format!("{}/{}", text(c, "/namespace"), text(c, "/name")),
                 _ => String::new(),
             })
@@ -75,7 +76,7 @@ pub(super) fn persistent_volume_claim() -> Vec<Column> {
         text_at("Volume", "string", "/spec/volumeName"),
         func("Capacity", "string", |o, _| {
             json!(if bound(o) {
-                quantity(o.pointer("/status/capacity/storage")).unwrap_or_else(|| "0".into())
+                quantity(at(o, "/status/capacity/storage")).unwrap_or_else(|| "0".into())
             } else {
                 String::new()
             })
@@ -95,7 +96,7 @@ pub(super) fn persistent_volume_claim() -> Vec<Column> {
 fn class_name(o: &Value, annotations: &[&str]) -> String {
     let default = annotations
         .iter()
-        .any(|a| o.pointer("/metadata/annotations").and_then(|m| m.get(*a)).and_then(Value::as_str) == Some("true"));
+        .any(|a| at(o, "/metadata/annotations").and_then(|m| m.get(*a)).and_then(Value::as_str) == Some("true"));
     let name = text(o, "/metadata/name");
     if default { format!("{name} (default)") } else { name.to_owned() }
 }
@@ -129,22 +130,22 @@ pub(super) fn csi_driver() -> Vec<Column> {
     vec![
         name(),
         func("AttachRequired", "boolean", |o, _| {
-            json!(o.pointer("/spec/attachRequired").and_then(Value::as_bool).unwrap_or(true))
+            json!(at(o, "/spec/attachRequired").and_then(Value::as_bool).unwrap_or(true))
         }),
         func("PodInfoOnMount", "boolean", |o, _| {
-            json!(o.pointer("/spec/podInfoOnMount").and_then(Value::as_bool).unwrap_or(false))
+            json!(at(o, "/spec/podInfoOnMount").and_then(Value::as_bool).unwrap_or(false))
         }),
         func("StorageCapacity", "boolean", |o, _| {
-            json!(o.pointer("/spec/storageCapacity").and_then(Value::as_bool).unwrap_or(false))
+            json!(at(o, "/spec/storageCapacity").and_then(Value::as_bool).unwrap_or(false))
         }),
         func("TokenRequests", "string", |o, _| {
-            json!(match o.pointer("/spec/tokenRequests").and_then(Value::as_array) {
+            json!(match at(o, "/spec/tokenRequests").and_then(Value::as_array) {
                 Some(t) => t.iter().map(|r| r["audience"].as_str().unwrap_or_default()).collect::<Vec<_>>().join(","),
                 None => "<unset>".into(),
             })
         }),
         func("RequiresRepublish", "boolean", |o, _| {
-            json!(o.pointer("/spec/requiresRepublish").and_then(Value::as_bool).unwrap_or(false))
+            json!(at(o, "/spec/requiresRepublish").and_then(Value::as_bool).unwrap_or(false))
         }),
         func("Modes", "string", |o, _| {
             let modes: Vec<&str> = items(o, "/spec/volumeLifecycleModes").iter().filter_map(Value::as_str).collect();
@@ -169,9 +170,7 @@ pub(super) fn volume_attachment() -> Vec<Column> {
         text_at("Attacher", "string", "/spec/attacher").name_format(),
         text_at("PV", "string", "/spec/source/persistentVolumeName"),
         text_at("Node", "string", "/spec/nodeName"),
-        func("Attached", "boolean", |o, _| {
-            json!(o.pointer("/status/attached").and_then(Value::as_bool).unwrap_or(false))
-        }),
+        func("Attached", "boolean", |o, _| json!(at(o, "/status/attached").and_then(Value::as_bool).unwrap_or(false))),
         age(),
     ]
 }

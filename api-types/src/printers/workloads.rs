@@ -2,6 +2,7 @@
 //! replication controllers, stateful sets, daemon sets, jobs, cron jobs, pod templates,
 //! autoscalers, disruption budgets, controller revisions.
 
+use crate::table::at;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -33,7 +34,7 @@ fn container_columns(spec: &'static str) -> [Column; 2] {
 }
 
 fn selector_column() -> Column {
-    func("Selector", "string", |o, _| json!(label_selector(o.pointer("/spec/selector")))).priority(1)
+    func("Selector", "string", |o, _| json!(label_selector(at(o, "/spec/selector")))).priority(1)
 }
 
 pub(super) fn deployment() -> Vec<Column> {
@@ -51,7 +52,7 @@ pub(super) fn deployment() -> Vec<Column> {
     // A Deployment prints its selector as is: empty when it has none.
     c.push(
         func("Selector", "string", |o, _| {
-            json!(format::selector(o.pointer("/spec/selector")).unwrap_or_else(|| "<invalid>".into()))
+            json!(format::selector(at(o, "/spec/selector")).unwrap_or_else(|| "<invalid>".into()))
         })
         .priority(1),
     );
@@ -75,7 +76,7 @@ pub(super) fn replication_controller() -> Vec<Column> {
     let mut c = replica_set();
     // Its selector is a plain label map.
     c.pop();
-    c.push(func("Selector", "string", |o, _| json!(labels(o.pointer("/spec/selector")))).priority(1));
+    c.push(func("Selector", "string", |o, _| json!(labels(at(o, "/spec/selector")))).priority(1));
     c
 }
 
@@ -100,7 +101,7 @@ pub(super) fn daemon_set() -> Vec<Column> {
         integer("Ready", "integer", "/status/numberReady"),
         integer("Up-to-date", "integer", "/status/updatedNumberScheduled"),
         integer("Available", "integer", "/status/numberAvailable"),
-        func("Node Selector", "string", |o, _| json!(labels(o.pointer("/spec/template/spec/nodeSelector")))),
+        func("Node Selector", "string", |o, _| json!(labels(at(o, "/spec/template/spec/nodeSelector")))),
         age(),
     ];
     c.extend(container_columns("/spec/template/spec/containers"));
@@ -118,7 +119,7 @@ fn job_status(o: &Value) -> &'static str {
         "Complete"
     } else if job_condition(o, "Failed") {
         "Failed"
-    } else if o.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+    } else if at(o, "/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
         "Terminating"
     } else if job_condition(o, "Suspended") {
         "Suspended"
@@ -131,7 +132,7 @@ fn job_status(o: &Value) -> &'static str {
 
 fn job_completions(o: &Value) -> String {
     let succeeded = int(o, "/status/succeeded");
-    match o.pointer("/spec/completions").and_then(Value::as_i64) {
+    match at(o, "/spec/completions").and_then(Value::as_i64) {
         Some(n) => format!("{succeeded}/{n}"),
         None => match int(o, "/spec/parallelism") {
             p if p > 1 => format!("{succeeded}/1 of {p}"),
@@ -167,9 +168,9 @@ pub(super) fn cron_job() -> Vec<Column> {
         name(),
         func("Schedule", "string", |o, _| json!(text(o, "/spec/schedule"))),
         func("Timezone", "string", |o, _| json!(format::or_none(text(o, "/spec/timeZone")))),
-        func("Suspend", "boolean", |o, _| json!(bool_ptr(o.pointer("/spec/suspend")))),
+        func("Suspend", "boolean", |o, _| json!(bool_ptr(at(o, "/spec/suspend")))),
         func("Active", "integer", |o, _| json!(items(o, "/status/active").len())),
-        func("Last Schedule", "string", |o, now| match o.pointer("/status/lastScheduleTime") {
+        func("Last Schedule", "string", |o, now| match at(o, "/status/lastScheduleTime") {
             Some(Value::String(_)) => json!(since(o, "/status/lastScheduleTime", now)),
             _ => json!("<none>"),
         }),
@@ -177,8 +178,7 @@ pub(super) fn cron_job() -> Vec<Column> {
     ];
     c.extend(container_columns("/spec/jobTemplate/spec/template/spec/containers"));
     c.push(
-        func("Selector", "string", |o, _| json!(label_selector(o.pointer("/spec/jobTemplate/spec/selector"))))
-            .priority(1),
+        func("Selector", "string", |o, _| json!(label_selector(at(o, "/spec/jobTemplate/spec/selector")))).priority(1),
     );
     c
 }
@@ -189,7 +189,7 @@ pub(super) fn pod_template() -> Vec<Column> {
         name(),
         names.priority(0),
         images.priority(0),
-        func("Pod Labels", "string", |o, _| json!(labels(o.pointer("/template/metadata/labels"))))
+        func("Pod Labels", "string", |o, _| json!(labels(at(o, "/template/metadata/labels"))))
             .describe("The labels for the pod template."),
     ]
 }
@@ -198,11 +198,11 @@ pub(super) fn pod_disruption_budget() -> Vec<Column> {
     vec![
         name(),
         func("Min Available", "string", |o, _| {
-            json!(quantity(o.pointer("/spec/minAvailable")).unwrap_or_else(|| "N/A".into()))
+            json!(quantity(at(o, "/spec/minAvailable")).unwrap_or_else(|| "N/A".into()))
         })
         .describe("The minimum number of pods that must be available."),
         func("Max Unavailable", "string", |o, _| {
-            json!(quantity(o.pointer("/spec/maxUnavailable")).unwrap_or_else(|| "N/A".into()))
+            json!(quantity(at(o, "/spec/maxUnavailable")).unwrap_or_else(|| "N/A".into()))
         })
         .describe("The maximum number of pods that may be unavailable."),
         integer("Allowed Disruptions", "integer", "/status/disruptionsAllowed")
@@ -229,8 +229,8 @@ fn hpa_metric(spec: &Value, status: Option<&Value>) -> String {
             }
         }
         "Pods" => {
-            let cur = status.map_or_else(unknown, |s| value(s.pointer("/pods/current/averageValue")));
-            format!("{cur}/{}", value(spec.pointer("/pods/target/averageValue")))
+            let cur = status.map_or_else(unknown, |s| value(at(s, "/pods/current/averageValue")));
+            format!("{cur}/{}", value(at(spec, "/pods/target/averageValue")))
         }
         "Resource" | "ContainerResource" => {
             let key = if type_ == "Resource" { "resource" } else { "containerResource" };
@@ -256,10 +256,9 @@ fn hpa_targets(o: &Value) -> String {
     let specs = items(o, "/spec/metrics");
     let statuses = items(o, "/status/currentMetrics");
     if specs.is_empty() {
-        return match o.pointer("/spec/targetCPUUtilizationPercentage").and_then(Value::as_i64) {
+        return match at(o, "/spec/targetCPUUtilizationPercentage").and_then(Value::as_i64) {
             Some(target) => {
-                let cur = o
-                    .pointer("/status/currentCPUUtilizationPercentage")
+                let cur = at(o, "/status/currentCPUUtilizationPercentage")
                     .and_then(Value::as_i64)
                     .map_or("<unknown>".into(), |u| format!("{u}%"));
                 format!("cpu: {cur}/{target}%")
@@ -282,7 +281,7 @@ pub(super) fn horizontal_pod_autoscaler() -> Vec<Column> {
         }),
         func("Targets", "string", |o, _| json!(hpa_targets(o))),
         func("MinPods", "string", |o, _| {
-            json!(o.pointer("/spec/minReplicas").and_then(Value::as_i64).map_or("<unset>".into(), |n| n.to_string()))
+            json!(at(o, "/spec/minReplicas").and_then(Value::as_i64).map_or("<unset>".into(), |n| n.to_string()))
         }),
         integer("MaxPods", "string", "/spec/maxReplicas"),
         integer("Replicas", "string", "/status/currentReplicas"),

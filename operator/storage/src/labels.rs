@@ -225,8 +225,8 @@ pub(crate) const COUNT_LIMIT: i64 = 50_000;
 /// twenty entries walked, and a wide label's page is found early in the order.
 pub(crate) const ORDERED_SCAN_FROM: i64 = 2_000;
 
-/// PostgreSQL: the same bar on the planner's estimate of the matches. Its estimates of narrow
-/// labels stay below it; some wide labels are estimated at a tenth of their matches.
+/// PostgreSQL: the same bar on the planner's estimate of the matches, and on their count (up to
+/// the bar) where the estimate is below it: some wide labels are estimated at a few dozen rows.
 pub(crate) const PG_ORDERED_SCAN_FROM: i64 = 1_000;
 
 /// The scan for a label page whose requirements match `matches` rows (None: not known).

@@ -261,11 +261,17 @@ async fn wide_and_narrow_labels_page_alike() {
                 db.storage.upsert(cluster, &pods(), &batch).await.unwrap();
             }
         }
-        db.storage.analyze().await.unwrap();
         let walks = |q: &str| {
             let (s, r) = (&db.storage, req(pods(), q));
             async move { s.walks_order_index(&r).await.unwrap() }
         };
+        if backend == Backend::Postgres {
+            // Without statistics PostgreSQL's estimates are small (as they are for some wide
+            // labels with them): the matches are counted up to the bar.
+            assert!(walks("limit=10&labelSelector=wide%3Dy").await, "counted, not estimated");
+            assert!(!walks("limit=10&labelSelector=narrow%3Dz").await);
+        }
+        db.storage.analyze().await.unwrap();
         let ordered = backend != Backend::Mysql;
         assert_eq!(walks("limit=10&labelSelector=wide%3Dy").await, ordered, "{backend:?}: wide");
         assert_eq!(walks("limit=10&labelSelector=half%3Dh,wide%3Dy").await, ordered, "{backend:?}: wide pair");

@@ -131,14 +131,26 @@ async fn label_plan<C: Runner>(storage: &Storage, conn: &mut C, req: &ListReques
                 };
                 labels::scan_for(narrowest, labels::ORDERED_SCAN_FROM)
             }
-            // The planner's estimate of the matches (it underestimates some wide labels and then
-            // reads every match's heap page).
+            // The planner's estimate of the matches; below the bar they are counted up to it, as
+            // it estimates some wide labels at a few dozen rows (its statistics hold label sets,
+            // not labels) and would then read a table page for each of their thousands of matches.
             Backend::Postgres => {
                 let mut explain = Sql::new(backend);
                 explain.push("EXPLAIN SELECT 1 FROM resources WHERE 1 = 1");
                 filters(&mut explain, req, &ids);
                 let plan = conn.load::<labels::PlanLine>(&explain, "list: label sizes").await?;
-                labels::scan_for(plan.first().and_then(labels::PlanLine::rows), labels::PG_ORDERED_SCAN_FROM)
+                let bar = labels::PG_ORDERED_SCAN_FROM;
+                match labels::scan_for(plan.first().and_then(labels::PlanLine::rows), bar) {
+                    LabelScan::Ordered => LabelScan::Ordered,
+                    LabelScan::Matches => {
+                        let mut count = Sql::new(backend);
+                        count.push("SELECT COUNT(*) AS n FROM (SELECT 1 FROM resources WHERE 1 = 1");
+                        filters(&mut count, req, &ids);
+                        count.push(" LIMIT ").int(bar).push(") matches");
+                        let n = conn.load::<Count>(&count, "list: label sizes").await?.first().map(|c| c.n);
+                        labels::scan_for(n, bar)
+                    }
+                }
             }
             Backend::Mysql => LabelScan::Matches,
         }
