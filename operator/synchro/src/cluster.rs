@@ -16,7 +16,8 @@ use tokio::sync::watch;
 use crate::credentials::Access;
 use crate::lock;
 use crate::negotiate::{self, Negotiated, Target};
-use crate::resource::{ResourceSynchro, Shared, Versions};
+use crate::resource::{ResourceSynchro, Shared};
+use crate::versions::Versions;
 
 /// How often the member is probed (plus up to half of it as jitter).
 const PROBE_EVERY: Duration = Duration::from_secs(5);
@@ -112,7 +113,7 @@ impl ClusterSynchro {
         let probe = kube::Client::try_from(config).map_err(|e| CreateError::Client(e.to_string()))?;
         let mut seeded: HashMap<Gvr, Versions> = HashMap::new();
         for ((gvr, namespace, object), rv) in storage.resource_versions(name).await? {
-            seeded.entry(gvr).or_default().insert((namespace, object), rv);
+            seeded.entry(gvr).or_default().insert(&namespace, &object, &rv);
         }
         let state = Arc::new(Mutex::new(State {
             version: None,

@@ -16,7 +16,8 @@ use kube::runtime::watcher::{self, Event, watcher};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::resource::{Shared, Versions};
+use crate::resource::Shared;
+use crate::versions::Versions;
 
 fn events_resource() -> ApiResource {
     ApiResource {
@@ -29,9 +30,9 @@ fn events_resource() -> ApiResource {
 }
 
 /// The stored key of the object an Event is about.
-fn involved(e: &DynamicObject) -> (String, String) {
+fn involved(e: &DynamicObject) -> (&str, &str) {
     let o = &e.data["involvedObject"];
-    let s = |k: &str| o[k].as_str().unwrap_or_default().to_owned();
+    let s = |k: &str| o[k].as_str().unwrap_or_default();
     (s("namespace"), s("name"))
 }
 
@@ -71,8 +72,8 @@ pub async fn run(
             for event in chunk {
                 match event {
                     Ok(Event::InitApply(e) | Event::Apply(e)) => {
-                        let key = involved(&e);
-                        if !crate::lock(&versions).contains_key(&key) {
+                        let (namespace, name) = involved(&e);
+                        if !crate::lock(&versions).contains(namespace, name) {
                             continue;
                         }
                         let mut e = e;

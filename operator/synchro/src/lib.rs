@@ -9,9 +9,11 @@ pub mod discovery;
 pub mod events;
 pub mod metrics;
 pub mod negotiate;
+pub mod object;
 pub mod queue;
 pub mod resource;
 pub mod status;
+pub mod versions;
 
 pub use cluster::{ClusterSynchro, Options, Snapshot, Wanted};
 

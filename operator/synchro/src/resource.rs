@@ -8,14 +8,13 @@
 //! return are deleted. Memory holds `key -> resourceVersion` and one batch, never a cache of
 //! objects.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use api_types::Gvr;
 use api_types::conditions::sync;
 use futures_util::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::core::TypeMeta;
 use kube::discovery::ApiResource;
 use kube::runtime::WatchStreamExt;
@@ -27,14 +26,10 @@ use tokio::sync::watch;
 use crate::lock;
 use crate::metrics::{Labels, Metrics};
 use crate::negotiate::Target;
+use crate::object::RawObject;
 use crate::queue::{Action, Compacted};
 use crate::status::SyncState;
-
-/// `(namespace, name)` of an object (`""` namespace for cluster-scoped ones).
-pub type Key = (String, String);
-
-/// What the store holds of one resource: `key -> resourceVersion`.
-pub type Versions = HashMap<Key, String>;
+use crate::versions::{Key, Known, Versions};
 
 /// Largest batch written at once: half a list page, so a page is written in two steps and no
 /// more than a page and a half of objects is held per list; the size the store keeps a
@@ -168,24 +163,7 @@ enum Item {
     Delete,
 }
 
-/// The object as the store takes it. Its fields other than `metadata` move over as they are (a
-/// deep copy of every spec and status would double what a batch holds).
-fn into_value(o: DynamicObject, types: &TypeMeta) -> Result<Value, serde_json::Error> {
-    let metadata = serde_json::to_value(&o.metadata)?;
-    let mut fields = match o.data {
-        Value::Object(map) => map,
-        Value::Null => serde_json::Map::new(),
-        other => {
-            return Err(serde::ser::Error::custom(format!("the object's fields are not a map: {other}")));
-        }
-    };
-    fields.insert("apiVersion".into(), Value::String(types.api_version.clone()));
-    fields.insert("kind".into(), Value::String(types.kind.clone()));
-    fields.insert("metadata".into(), metadata);
-    Ok(Value::Object(fields))
-}
-
-type EventBatches = futures_util::stream::BoxStream<'static, Vec<Result<Event<DynamicObject>, watcher::Error>>>;
+type EventBatches = futures_util::stream::BoxStream<'static, Vec<Result<Event<RawObject>, watcher::Error>>>;
 
 /// Whether the member refused a streaming list as a server without them does: kube-apiserver
 /// without the WatchList feature answers 422 (`sendInitialEvents is forbidden`), older ones 422
@@ -194,8 +172,8 @@ fn refuses_streaming(e: &watcher::Error) -> bool {
     matches!(e, watcher::Error::WatchStartFailed(kube::Error::Api(s)) if matches!(s.code, 400 | 405 | 422 | 501))
 }
 
-fn key_of(o: &DynamicObject) -> Key {
-    (o.metadata.namespace.clone().unwrap_or_default(), o.metadata.name.clone().unwrap_or_default())
+fn key_of(o: &RawObject) -> Key {
+    (o.namespace().to_owned(), o.name().to_owned())
 }
 
 impl Worker {
@@ -223,7 +201,7 @@ impl Worker {
 
     async fn run(self, client: kube::Client, mut stop: watch::Receiver<bool>) {
         let ar = self.api_resource();
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        let api: Api<RawObject> = Api::all_with(client.clone(), &ar);
         // The Events watch starts after the initial list (their objects must be stored first).
         let mut events_task = None;
         let types = TypeMeta { api_version: ar.api_version.clone(), kind: ar.kind.clone() };
@@ -237,12 +215,12 @@ impl Worker {
             s.initial_list_phase = true;
         }
         (self.shared.changed)();
-        // Keys returned by the (re)list in progress; None while watching.
-        let mut listed: Option<HashSet<Key>> = None;
+        // Whether a (re)list is in progress (the versions mark the keys it returned).
+        let mut relisting = false;
         'sync: loop {
             // While listing, a turn to write is taken before a page is read, so only the lists that
             // can be written hold their page; a change while watching is read (and compacted) first.
-            let listing = listed.is_some() || lock(&self.state).initial_list_phase;
+            let listing = relisting || lock(&self.state).initial_list_phase;
             // A turn held while nothing arrives (a slow or unreachable member) is given back.
             let mut early = match listing {
                 true => match self.turn(&mut stop).await {
@@ -265,7 +243,7 @@ impl Worker {
             // from a streaming list, whose objects arrive a few at a time. The end of a list is
             // written at once.
             let list_end =
-                |c: &[Result<Event<DynamicObject>, watcher::Error>]| c.iter().any(|e| matches!(e, Ok(Event::InitDone)));
+                |c: &[Result<Event<RawObject>, watcher::Error>]| c.iter().any(|e| matches!(e, Ok(Event::InitDone)));
             if chunk.len() < MAX_BATCH && !list_end(&chunk) {
                 let until = tokio::time::Instant::now() + LINGER;
                 while chunk.len() < MAX_BATCH {
@@ -292,19 +270,21 @@ impl Worker {
             let mut fallback = false;
             for event in chunk {
                 match event {
-                    Ok(Event::Init) => listed = Some(HashSet::new()),
+                    Ok(Event::Init) => {
+                        lock(&self.versions).begin_list();
+                        relisting = true;
+                    }
                     Ok(Event::InitApply(o) | Event::Apply(o)) => {
                         let key = key_of(&o);
-                        if let Some(l) = &mut listed {
-                            l.insert(key.clone());
+                        if relisting {
+                            lock(&self.versions).mark_listed(&key.0, &key.1);
                         }
                         self.push_object(&mut batch, key, o, &types);
                     }
                     Ok(Event::Delete(o)) => batch.push(key_of(&o), Action::Deleted, Item::Delete),
                     Ok(Event::InitDone) => {
-                        if let Some(l) = listed.take() {
-                            let stale: Vec<Key> =
-                                lock(&self.versions).keys().filter(|k| !l.contains(*k)).cloned().collect();
+                        if std::mem::take(&mut relisting) {
+                            let stale = lock(&self.versions).unlisted();
                             for k in stale {
                                 batch.push(k, Action::Deleted, Item::Delete);
                             }
@@ -336,7 +316,7 @@ impl Worker {
             }
             if fallback {
                 events = self.events(&api, false);
-                listed = None;
+                relisting = false;
                 continue;
             }
             match failure {
@@ -377,7 +357,7 @@ impl Worker {
 
     /// The member's events for this resource, in batches: a streaming or a paginated initial
     /// list, then the watch.
-    fn events(&self, api: &Api<DynamicObject>, streaming: bool) -> EventBatches {
+    fn events(&self, api: &Api<RawObject>, streaming: bool) -> EventBatches {
         let config = watcher::Config::default().page_size(self.shared.page_size);
         let config = if streaming { config.streaming_lists() } else { config };
         watcher(api.clone(), config).default_backoff().ready_chunks(MAX_BATCH).boxed()
@@ -392,22 +372,14 @@ impl Worker {
         }
     }
 
-    fn push_object(&self, batch: &mut Compacted<Key, Item>, key: Key, o: DynamicObject, types: &TypeMeta) {
-        let rv = o.metadata.resource_version.clone().unwrap_or_default();
-        let known = match lock(&self.versions).get(&key) {
-            Some(stored) if *stored == rv => return, // unchanged: not written again
-            Some(_) => true,
-            None => false,
+    fn push_object(&self, batch: &mut Compacted<Key, Item>, key: Key, o: RawObject, types: &TypeMeta) {
+        let rv = o.resource_version().to_owned();
+        let action = match lock(&self.versions).known(&key.0, &key.1, &rv) {
+            Known::Same => return, // unchanged: not written again
+            Known::Changed => Action::Updated,
+            Known::New => Action::Added,
         };
-        match into_value(o, types) {
-            Ok(v) => {
-                let action = if known { Action::Updated } else { Action::Added };
-                batch.push(key, action, Item::Upsert(v, rv));
-            }
-            Err(e) => {
-                tracing::error!(cluster = %self.shared.cluster, resource = %self.gvr, namespace = %key.0, name = %key.1, error = %e, "object left out: it does not serialize")
-            }
-        }
+        batch.push(key, action, Item::Upsert(o.into_value(&types.api_version, &types.kind), rv));
     }
 
     /// Writes a batch, retrying while the store is unavailable (the watch is not read meanwhile,
@@ -488,12 +460,12 @@ impl Worker {
         let (mut added, mut updated, mut deleted) = (0u64, 0u64, 0u64);
         for (key, _, rv) in writes {
             match rv {
-                Some(rv) => match versions.insert(key.clone(), rv.clone()) {
-                    None => added += 1,
-                    Some(_) => updated += 1,
+                Some(rv) => match versions.insert(&key.0, &key.1, rv) {
+                    true => added += 1,
+                    false => updated += 1,
                 },
                 None => {
-                    if versions.remove(key).is_some() {
+                    if versions.remove(&key.0, &key.1) {
                         deleted += 1;
                     }
                 }
@@ -537,26 +509,5 @@ impl Worker {
                 tracing::error!(cluster = %self.shared.cluster, resource = %self.gvr, namespace = %w.0.0, name = %w.0.1, error = %e, "object not stored");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn objects_keep_every_field_and_get_their_type() {
-        // List items come without apiVersion and kind; the store needs both.
-        let item = json!({"metadata": {"name": "web-0", "namespace": "shop", "resourceVersion": "7", "labels": {"app": "web"}},
-                          "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]}, "status": {"phase": "Running"}});
-        let o: DynamicObject = serde_json::from_value(item.clone()).unwrap();
-        assert_eq!(key_of(&o), ("shop".to_owned(), "web-0".to_owned()));
-        let v = into_value(o, &TypeMeta { api_version: "v1".into(), kind: "Pod".into() }).unwrap();
-        let mut want = item;
-        want["apiVersion"] = json!("v1");
-        want["kind"] = json!("Pod");
-        assert_eq!(v, want);
     }
 }
