@@ -3,11 +3,15 @@
 //! upstream was measured on: `kubesim fleet --members 10 --namespaces 10 --scale 500`), the
 //! seconds until every PediaCluster is Ready and synced, the change-to-visible latency under a
 //! steady stream of changes, the rate when deployments and services are added, and pedia's peak
-//! RSS. Prints figures; asserts nothing.
+//! RSS. The initial sync is compared with the backend's own bulk load of as many of the same pods,
+//! measured just before it (the storage benchmark's bulk loads). Prints figures; asserts nothing.
 //!
 //! `cargo bench -p operator --bench synchro -- --members 10 --namespaces 10 --scale 500
 //! --backends sqlite,postgres --churn 500 --churn-seconds 20 [--streaming-lists false]`
 #![allow(clippy::unwrap_used)] // a benchmark may panic
+
+#[path = "../storage/benches/bulk.rs"]
+mod bulk;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,7 +24,7 @@ use kubesim::KubeSim;
 use kubesim::fleet::{self, Fleet};
 use kubesim::kubeconfig::base64;
 use kubesim::seed::SeedSize;
-use pedia_storage::{ChangeFilter, Storage, StorageConfig};
+use pedia_storage::{Backend, ChangeFilter, Storage, StorageConfig};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -49,6 +53,17 @@ fn rss(pid: u32) -> (f64, f64, f64) {
     (field("VmHWM:"), field("VmRSS:"), field("RssAnon:"))
 }
 
+/// CPU seconds a process has used (user + system); `self` for this one (the kubesim fleet).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are the 14th and 15th fields, in clock ticks of 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     if samples.is_empty() {
         return f64::NAN;
@@ -56,31 +71,6 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();
     let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
     samples[i].as_secs_f64() * 1000.0
-}
-
-/// A fresh database for `backend`.
-fn fresh(backend: &str, dir: &Path) -> String {
-    match backend {
-        "sqlite" => {
-            let path = dir.join("synchro-bench.db");
-            pedia_storage::remove_sqlite(&path);
-            format!("sqlite://{}", path.display())
-        }
-        "postgres" => {
-            let base = std::env::var("PEDIA_BENCH_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            for sql in ["DROP DATABASE IF EXISTS pedia_synchro_bench", "CREATE DATABASE pedia_synchro_bench"] {
-                let ok = std::process::Command::new("psql")
-                    .args([&format!("{base}/postgres"), "-q", "-c", sql])
-                    .status()
-                    .unwrap()
-                    .success();
-                assert!(ok, "psql {sql} failed");
-            }
-            format!("{base}/pedia_synchro_bench")
-        }
-        other => panic!("unknown backend {other}: use sqlite or postgres"),
-    }
 }
 
 fn start_pedia(host: &Path, storage: &str, log: &Path) -> Child {
@@ -267,8 +257,39 @@ async fn main() {
         h.create(serde_json::to_value(&crd).unwrap()).await.unwrap();
     }
 
+    // The bulk loads' rows: the first member's pods as the sync engine stores them, once per member.
+    let sample: Vec<Value> = {
+        let (_, list) = fleet.members[0].sim.request(Method::GET, "/api/v1/pods", None).await;
+        let mut items = list["items"].as_array().cloned().unwrap_or_default();
+        for pod in &mut items {
+            pod["apiVersion"] = json!("v1");
+            pod["kind"] = json!("Pod");
+            pod["metadata"]["annotations"]["shadow.clusterpedia.io/cluster-name"] = json!("member-1");
+            if let Some(m) = pod["metadata"].as_object_mut() {
+                m.remove("managedFields");
+            }
+        }
+        items
+    };
+
     for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
-        let url = fresh(backend, &dir);
+        let backend = match backend {
+            "sqlite" => Backend::Sqlite,
+            "postgres" => Backend::Postgres,
+            other => panic!("unknown backend {other}: use sqlite or postgres"),
+        };
+        let name = "pedia_synchro_bench";
+        // Before the store is opened: a SQLite bulk load beside open connections borrows their caches.
+        let bulk = bulk::bulk_rates(backend, name, &sample, fleet.members.len()).await;
+        let bulk_rows = sample.len() * fleet.members.len();
+        let backend_name = backend.name();
+        for (settings, rate) in bulk::Settings::of(backend).iter().zip(&bulk) {
+            println!(
+                "{backend_name:<8} bulk load of {bulk_rows} of the same pods, {}: {rate:.0} rows/s",
+                settings.label(backend)
+            );
+        }
+        let url = bulk::fresh_url(backend, name).await;
         let store = Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 5).await.unwrap());
         store.migrate().await.unwrap();
         for (i, m) in fleet.members.iter().enumerate() {
@@ -276,18 +297,33 @@ async fn main() {
             h.create(pc).await.unwrap();
         }
         let t = Instant::now();
-        let mut pedia = start_pedia(&fleet.host.kubeconfig, &url, &dir.join(format!("pedia-{backend}.log")));
+        let fleet_cpu = cpu_seconds("self");
+        let mut pedia = start_pedia(&fleet.host.kubeconfig, &url, &dir.join(format!("pedia-{backend_name}.log")));
         let pid = pedia.id().unwrap();
         let secs = until_synced(h, &store, pods as i64, t).await;
-        let (peak, now, anon) = rss(pid);
         println!(
-            "{backend:<8} initial sync, pods only: {pods} objects in {secs:.1}s = {:.0} objects/s until every PediaCluster is Ready; pedia RSS peak {peak:.0} MiB, {now:.0} MiB after ({anon:.0} MiB anonymous)",
-            pods as f64 / secs
+            "   CPU seconds during the initial sync: pedia {:.1}, the kubesim fleet and this bench {:.1} (of {:.1} on 2 cores)",
+            cpu_seconds(&pid.to_string()),
+            cpu_seconds("self") - fleet_cpu,
+            2.0 * secs
+        );
+        let (peak, now, anon) = rss(pid);
+        let rate = pods as f64 / secs;
+        let ratios: Vec<String> = bulk::Settings::of(backend)
+            .iter()
+            .zip(&bulk)
+            .map(|(settings, bulk)| {
+                format!("{:.0}% of the bulk load with {}", 100.0 * rate / bulk, settings.label(backend))
+            })
+            .collect();
+        println!(
+            "{backend_name:<8} initial sync, pods only: {pods} objects in {secs:.1}s = {rate:.0} objects/s until every PediaCluster is Ready ({}); pedia RSS peak {peak:.0} MiB, {now:.0} MiB after ({anon:.0} MiB anonymous)",
+            ratios.join(", ")
         );
 
         let (n, p50, p99) = churn(&fleet, store.clone(), changes, churn_seconds).await;
         println!(
-            "{backend:<8} steady state: change -> visible in the store p50 {p50:.0} ms, p99 {p99:.0} ms ({n} samples)"
+            "{backend_name:<8} steady state: change -> visible in the store p50 {p50:.0} ms, p99 {p99:.0} ms ({n} samples)"
         );
 
         for i in 0..fleet.members.len() {
@@ -299,7 +335,7 @@ async fn main() {
         let secs = until_synced(h, &store, (pods + more) as i64, t).await;
         let (peak, now, anon) = rss(pid);
         println!(
-            "{backend:<8} adding deployments and services: {more} objects in {secs:.1}s = {:.0} objects/s; pedia RSS peak {peak:.0} MiB, {now:.0} MiB now ({anon:.0} MiB anonymous, {} objects synced)",
+            "{backend_name:<8} adding deployments and services: {more} objects in {secs:.1}s = {:.0} objects/s; pedia RSS peak {peak:.0} MiB, {now:.0} MiB now ({anon:.0} MiB anonymous, {} objects synced)",
             more as f64 / secs,
             pods + more
         );

@@ -8,16 +8,16 @@
 //! times the watch stream alone (no bulk loads, no pages: a quick A/B of the write path).
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
+mod bulk;
 mod support;
 
 use std::time::{Duration, Instant};
 
 use api_types::Gvr;
 use api_types::search::{ListOptions, SearchQuery};
-use diesel::Connection;
-use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
-use pedia_storage::object::{self, Row};
-use pedia_storage::{Backend, ChangeOp, ListRequest, Storage, StorageConfig};
+use bulk::{Parts, Settings, bulk_rate, bulk_rates, fresh_url, settle};
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
+use pedia_storage::{Backend, ListRequest, Storage, StorageConfig};
 use serde_json::{Value, json};
 use support::{arg, percentile, pod};
 
@@ -31,39 +31,6 @@ fn url_of(backend: Backend, name: &str) -> String {
         Backend::Sqlite => format!("sqlite://{}", std::env::temp_dir().join(format!("{name}.db")).display()),
         Backend::Postgres => format!("postgres://postgres@127.0.0.1:5432/{name}"),
         Backend::Mysql => format!("mysql://root@127.0.0.1:3306/{name}"),
-    }
-}
-
-async fn fresh_url(backend: Backend, name: &str) -> String {
-    match backend {
-        Backend::Sqlite => {
-            let p = std::env::temp_dir().join(format!("{name}.db"));
-            pedia_storage::remove_sqlite(&p);
-            format!("sqlite://{}", p.display())
-        }
-        Backend::Postgres => {
-            let mut c = AsyncPgConnection::establish("postgres://postgres@127.0.0.1:5432/postgres").await.unwrap();
-            // PostgreSQL runs a multi-statement batch in one transaction, where DROP DATABASE is refused.
-            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-            c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-            format!("postgres://postgres@127.0.0.1:5432/{name}")
-        }
-        Backend::Mysql => {
-            let mut c = AsyncMysqlConnection::establish("mysql://root@127.0.0.1:3306/test").await.unwrap();
-            // InnoDB reads with O_DIRECT (no OS page cache behind it): a store needs a buffer pool
-            // sized to its working set, and a redo log large enough not to stall writers on
-            // checkpoints, as any production MySQL has (the defaults are 128 MiB and 96 MiB).
-            for setting in [
-                "innodb_buffer_pool_size = GREATEST(@@innodb_buffer_pool_size, 6442450944)",
-                "innodb_log_file_size = GREATEST(@@innodb_log_file_size, 1073741824)",
-            ] {
-                if let Err(e) = c.batch_execute(&format!("SET GLOBAL {setting}")).await {
-                    println!("mysql: could not set {setting}: {e}");
-                }
-            }
-            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).await.unwrap();
-            format!("mysql://root@127.0.0.1:3306/{name}")
-        }
     }
 }
 
@@ -89,193 +56,10 @@ async fn timed_pages(s: &Storage, queries: &[String], continue_page: bool) -> (f
     (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99))
 }
 
-/// The rows the write API stores for `sample` in every cluster, one cluster at a time.
-fn bulk_rows(sample: &[Value], clusters: usize) -> impl Iterator<Item = (String, Row)> + '_ {
-    (0..clusters).flat_map(move |c| {
-        let cluster = format!("cluster-{c:03}");
-        sample.iter().map(move |o| (cluster.clone(), object::prepare(&cluster, o).unwrap()))
-    })
-}
-
-/// What a SQLite bulk load writes besides the resource rows (`--bulk-parts`): the write API's
-/// label index and change-log rows, and a commit every so many rows instead of one transaction.
-#[derive(Clone, Copy, Default)]
-struct Parts {
-    labels: bool,
-    changes: bool,
-    commit_every: Option<usize>,
-}
-
-/// SQLite's bulk load of `rows` into the database at `path` (see `bulk_load`).
-fn sqlite_bulk_load(path: &str, rows: &[(String, Row)], settings: Settings, parts: Parts) -> Duration {
-    use bulk_tables::{changes as ch, label_pairs as lp, resource_labels as l, resources as t};
-    use diesel::connection::SimpleConnection;
-    use diesel::{ExpressionMethods, RunQueryDsl};
-    let mut c = diesel::SqliteConnection::establish(path).unwrap();
-    c.batch_execute("PRAGMA journal_mode = WAL").unwrap();
-    if let Settings::SqliteWriter = settings {
-        c.batch_execute(pedia_storage::db::SQLITE_SETUP).unwrap();
-        c.batch_execute(pedia_storage::db::SQLITE_WRITER_SETUP).unwrap();
-    }
-    // The label dictionary is written before the clock starts, as the write API keeps it cached.
-    let mut pairs: std::collections::HashMap<&(String, String), i64> = std::collections::HashMap::new();
-    if parts.labels {
-        for pair in rows.iter().flat_map(|(_, r)| &r.labels) {
-            let next = pairs.len() as i64 + 1;
-            pairs.entry(pair).or_insert(next);
-        }
-        for ((k, v), id) in &pairs {
-            diesel::insert_into(lp::table)
-                .values((lp::id.eq(id), lp::label_key.eq(k), lp::label_value.eq(v)))
-                .execute(&mut c)
-                .unwrap();
-        }
-    }
-    let time = Instant::now();
-    let mut id = 0i64;
-    for rows in rows.chunks(parts.commit_every.unwrap_or(usize::MAX)) {
-        c.transaction::<_, diesel::result::Error, _>(|c| {
-            for (cluster, r) in rows {
-                id += 1;
-                // diesel keeps the statement of a typed insert prepared (a `sql_query` would be
-                // parsed again for every row).
-                diesel::insert_into(t::table)
-                    .values((
-                        (t::id.eq(id), t::cluster.eq(cluster), t::api_group.eq(""), t::version.eq("v1")),
-                        (t::resource.eq("pods"), t::kind.eq(&r.kind), t::namespace.eq(&r.namespace)),
-                        (t::name.eq(&r.name), t::uid.eq(&r.uid), t::owner_uid.eq(&r.owner_uid)),
-                        (t::resource_version.eq(&r.resource_version), t::created_at.eq(r.created_at)),
-                        (t::synced_at.eq(0i64), t::object.eq(&r.object)),
-                    ))
-                    .execute(c)?;
-                if parts.labels {
-                    for pair in &r.labels {
-                        diesel::insert_into(l::table)
-                            .values((l::label_id.eq(pairs[pair]), l::resource_id.eq(id)))
-                            .execute(c)?;
-                    }
-                }
-                if parts.changes {
-                    diesel::insert_into(ch::table)
-                        .values((
-                            (
-                                ch::seq.eq(id),
-                                ch::op.eq(ChangeOp::Added.as_str()),
-                                ch::cluster.eq(cluster),
-                                ch::api_group.eq(""),
-                            ),
-                            (ch::version.eq("v1"), ch::resource.eq("pods"), ch::namespace.eq(&r.namespace)),
-                            (ch::name.eq(&r.name), ch::changed_at.eq(0i64)),
-                        ))
-                        .execute(c)?;
-                }
-            }
-            Ok(())
-        })
-        .unwrap();
-    }
-    time.elapsed()
-}
-
-/// The backend's own bulk load of exactly the rows the write API stores (same keys, columns and
-/// objects, same table and indexes): one SQLite transaction of one prepared insert, PostgreSQL
-/// COPY (psql), MariaDB LOAD DATA (mysql client). Only the load is timed, not building the rows.
-/// PostgreSQL's rows include their `labels` column; the separate label tables of SQLite and
-/// MariaDB are not loaded (only `--bulk-parts` loads SQLite's), so there the write API's ratio
-/// also pays for the label index.
-async fn bulk_load(
-    backend: Backend,
-    url: &str,
-    sample: &[Value],
-    clusters: usize,
-    settings: Settings,
-    parts: Parts,
-) -> Duration {
-    const COLS: &str = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object";
-    match backend {
-        Backend::Sqlite => {
-            let path = url.trim_start_matches("sqlite://").to_owned();
-            let rows: Vec<(String, Row)> = bulk_rows(sample, clusters).collect();
-            tokio::task::spawn_blocking(move || sqlite_bulk_load(&path, &rows, settings, parts)).await.unwrap()
-        }
-        Backend::Postgres | Backend::Mysql => {
-            use std::io::Write;
-            let file = std::env::temp_dir().join(format!("pedia-bench-{}.tsv", std::process::id()));
-            let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-            let pg = backend == Backend::Postgres;
-            for (cluster, r) in bulk_rows(sample, clusters) {
-                let escaped = r.object.replace('\\', "\\\\");
-                write!(
-                    out,
-                    "{cluster}\t\tv1\tpods\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t0\t{escaped}",
-                    r.kind, r.namespace, r.name, r.uid, r.owner_uid, r.resource_version, r.created_at
-                )
-                .unwrap();
-                if pg {
-                    // PostgreSQL keeps labels in a JSONB column of the row (GIN-indexed): part of
-                    // the same row, so the bulk load writes it too.
-                    let labels: serde_json::Map<String, Value> =
-                        r.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-                    write!(out, "\t{}", Value::Object(labels).to_string().replace('\\', "\\\\")).unwrap();
-                }
-                writeln!(out).unwrap();
-            }
-            out.flush().unwrap();
-            drop(out);
-            let db = url.rsplit('/').next().unwrap().to_owned();
-            let t = Instant::now();
-            let status = if backend == Backend::Postgres {
-                std::process::Command::new("psql")
-                    .args([
-                        "-q",
-                        "-h",
-                        "127.0.0.1",
-                        "-U",
-                        "postgres",
-                        "-d",
-                        &db,
-                        "-c",
-                        &format!("\\copy resources ({COLS}, labels) FROM '{}'", file.display()),
-                    ])
-                    .status()
-                    .unwrap()
-            } else {
-                std::process::Command::new("mysql")
-                    .args([
-                        "--local-infile=1",
-                        "-uroot",
-                        "-h127.0.0.1",
-                        &db,
-                        "-e",
-                        &format!(
-                            "SET GLOBAL local_infile = 1; LOAD DATA LOCAL INFILE '{}' INTO TABLE resources ({COLS})",
-                            file.display()
-                        ),
-                    ])
-                    .status()
-                    .unwrap()
-            };
-            let elapsed = t.elapsed();
-            let _ = std::fs::remove_file(&file);
-            assert!(status.success(), "bulk load failed");
-            elapsed
-        }
-    }
-}
-
 /// A store for the write API runs; `--no-returning` writes as on MySQL 8 (no `INSERT ... RETURNING`).
 async fn writer(url: &str) -> Storage {
     let s = Storage::connect(&StorageConfig::from_url(url).unwrap(), 3).await.unwrap();
     if std::env::args().any(|a| a == "--no-returning") { s.without_returning() } else { s }
-}
-
-/// Lets the server write out what the previous phase left in its WAL before the next phase is
-/// timed (PostgreSQL: a CHECKPOINT), so a phase does not pay for the one before it.
-async fn settle(backend: Backend) {
-    if backend == Backend::Postgres {
-        let mut c = AsyncPgConnection::establish("postgres://postgres@127.0.0.1:5432/postgres").await.unwrap();
-        c.batch_execute("CHECKPOINT").await.unwrap();
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -381,69 +165,6 @@ async fn main() {
         let after = bulk_rates(backend, &name, &sample, clusters).await;
         rates.report(backend, objects, &after);
     }
-}
-
-/// How a bulk load is configured. The servers have one configuration for everything; SQLite's is
-/// per connection, and its bulk load runs twice: with SQLite's defaults (a 2 MiB page cache, which
-/// the "plain SQLite inserts" figure matches) and with the settings of pedia's writer
-/// connection (its page cache among them: with the writer's 32 MiB of the time, the load ran 1.7x
-/// as fast as with the defaults at 400,000 pods).
-#[derive(Clone, Copy)]
-enum Settings {
-    Server,
-    SqliteDefaults,
-    SqliteWriter,
-}
-
-impl Settings {
-    fn of(backend: Backend) -> &'static [Settings] {
-        match backend {
-            Backend::Sqlite => &[Settings::SqliteDefaults, Settings::SqliteWriter],
-            Backend::Postgres | Backend::Mysql => &[Settings::Server],
-        }
-    }
-
-    fn label(self, backend: Backend) -> &'static str {
-        match (self, backend) {
-            (Settings::SqliteDefaults, _) => "SQLite's default settings",
-            (Settings::SqliteWriter, _) => "the writer's settings",
-            (Settings::Server, Backend::Postgres) => "COPY",
-            (Settings::Server, _) => "LOAD DATA",
-        }
-    }
-}
-
-/// The backend's own bulk loads of `sample` in every cluster (one per `Settings::of`), each into
-/// a fresh database emptied again afterwards; returns their rows per second. No other connection
-/// of this process may be open: SQLite's page caches share one pool in a process (the bundled
-/// library is built with SQLITE_ENABLE_MEMORY_MANAGEMENT), so a bulk load beside a store's idle
-/// connections takes their cached pages for its own and ran 60% faster.
-async fn bulk_rates(backend: Backend, name: &str, sample: &[Value], clusters: usize) -> Vec<f64> {
-    let mut rates = Vec::new();
-    for settings in Settings::of(backend) {
-        rates.push(bulk_rate(backend, name, sample, clusters, *settings, Parts::default()).await);
-    }
-    rates
-}
-
-/// One bulk load into a fresh database, emptied again afterwards; rows per second.
-async fn bulk_rate(
-    backend: Backend,
-    name: &str,
-    sample: &[Value],
-    clusters: usize,
-    settings: Settings,
-    parts: Parts,
-) -> f64 {
-    let url = fresh_url(backend, &format!("{name}_bulk")).await;
-    let s = Storage::connect(&StorageConfig::from_url(&url).unwrap(), 3).await.unwrap();
-    s.migrate().await.unwrap();
-    drop(s);
-    settle(backend).await;
-    let t = bulk_load(backend, &url, sample, clusters, settings, parts).await;
-    // Leave no second copy behind (fresh_url empties the database).
-    fresh_url(backend, &format!("{name}_bulk")).await;
-    (sample.len() * clusters) as f64 / t.as_secs_f64()
 }
 
 /// `--bulk-parts`: SQLite's bulk load with the writer's settings, adding what the write API writes
@@ -646,56 +367,5 @@ async fn report_size_and_pages(backend: Backend, s: &Storage, objects: usize, ra
     for (label, queries, cont) in cases {
         let (p50, p99) = timed_pages(s, &queries, cont).await;
         println!("{:<8} {label:<32} p50 {p50:7.1} ms  p99 {p99:7.1} ms", backend.name());
-    }
-}
-
-/// The tables the SQLite bulk load writes with typed (prepared) inserts.
-mod bulk_tables {
-    diesel::table! {
-        resources (id) {
-            id -> BigInt,
-            cluster -> Text,
-            api_group -> Text,
-            version -> Text,
-            resource -> Text,
-            kind -> Text,
-            namespace -> Text,
-            name -> Text,
-            uid -> Text,
-            owner_uid -> Text,
-            resource_version -> Text,
-            created_at -> BigInt,
-            synced_at -> BigInt,
-            object -> Text,
-        }
-    }
-
-    diesel::table! {
-        label_pairs (id) {
-            id -> BigInt,
-            label_key -> Text,
-            label_value -> Text,
-        }
-    }
-
-    diesel::table! {
-        resource_labels (label_id, resource_id) {
-            label_id -> BigInt,
-            resource_id -> BigInt,
-        }
-    }
-
-    diesel::table! {
-        changes (seq) {
-            seq -> BigInt,
-            op -> Text,
-            cluster -> Text,
-            api_group -> Text,
-            version -> Text,
-            resource -> Text,
-            namespace -> Text,
-            name -> Text,
-            changed_at -> BigInt,
-        }
     }
 }
