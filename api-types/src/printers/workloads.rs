@@ -37,13 +37,16 @@ fn selector_column() -> Column {
     func("Selector", "string", |o, _| json!(label_selector(at(o, "/spec/selector")))).priority(1)
 }
 
+/// Deployments' and StatefulSets' Ready: ready replicas of the wanted ones.
+fn ready_of_replicas() -> Column {
+    func("Ready", "string", |o, _| json!(format!("{}/{}", int(o, "/status/readyReplicas"), int(o, "/spec/replicas"))))
+        .describe("Number of the pod with ready state")
+}
+
 pub(super) fn deployment() -> Vec<Column> {
     let mut c = vec![
         name(),
-        func("Ready", "string", |o, _| {
-            json!(format!("{}/{}", int(o, "/status/readyReplicas"), int(o, "/spec/replicas")))
-        })
-        .describe("Number of the pod with ready state"),
+        ready_of_replicas(),
         integer("Up-to-date", "string", "/status/updatedReplicas"),
         integer("Available", "string", "/status/availableReplicas"),
         age(),
@@ -81,14 +84,7 @@ pub(super) fn replication_controller() -> Vec<Column> {
 }
 
 pub(super) fn stateful_set() -> Vec<Column> {
-    let mut c = vec![
-        name(),
-        func("Ready", "string", |o, _| {
-            json!(format!("{}/{}", int(o, "/status/readyReplicas"), int(o, "/spec/replicas")))
-        })
-        .describe("Number of the pod with ready state"),
-        age(),
-    ];
+    let mut c = vec![name(), ready_of_replicas(), age()];
     c.extend(container_columns("/spec/template/spec/containers"));
     c
 }

@@ -275,11 +275,7 @@ impl Worker {
                         relisting = true;
                     }
                     Ok(Event::InitApply(o) | Event::Apply(o)) => {
-                        let key = key_of(&o);
-                        if relisting {
-                            lock(&self.versions).mark_listed(&key.0, &key.1);
-                        }
-                        self.push_object(&mut batch, key, o, &types);
+                        self.push_object(&mut batch, key_of(&o), o, &types, relisting);
                     }
                     Ok(Event::Delete(o)) => batch.push(key_of(&o), Action::Deleted, Item::Delete),
                     Ok(Event::InitDone) => {
@@ -372,9 +368,11 @@ impl Worker {
         }
     }
 
-    fn push_object(&self, batch: &mut Compacted<Key, Item>, key: Key, o: RawObject, types: &TypeMeta) {
+    /// Queues an object unless the store holds it at this resourceVersion; `listed`: it comes
+    /// from the (re)list in progress.
+    fn push_object(&self, batch: &mut Compacted<Key, Item>, key: Key, o: RawObject, types: &TypeMeta, listed: bool) {
         let rv = o.resource_version().to_owned();
-        let action = match lock(&self.versions).known(&key.0, &key.1, &rv) {
+        let action = match lock(&self.versions).known(&key.0, &key.1, &rv, listed) {
             Known::Same => return, // unchanged: not written again
             Known::Changed => Action::Updated,
             Known::New => Action::Added,

@@ -94,12 +94,17 @@ impl Versions {
         self.map.contains_key(joined(namespace, name).as_str())
     }
 
-    /// How `rv` compares with what is stored for the key.
-    pub fn known(&self, namespace: &str, name: &str, rv: &str) -> Known {
-        match self.map.get(joined(namespace, name).as_str()) {
+    /// How `rv` compares with what is stored for the key; `listed` marks the key as returned by
+    /// the (re)list in progress (one lookup for both).
+    pub fn known(&mut self, namespace: &str, name: &str, rv: &str, listed: bool) -> Known {
+        match self.map.get_mut(joined(namespace, name).as_str()) {
             None => Known::New,
-            Some(stored) if stored.is(rv) => Known::Same,
-            Some(_) => Known::Changed,
+            Some(stored) => {
+                if listed {
+                    stored.set_listed(true);
+                }
+                if stored.is(rv) { Known::Same } else { Known::Changed }
+            }
         }
     }
 
@@ -117,13 +122,6 @@ impl Versions {
     /// A (re)list starts: no key is marked as listed.
     pub fn begin_list(&mut self) {
         self.map.values_mut().for_each(|rv| rv.set_listed(false));
-    }
-
-    /// The (re)list in progress returned this key.
-    pub fn mark_listed(&mut self, namespace: &str, name: &str) {
-        if let Some(rv) = self.map.get_mut(joined(namespace, name).as_str()) {
-            rv.set_listed(true);
-        }
     }
 
     /// The keys the finished (re)list did not return: deleted on the member meanwhile.
@@ -144,17 +142,17 @@ mod tests {
         assert!(v.insert("", "node-1", "00042"));
         v.insert("ns", "b", "opaque-rv");
         v.insert("ns", "zero", "0");
-        assert_eq!(v.known("ns", "a", "124"), Known::Same);
-        assert_eq!(v.known("ns", "a", "123"), Known::Changed);
-        assert_eq!(v.known("ns", "a", "0124"), Known::Changed);
-        assert_eq!(v.known("ns", "a", "+124"), Known::Changed);
-        assert_eq!(v.known("", "node-1", "00042"), Known::Same);
-        assert_eq!(v.known("", "node-1", "42"), Known::Changed);
-        assert_eq!(v.known("ns", "b", "opaque-rv"), Known::Same);
-        assert_eq!(v.known("ns", "zero", "0"), Known::Same);
-        assert_eq!(v.known("ns", "zero", "00"), Known::Changed);
-        assert_eq!(v.known("other", "a", "124"), Known::New);
-        assert_eq!(v.known("", "a", "124"), Known::New);
+        assert_eq!(v.known("ns", "a", "124", false), Known::Same);
+        assert_eq!(v.known("ns", "a", "123", false), Known::Changed);
+        assert_eq!(v.known("ns", "a", "0124", false), Known::Changed);
+        assert_eq!(v.known("ns", "a", "+124", false), Known::Changed);
+        assert_eq!(v.known("", "node-1", "00042", false), Known::Same);
+        assert_eq!(v.known("", "node-1", "42", false), Known::Changed);
+        assert_eq!(v.known("ns", "b", "opaque-rv", false), Known::Same);
+        assert_eq!(v.known("ns", "zero", "0", false), Known::Same);
+        assert_eq!(v.known("ns", "zero", "00", false), Known::Changed);
+        assert_eq!(v.known("other", "a", "124", false), Known::New);
+        assert_eq!(v.known("", "a", "124", false), Known::New);
         assert!(v.contains("ns", "b") && !v.contains("ns", "c"));
         assert_eq!(v.len(), 4);
         assert!(v.remove("ns", "b"));
@@ -169,9 +167,10 @@ mod tests {
             v.insert(ns, name, "1");
         }
         v.begin_list();
-        v.mark_listed("a", "x");
-        v.mark_listed("b", "x");
-        v.mark_listed("a", "new"); // not stored: nothing to mark
+        assert_eq!(v.known("a", "x", "1", true), Known::Same);
+        assert_eq!(v.known("b", "x", "2", true), Known::Changed);
+        assert_eq!(v.known("a", "new", "1", true), Known::New); // not stored: nothing to mark
+        assert_eq!(v.known("a", "y", "1", false), Known::Same); // seen, but not by the list
         v.insert("a", "new", "2"); // written during the list
         let mut gone = v.unlisted();
         gone.sort();
