@@ -23,15 +23,15 @@ fn rss_mib() -> f64 {
 }
 
 fn pod(i: usize) -> Pod {
-    serde_json::from_value(json!({
-        "metadata": {"name": format!("pod-{i:06}"), "labels": {"app": format!("app-{}", i % 50), "tier": "web"},
-                     "annotations": {"note": "x".repeat(200)}},
-        "spec": {"nodeName": format!("node-{}", i % 20), "containers": [{"name": "c", "image": "registry.example.com/app:1.0",
-                 "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
-                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
-        "status": {"phase": "Running", "podIP": "10.0.0.1"}
-    }))
-    .unwrap()
+    let pod = pedia_testkit::Pod::new("default", &format!("pod-{i:06}"))
+        .labels(json!({"app": format!("app-{}", i % 50), "tier": "web"}))
+        .annotations(json!({"note": "x".repeat(200)}))
+        .node(&format!("node-{}", i % 20))
+        .container(json!({"name": "c", "image": "registry.example.com/app:1.0", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                          "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}))
+        .phase("Running")
+        .status("podIP", "10.0.0.1");
+    serde_json::from_value(pod.build()).unwrap()
 }
 
 fn arg(name: &str, default: usize) -> usize {

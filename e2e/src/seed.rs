@@ -4,6 +4,7 @@
 //! as objects in real clusters do.
 
 use api_types::status::StatusError;
+use pedia_testkit::Pod;
 use serde_json::{Value, json};
 
 use crate::kubeconfig::base64;
@@ -101,10 +102,9 @@ fn labels(app: &str) -> Value {
 }
 
 fn container(app: &str) -> Value {
-    json!({"name": app, "image": format!("registry.example.com/{app}:1.4.2"),
-           "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
-           "env": [{"name": "APP", "value": app}],
-           "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}})
+    let mut container = pedia_testkit::container(app, &format!("registry.example.com/{app}:1.4.2"));
+    container["env"] = json!([{"name": "APP", "value": app}]);
+    container
 }
 
 fn owner(api_version: &str, kind: &str, o: &Value) -> Value {
@@ -164,22 +164,27 @@ async fn seed_app(sim: &KubeSim, cluster: &str, ns: &str, app: &str, size: SeedS
         let node = format!("{cluster}-node-{}", r % size.nodes.max(1));
         let mut pod_labels = labels(app);
         pod_labels["pod-template-hash"] = json!(hash);
-        let pod = sim
-            .create(json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "namespace": ns, "labels": pod_labels,
-                             "ownerReferences": [owner("apps/v1", "ReplicaSet", &rs)]},
-                "spec": {"containers": [container(app)], "nodeName": node, "restartPolicy": "Always", "serviceAccountName": "default"},
-                "status": {"phase": "Running", "podIP": format!("10.244.{}.{}", r % 250, 10 + r % 200), "hostIP": "192.168.0.10",
-                           "qosClass": "Burstable", "startTime": meta::now(),
-                           "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": meta::now()},
-                                          {"type": "PodScheduled", "status": "True", "lastTransitionTime": meta::now()}],
-                           "containerStatuses": [{"name": app, "ready": true, "started": true, "restartCount": r % 3,
-                                                  "image": format!("registry.example.com/{app}:1.4.2"), "imageID": "sha256:0f3c",
-                                                  "containerID": format!("containerd://{}", short_hash(&name)),
-                                                  "state": {"running": {"startedAt": meta::now()}}}]}
-            }))
-            .await?;
+        let rs_name = rs["metadata"]["name"].as_str().unwrap_or_default();
+        let rs_uid = rs["metadata"]["uid"].as_str().unwrap_or_default();
+        let pod = Pod::new(ns, &name)
+            .labels(pod_labels)
+            .owned_by("apps/v1", "ReplicaSet", rs_name, rs_uid)
+            .container(container(app))
+            .node(&node)
+            .spec("restartPolicy", "Always")
+            .spec("serviceAccountName", "default")
+            .phase("Running")
+            .status("podIP", format!("10.244.{}.{}", r % 250, 10 + r % 200))
+            .status("hostIP", "192.168.0.10")
+            .status("qosClass", "Burstable")
+            .status("startTime", meta::now())
+            .status("conditions", json!([{"type": "Ready", "status": "True", "lastTransitionTime": meta::now()},
+                                         {"type": "PodScheduled", "status": "True", "lastTransitionTime": meta::now()}]))
+            .status("containerStatuses", json!([{"name": app, "ready": true, "started": true, "restartCount": r % 3,
+                                                 "image": format!("registry.example.com/{app}:1.4.2"), "imageID": "sha256:0f3c",
+                                                 "containerID": format!("containerd://{}", short_hash(&name)),
+                                                 "state": {"running": {"startedAt": meta::now()}}}]));
+        let pod = sim.create(pod.build()).await?;
         sim.create(json!({
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": format!("{name}.{}", short_hash(&format!("{name}-scheduled"))), "namespace": ns},

@@ -22,8 +22,9 @@ use futures_util::{AsyncBufReadExt, StreamExt};
 use pedia_apiserver::auth::{Authenticator, Authorizer, User};
 use pedia_apiserver::catalog::Catalog;
 use pedia_storage::{Storage, StorageConfig};
+use pedia_testkit::realistic_pod;
 use serde_json::{Value, json};
-use support::{arg, percentile, pod};
+use support::{arg, percentile};
 
 const WRITTEN: &str = "bench.pedia.io/written";
 const TOKEN: &str = "bench-token";
@@ -89,7 +90,7 @@ async fn seed(storage: &Storage, pods: usize, clusters: usize) {
     let per = pods / clusters;
     let t = Instant::now();
     for c in 0..clusters {
-        let objects: Vec<Value> = (0..per).map(|i| pod(c, i)).collect();
+        let objects: Vec<Value> = (0..per).map(|i| realistic_pod(c, i)).collect();
         for chunk in objects.chunks(1000) {
             storage.upsert(&cluster_name(c), &gvr, chunk).await.unwrap();
         }
@@ -219,7 +220,7 @@ async fn watch(client: &kube::Client, storage: &Storage, load: &WatchLoad) {
             let n = per_tick / clusters_per_tick;
             let objects: Vec<Value> = (0..n)
                 .map(|j| {
-                    let mut p = pod(c, (step * n + j) % per);
+                    let mut p = realistic_pod(c, (step * n + j) % per);
                     p["metadata"]["annotations"][WRITTEN] = json!(stamp);
                     // A new version, as a member's change has (the store skips unchanged ones);
                     // new in every run, so a reused store logs each one too.

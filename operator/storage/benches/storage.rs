@@ -18,8 +18,9 @@ use api_types::search::{ListOptions, SearchQuery};
 use bulk::{Parts, Settings, bulk_rate, bulk_rates, fresh_url, settle};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
 use pedia_storage::{Backend, ListRequest, Storage, StorageConfig};
+use pedia_testkit::realistic_pod;
 use serde_json::{Value, json};
-use support::{arg, percentile, pod};
+use support::{arg, percentile};
 
 /// `--workers W`: concurrent writers (sync workers), 4 unless given.
 fn workers() -> usize {
@@ -118,7 +119,8 @@ async fn main() {
     let per_cluster = objects / clusters;
     // One cluster's pods, built once and written for every cluster (rows differ by cluster), so
     // the timing measures the store, not the generator.
-    let sample: std::sync::Arc<Vec<Value>> = std::sync::Arc::new((0..per_cluster).map(|i| pod(0, i)).collect());
+    let sample: std::sync::Arc<Vec<Value>> =
+        std::sync::Arc::new((0..per_cluster).map(|i| realistic_pod(0, i)).collect());
     let raw_bytes: usize =
         sample.iter().map(|o| serde_json::to_string(o).unwrap().len()).sum::<usize>() / per_cluster.max(1);
     println!("storage bench: {objects} pods ({raw_bytes} bytes of JSON each) in {clusters} clusters");

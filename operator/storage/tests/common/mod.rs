@@ -6,6 +6,7 @@
 use api_types::Gvr;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection};
 use pedia_storage::{Backend, Storage, StorageConfig};
+use pedia_testkit::Pod;
 use serde_json::{Value, json};
 
 pub struct Db {
@@ -117,11 +118,17 @@ pub fn pods() -> Gvr {
     Gvr::new("", "v1", "pods")
 }
 
+/// A small pod with what the storage indexes: uid, resourceVersion, labels, an owner, a node, and
+/// managedFields (which the store keeps as given).
 pub fn pod(ns: &str, name: &str, rv: &str, labels: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{ns}-{name}"), "resourceVersion": rv,
-                        "creationTimestamp": "2026-01-01T00:00:00Z", "labels": labels,
-                        "managedFields": [{"manager": "kubectl"}],
-                        "ownerReferences": [{"uid": format!("rs-{ns}"), "controller": true, "kind": "ReplicaSet", "name": "rs", "apiVersion": "apps/v1"}]},
-           "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}})
+    Pod::new(ns, name)
+        .meta("uid", format!("uid-{ns}-{name}"))
+        .meta("resourceVersion", rv)
+        .meta("creationTimestamp", "2026-01-01T00:00:00Z")
+        .labels(labels)
+        .meta("managedFields", json!([{"manager": "kubectl"}]))
+        .owned_by("apps/v1", "ReplicaSet", "rs", &format!("rs-{ns}"))
+        .node("n1")
+        .phase("Running")
+        .build()
 }
