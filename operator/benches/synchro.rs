@@ -8,6 +8,7 @@
 //!
 //! `cargo bench -p operator --bench synchro -- --members 10 --namespaces 10 --scale 500
 //! --backends sqlite,postgres --churn 500 --churn-seconds 20 [--streaming-lists false]`
+//! (`PEDIA_BENCH_BIN=/path/to/pedia` runs another build of pedia, for an A/B comparison)
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 #[path = "../storage/benches/bulk.rs"]
@@ -75,7 +76,8 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
 
 fn start_pedia(host: &Path, storage: &str, log: &Path) -> Child {
     let log = std::fs::File::create(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_pedia"))
+    // PEDIA_BENCH_BIN: another build of pedia, for an A/B comparison on the same machine.
+    Command::new(std::env::var_os("PEDIA_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_pedia").into()))
         .args(["run", "--controllers", "clusters", "--namespace", "default", "--metrics-bind-address", "127.0.0.1:0"])
         .args(["--secure-port", "0", "--bind-address", "127.0.0.1"])
         .arg("--kubeconfig")

@@ -26,5 +26,6 @@ pub use db::remove_sqlite;
 pub use definitions::Definition;
 pub use error::StorageError;
 pub use events::EventsOf;
+pub use object::{Field, Incoming};
 pub use query::{Item, ListRequest, Page};
 pub use store::{PREPARED_BATCH, Storage};

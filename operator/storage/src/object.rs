@@ -40,40 +40,81 @@ pub struct Row {
     pub labels: Vec<(String, String)>,
 }
 
-fn meta<'a>(o: &'a Value, field: &str) -> &'a str {
-    o.pointer(&format!("/metadata/{field}")).and_then(Value::as_str).unwrap_or_default()
+/// An object to be written, as the store reads it: its kind, its metadata and its top-level
+/// fields in order. A [`Value`] is one; so is the sync engine's object, whose fields nobody
+/// indexes (spec, status) stay JSON text from the member's response to the stored row.
+pub trait Incoming: Sync {
+    fn kind(&self) -> &str;
+    /// `metadata`, when it is a map.
+    fn metadata(&self) -> Option<&Map<String, Value>>;
+    /// Every top-level field, `metadata` included (as a [`Field::Value`], so it can be pruned).
+    fn fields(&self) -> impl Iterator<Item = (&str, Field<'_>)>;
+}
+
+/// A top-level field of an [`Incoming`] object.
+#[derive(Clone, Copy, Debug)]
+pub enum Field<'a> {
+    Value(&'a Value),
+    /// JSON text, written as it is.
+    Raw(&'a RawValue),
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Value(v) => v.serialize(s),
+            Field::Raw(r) => r.serialize(s),
+        }
+    }
+}
+
+impl Incoming for Value {
+    fn kind(&self) -> &str {
+        self.get("kind").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    fn metadata(&self) -> Option<&Map<String, Value>> {
+        self.get("metadata").and_then(Value::as_object)
+    }
+
+    fn fields(&self) -> impl Iterator<Item = (&str, Field<'_>)> {
+        self.as_object().into_iter().flatten().map(|(k, v)| (k.as_str(), Field::Value(v)))
+    }
 }
 
 /// Prunes what nobody searches for (managedFields, the last-applied annotation), stamps the
 /// cluster annotation, and extracts the indexed columns.
-pub fn prepare(cluster: &str, object: &Value) -> Result<Row, StorageError> {
-    let name = meta(object, "name").to_owned();
+pub fn prepare<O: Incoming + ?Sized>(cluster: &str, object: &O) -> Result<Row, StorageError> {
+    let metadata = object.metadata();
+    let meta = |field: &str| metadata.and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or_default();
+    let name = meta("name").to_owned();
     if name.is_empty() {
-        return Err(StorageError::BadObject(
-            format!("{}", object.get("kind").unwrap_or(&json!("?"))),
-            "metadata.name is empty".into(),
-        ));
+        let kind = match object.kind() {
+            "" => "?",
+            kind => kind,
+        };
+        return Err(StorageError::BadObject(kind.to_owned(), "metadata.name is empty".into()));
     }
-    let owner_uid = object
-        .pointer("/metadata/ownerReferences")
+    let owner_uid = metadata
+        .and_then(|m| m.get("ownerReferences"))
         .and_then(Value::as_array)
         .and_then(|refs| refs.iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true)))
         .and_then(|r| r.get("uid"))
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let labels = object
-        .pointer("/metadata/labels")
+    let labels = metadata
+        .and_then(|m| m.get("labels"))
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
         .unwrap_or_default();
-    let created_at = meta(object, "creationTimestamp").parse::<Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0);
+    let created_at = meta("creationTimestamp").parse::<Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0);
     Ok(Row {
-        kind: object.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        namespace: meta(object, "namespace").to_owned(),
-        uid: meta(object, "uid").to_owned(),
+        kind: object.kind().to_owned(),
+        namespace: meta("namespace").to_owned(),
+        uid: meta("uid").to_owned(),
         owner_uid,
-        resource_version: meta(object, "resourceVersion").to_owned(),
+        resource_version: meta("resourceVersion").to_owned(),
         created_at,
         object: serde_json::to_string(&Stored { object, cluster })
             .map_err(|e| StorageError::BadObject(name.clone(), e.to_string()))?,
@@ -97,7 +138,7 @@ pub(crate) fn cpu_bound<T>(work: impl FnOnce() -> T) -> T {
 
 /// [`prepare`] for many objects, on every core when there are enough of them (a relist of
 /// thousands of objects spent a fifth of its time here, on one core).
-pub fn prepare_all(cluster: &str, objects: &[Value]) -> Result<Vec<Row>, StorageError> {
+pub fn prepare_all<O: Incoming>(cluster: &str, objects: &[O]) -> Result<Vec<Row>, StorageError> {
     const PER_THREAD: usize = 512;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(objects.len() / PER_THREAD);
     if threads <= 1 {
@@ -119,21 +160,20 @@ pub fn prepare_all(cluster: &str, objects: &[Value]) -> Result<Vec<Row>, Storage
 
 /// `object` as stored, serialized without copying it first (a deep clone of every object was a
 /// fifth of the write path's time): `metadata` goes through [`StoredMetadata`].
-struct Stored<'a> {
-    object: &'a Value,
+struct Stored<'a, O: ?Sized> {
+    object: &'a O,
     cluster: &'a str,
 }
 
-impl Serialize for Stored<'_> {
+impl<O: Incoming + ?Sized> Serialize for Stored<'_, O> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Value::Object(fields) = self.object else { return self.object.serialize(s) };
-        let mut map = s.serialize_map(Some(fields.len()))?;
-        for (k, v) in fields {
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.object.fields() {
             match v {
-                Value::Object(m) if k == "metadata" => {
+                Field::Value(Value::Object(m)) if k == "metadata" => {
                     map.serialize_entry(k, &StoredMetadata { metadata: m, cluster: self.cluster })?
                 }
-                _ => map.serialize_entry(k, v)?,
+                _ => map.serialize_entry(k, &v)?,
             }
         }
         map.end()
@@ -225,6 +265,44 @@ mod tests {
         let mut bad = objects.clone();
         bad[1500] = json!({"kind": "Pod", "metadata": {}});
         assert!(matches!(prepare_all("m1", &bad), Err(StorageError::BadObject(..))));
+    }
+
+    /// An object whose fields are JSON text: written as they are, in the object's order, with the
+    /// metadata pruned and indexed as for a tree.
+    #[test]
+    fn raw_fields_are_written_as_they_are() {
+        struct Split {
+            kind: Value,
+            metadata: Value,
+            spec: Box<RawValue>,
+        }
+        impl Incoming for Split {
+            fn kind(&self) -> &str {
+                self.kind.as_str().unwrap_or_default()
+            }
+            fn metadata(&self) -> Option<&Map<String, Value>> {
+                self.metadata.as_object()
+            }
+            fn fields(&self) -> impl Iterator<Item = (&str, Field<'_>)> {
+                [
+                    ("kind", Field::Value(&self.kind)),
+                    ("metadata", Field::Value(&self.metadata)),
+                    ("spec", Field::Raw(&self.spec)),
+                ]
+                .into_iter()
+            }
+        }
+        let split = Split {
+            kind: json!("Pod"),
+            metadata: json!({"name": "p", "labels": {"a": "b"}, "managedFields": [], "uid": "u"}),
+            spec: RawValue::from_string(r#"{"z": 1, "a": [true]}"#.to_owned()).unwrap(),
+        };
+        let row = prepare("m1", &split).unwrap();
+        assert_eq!(
+            row.object,
+            r#"{"kind":"Pod","metadata":{"labels":{"a":"b"},"name":"p","uid":"u","annotations":{"shadow.clusterpedia.io/cluster-name":"m1"}},"spec":{"z": 1, "a": [true]}}"#
+        );
+        assert_eq!((row.uid.as_str(), row.labels.clone()), ("u", vec![("a".to_owned(), "b".to_owned())]));
     }
 
     /// The stored JSON equals pruning a copy of the object (how it was done before the view).

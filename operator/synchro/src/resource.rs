@@ -20,7 +20,6 @@ use kube::discovery::ApiResource;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 use pedia_storage::{Storage, StorageError};
-use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::lock;
@@ -159,7 +158,7 @@ type Write = (Key, Action, Option<String>);
 
 /// One object write of a batch.
 enum Item {
-    Upsert(Value, String),
+    Upsert(RawObject, String),
     Delete,
 }
 
@@ -377,7 +376,7 @@ impl Worker {
             Known::Changed => Action::Updated,
             Known::New => Action::Added,
         };
-        batch.push(key, action, Item::Upsert(o.into_value(&types.api_version, &types.kind), rv));
+        batch.push(key, action, Item::Upsert(o.typed(&types.api_version, &types.kind), rv));
     }
 
     /// Writes a batch, retrying while the store is unavailable (the watch is not read meanwhile,
@@ -445,7 +444,7 @@ impl Worker {
 
     /// Stores `objects` (the upserts of `writes`, in order) and the deletions of `writes`, then
     /// records what the store now holds and counts it.
-    async fn write_once(&self, writes: &[Write], objects: &[Value]) -> Result<(), StorageError> {
+    async fn write_once(&self, writes: &[Write], objects: &[RawObject]) -> Result<(), StorageError> {
         let started = std::time::Instant::now();
         let result = self.store(writes, objects).await;
         let m = &self.shared.metrics;
@@ -479,7 +478,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn store(&self, writes: &[Write], objects: &[Value]) -> Result<(), StorageError> {
+    async fn store(&self, writes: &[Write], objects: &[RawObject]) -> Result<(), StorageError> {
         if !objects.is_empty() {
             self.shared.storage.upsert(&self.shared.cluster, &self.gvr, objects).await?;
         }
@@ -492,7 +491,7 @@ impl Worker {
     }
 
     /// After a refused batch: each object alone, so one bad object costs only itself (logged).
-    async fn write_each(&self, writes: &[Write], objects: &[Value]) {
+    async fn write_each(&self, writes: &[Write], objects: &[RawObject]) {
         let mut next_object = objects.iter();
         for w in writes {
             let one = std::slice::from_ref(w);

@@ -14,7 +14,7 @@ use crate::config::Backend;
 use crate::db::{self, Pools, with_conn};
 use crate::error::StorageError;
 use crate::labels;
-use crate::object::{self, Row};
+use crate::object::{self, Incoming, Row};
 use crate::runner::Runner;
 use crate::sql::{Bind, Sql};
 use api_types::Gvr;
@@ -390,7 +390,7 @@ where
 impl Storage {
     /// Inserts or updates objects of one resource of one cluster (batched, one transaction).
     /// A deadlock or busy database is retried a few times (the batch is idempotent).
-    pub async fn upsert(&self, cluster: &str, gvr: &Gvr, objects: &[Value]) -> Result<usize, StorageError> {
+    pub async fn upsert<O: Incoming>(&self, cluster: &str, gvr: &Gvr, objects: &[O]) -> Result<usize, StorageError> {
         let write = || self.write_once("upsert", cluster, gvr, objects, false);
         Ok(retrying("upsert", cluster, gvr, write).await?.upserted)
     }
@@ -398,12 +398,12 @@ impl Storage {
     /// Writes `objects` in one transaction, logging each change; with `replace`, every other row
     /// of this (cluster, resource) is deleted too (a relist). On SQLite, writes queued behind the
     /// single writer connection commit together (see [`Storage::write_grouped`]).
-    async fn write_once(
+    async fn write_once<O: Incoming>(
         &self,
         operation: &'static str,
         cluster: &str,
         gvr: &Gvr,
-        objects: &[Value],
+        objects: &[O],
         replace: bool,
     ) -> Result<ReplaceOutcome, StorageError> {
         let stamp = write_stamp();
@@ -618,11 +618,11 @@ impl Storage {
 
     /// After a relist: stores `objects` and deletes every other row of this (cluster, resource),
     /// all in one transaction.
-    pub async fn replace_all(
+    pub async fn replace_all<O: Incoming>(
         &self,
         cluster: &str,
         gvr: &Gvr,
-        objects: &[Value],
+        objects: &[O],
     ) -> Result<ReplaceOutcome, StorageError> {
         retrying("replace_all", cluster, gvr, || self.write_once("replace_all", cluster, gvr, objects, true)).await
     }
