@@ -273,7 +273,8 @@ async fn main() {
     let global: usize = arg("--global-watchers", "1").parse().unwrap();
     let rate: usize = arg("--rate", "1000").parse().unwrap();
     let seconds: u64 = arg("--seconds", "10").parse().unwrap();
-    let samples: usize = arg("--samples", "40").parse().unwrap();
+    // A p99 needs well over 100 samples (of 40, it is the slowest one).
+    let samples: usize = arg("--samples", "200").parse().unwrap();
     let backends = arg("--backends", "sqlite,postgres");
     println!("search apiserver: {pods} pods across {clusters} clusters, HTTPS, kube-rs client, server in this process");
     for backend in backends.split(',') {
