@@ -136,7 +136,7 @@ pub fn rows(columns: &[Column], objects: Vec<Value>, given: &[Vec<Value>], now: 
     rows
 }
 
-/// A Table of rows built with [`row`].
+/// A Table of rows built with [`rows`].
 pub fn from_rows(columns: &[Column], rows: Vec<Value>, list_meta: Value) -> Value {
     let defs: Vec<Value> = columns
         .iter()
