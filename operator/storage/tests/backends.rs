@@ -1170,3 +1170,50 @@ async fn sqlite_group_failure_fails_only_the_bad_write() {
     assert_eq!(listed.len(), 2_000 + 3 * 10, "every write but the refused one is stored");
     db.cleanup().await;
 }
+
+/// SQLite's writer task keeps the writer connection while writes are queued, and gives it back
+/// between groups often enough that the writer pool's other writes (a deletion, as a watch
+/// delivers) complete during a stream of upserts that never lets the queue run dry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_beside_a_stream_of_upserts_get_their_turn() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let db = std::sync::Arc::new(fresh(Backend::Sqlite).await);
+    db.storage.upsert("m0", &pods(), &[pod("ns", "doomed", "1", json!({"app": "web"}))]).await.unwrap();
+    let (stop, written) = (std::sync::Arc::new(AtomicBool::new(false)), std::sync::Arc::new(AtomicUsize::new(0)));
+    let streams: Vec<_> = (0..6)
+        .map(|w| {
+            let (db, stop, written) = (db.clone(), stop.clone(), written.clone());
+            tokio::spawn(async move {
+                let mut round = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    round += 1;
+                    let batch: Vec<Value> = (0..50)
+                        .map(|i| pod("ns", &format!("p{i}"), &round.to_string(), json!({"app": "web"})))
+                        .collect();
+                    db.storage.upsert(&format!("m{}", w + 1), &pods(), &batch).await.unwrap();
+                    written.fetch_add(batch.len(), Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    while written.load(Ordering::SeqCst) < 1_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Well under the pool's wait for a connection: a deletion starved by the stream would fail.
+    let deleted =
+        tokio::time::timeout(std::time::Duration::from_secs(20), db.storage.delete("m0", &pods(), "ns", "doomed"))
+            .await
+            .expect("the deletion got the writer connection while the stream went on");
+    assert_eq!(deleted.map_err(|e| e.to_string()), Ok(true));
+    let at_deletion = written.load(Ordering::SeqCst);
+    while written.load(Ordering::SeqCst) < at_deletion + 1_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for s in streams {
+        s.await.unwrap();
+    }
+    let stats = db.storage.stats().await.unwrap();
+    assert_eq!(stats.rows.iter().map(|r| r.2).sum::<i64>(), 6 * 50, "every stream's pods, the deleted one gone");
+    std::sync::Arc::into_inner(db).unwrap().cleanup().await;
+}

@@ -14,7 +14,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 
 use crate::config::{Backend, StorageConfig};
-use crate::db::{self, Pools, with_conn};
+use crate::db::{Pools, with_conn};
 use crate::error::StorageError;
 use crate::labels;
 use crate::runner::Runner;
@@ -22,7 +22,7 @@ use crate::sql::Sql;
 use api_types::Gvr;
 
 use admin::Statistics;
-use sqlite_writer::Queued;
+use sqlite_writer::SqliteWriter;
 
 /// Rows per INSERT statement (14 binds each, well under every backend's bind limit).
 const BATCH: usize = 500;
@@ -42,11 +42,9 @@ const SQLITE_SIZE: &str = "SELECT page_count * page_size AS n FROM pragma_page_c
 pub struct Storage {
     config: StorageConfig,
     pools: Pools,
-    label_pairs: labels::PairCache,
-    /// SQLite writes waiting for the writer connection (see `write_grouped`).
-    queue: std::sync::Mutex<Vec<Queued>>,
-    /// SQLite: the writer's page cache in KiB, as last set (see `db::writer_cache_kib`).
-    writer_cache: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    label_pairs: std::sync::Arc<labels::PairCache>,
+    /// SQLite: writes wait for its single writer connection there (see `sqlite_writer`).
+    sqlite_writer: std::sync::Arc<SqliteWriter>,
     /// The server takes `INSERT ... RETURNING` (SQLite, PostgreSQL, MariaDB; not MySQL 8), so
     /// an upsert reports the ids it wrote instead of a second lookup.
     returning: bool,
@@ -55,8 +53,6 @@ pub struct Storage {
     mariadb: bool,
     /// Rows written since this process last analyzed (PostgreSQL), see `keep_statistics`.
     statistics: std::sync::Arc<std::sync::Mutex<Statistics>>,
-    /// SQLite: checkpoints the WAL off the writer's path.
-    checkpointer: Option<crate::checkpoint::Checkpointer>,
 }
 
 /// Rows per cluster and resource, and the database size.
@@ -155,17 +151,17 @@ impl Storage {
             }
             _ => (true, false),
         };
+        let label_pairs = std::sync::Arc::new(labels::PairCache::default());
+        let checkpointer = (config.backend == Backend::Sqlite)
+            .then(|| crate::checkpoint::Checkpointer::start(config.target.clone(), crate::checkpoint::EVERY));
         Ok(Self {
             config: config.clone(),
             pools,
-            label_pairs: Default::default(),
-            queue: Default::default(),
-            writer_cache: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(db::writer_cache_kib(0))),
+            sqlite_writer: std::sync::Arc::new(SqliteWriter::new(label_pairs.clone(), checkpointer)),
+            label_pairs,
             returning,
             mariadb,
             statistics: Default::default(),
-            checkpointer: (config.backend == Backend::Sqlite)
-                .then(|| crate::checkpoint::Checkpointer::start(config.target.clone(), crate::checkpoint::EVERY)),
         })
     }
 
@@ -178,9 +174,10 @@ impl Storage {
 
     /// SQLite: checkpoints the WAL in the background after every `objects` written (for tests).
     #[doc(hidden)]
-    pub fn checkpoint_every(mut self, objects: u64) -> Self {
+    pub fn checkpoint_every(self, objects: u64) -> Self {
         if self.config.backend == Backend::Sqlite {
-            self.checkpointer = Some(crate::checkpoint::Checkpointer::start(self.config.target.clone(), objects));
+            self.sqlite_writer
+                .checkpoint_with(crate::checkpoint::Checkpointer::start(self.config.target.clone(), objects));
         }
         self
     }

@@ -1,14 +1,20 @@
-//! SQLite's single writer: queued writes commit together (group commit) in one blocking call.
+//! SQLite's single writer: queued writes commit together (group commit), one group after
+//! another, in a task of their own.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
+use diesel_async::pooled_connection::bb8::Pool;
 
-use super::write::{Prepared, apply_rows};
-use super::{Number, ReplaceOutcome, SQLITE_SIZE, Storage};
+use super::write::{Prepared, apply_rows, resolve_pairs};
+use super::{Number, ReplaceOutcome, SQLITE_SIZE};
+use crate::checkpoint::Checkpointer;
 use crate::config::Backend;
 use crate::db::{self, SqliteConn};
 use crate::error::StorageError;
+use crate::labels::PairCache;
 use crate::runner::{Blocking, Runner, run_blocking};
 use crate::sql::Sql;
 
@@ -16,77 +22,139 @@ use crate::sql::Sql;
 /// larger); bounds the transaction and the WAL it grows.
 const GROUP_ROWS: usize = 20_000;
 
+/// The writer task gives the connection back to its pool after this long, so that the other
+/// writes of the writer pool (deletions, Events, cleaning) take their turn during a long ingest.
+const HOLD: Duration = Duration::from_millis(200);
+
 /// A prepared write waiting for SQLite's writer connection, and where its outcome goes.
-pub(super) struct Queued {
+struct Queued {
     write: Prepared,
     done: tokio::sync::oneshot::Sender<Result<ReplaceOutcome, StorageError>>,
 }
 
-impl Storage {
-    /// SQLite has one writer: a write joins the queue, and whoever gets the writer connection
-    /// commits the older half of what is queued by then in one transaction (group commit:
-    /// several sync workers' batches pay for one commit). Half, not all: the callers of a group
-    /// prepare their next batches while the writer commits the other half; taking everything
-    /// left the writer idle while every caller prepared at once. A write
-    /// whose caller gave up may still be applied by the next writer; writes are idempotent.
-    pub(super) async fn write_grouped(
-        &self,
-        writer: &diesel_async::pooled_connection::bb8::Pool<SqliteConn>,
+/// SQLite's one writer. A write joins the queue; a task of its own holds the writer connection
+/// while the queue has writes and commits them group after group, each group in one transaction
+/// (several sync workers' batches pay for one commit), without leaving the blocking thread in
+/// between. When the callers' tasks took the connection in turns, every hand-over waited for a
+/// runtime thread that was busy reading members' objects: the writer sat idle for a sixth of an
+/// initial sync with writes queued.
+pub(super) struct SqliteWriter {
+    queue: Mutex<Vec<Queued>>,
+    /// Whether the writer task runs (it then commits whatever is queued).
+    running: AtomicBool,
+    label_pairs: Arc<PairCache>,
+    /// The writer's page cache in KiB, as last set (see `db::writer_cache_kib`).
+    cache: AtomicI64,
+    /// Checkpoints the WAL off the writer's path.
+    checkpointer: Mutex<Option<Checkpointer>>,
+}
+
+impl SqliteWriter {
+    pub(super) fn new(label_pairs: Arc<PairCache>, checkpointer: Option<Checkpointer>) -> Self {
+        Self {
+            queue: Mutex::default(),
+            running: AtomicBool::new(false),
+            label_pairs,
+            cache: AtomicI64::new(db::writer_cache_kib(0)),
+            checkpointer: Mutex::new(checkpointer),
+        }
+    }
+
+    /// Replaces the background checkpointer (tests).
+    pub(super) fn checkpoint_with(&self, checkpointer: Checkpointer) {
+        *lock(&self.checkpointer) = Some(checkpointer);
+    }
+
+    /// Queues `write`, starts the writer task unless it runs, and waits for the outcome. A write
+    /// whose caller gave up is still applied; writes are idempotent.
+    pub(super) async fn write(
+        self: &Arc<Self>,
+        pool: &Pool<SqliteConn>,
         write: Prepared,
     ) -> Result<ReplaceOutcome, StorageError> {
         let operation = write.operation;
-        let lost = || StorageError::Pool { operation, message: "the write was dropped before it finished".into() };
-        let (done, mut outcome) = tokio::sync::oneshot::channel();
-        self.queued().push(Queued { write, done });
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        lock(&self.queue).push(Queued { write, done });
+        if !self.running.swap(true, Ordering::SeqCst) {
+            tokio::spawn(self.clone().run(pool.clone()));
+        }
+        outcome.await.unwrap_or_else(|_| {
+            Err(StorageError::Pool { operation, message: "the write was dropped before it finished".into() })
+        })
+    }
+
+    /// The writer task: takes the connection, commits until the queue is empty (giving the
+    /// connection back every [`HOLD`]), and ends.
+    async fn run(self: Arc<Self>, pool: Pool<SqliteConn>) {
         loop {
-            tokio::select! {
-                biased;
-                result = &mut outcome => return result.unwrap_or_else(|_| Err(lost())),
-                conn = writer.get() => {
-                    let mut conn = conn.map_err(db::pool_err(operation))?;
-                    match outcome.try_recv() {
-                        Ok(result) => return result,
-                        Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(lost()),
-                        Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            match pool.get_owned().await {
+                Ok(mut conn) => {
+                    let writer = self.clone();
+                    let committed = conn.spawn_blocking(move |c| {
+                        writer.commit_queued(c);
+                        Ok(())
+                    });
+                    if let Err(e) = committed.await {
+                        // The writes it held were dropped: their callers see it.
+                        tracing::error!(error = %e, "SQLite's writer failed");
                     }
-                    let group = {
-                        let mut queue = self.queued();
-                        let mut rows = 0;
-                        let n = queue
-                            .iter()
-                            .take_while(|q| {
-                                rows += q.write.rows.len();
-                                rows <= GROUP_ROWS
-                            })
-                            .count()
-                            .min(queue.len().div_ceil(2))
-                            .max(1)
-                            .min(queue.len());
-                        queue.drain(..n).collect::<Vec<_>>()
-                    };
-                    if group.is_empty() {
-                        // Not ours to wait for any more: the write that took it was dropped.
-                        return Err(lost());
-                    }
-                    self.commit_group(&mut conn, group).await;
                 }
+                Err(e) => {
+                    // Nobody else would: every queued write fails (the sync engine retries).
+                    let message = e.to_string();
+                    for q in lock(&self.queue).drain(..) {
+                        let operation = q.write.operation;
+                        let _ = q.done.send(Err(StorageError::Pool { operation, message: message.clone() }));
+                    }
+                }
+            }
+            self.running.store(false, Ordering::SeqCst);
+            // A write queued after the last look saw the task running and did not start one.
+            if lock(&self.queue).is_empty() || self.running.swap(true, Ordering::SeqCst) {
+                return;
             }
         }
     }
 
-    fn queued(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
-        // A poisoned queue still holds valid writes.
-        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Commits the queue, group after group, until it is empty or [`HOLD`] has passed.
+    fn commit_queued(&self, c: &mut diesel::SqliteConnection) {
+        let started = Instant::now();
+        while started.elapsed() < HOLD {
+            let group = self.next_group();
+            if group.is_empty() {
+                return;
+            }
+            self.commit_group(c, group);
+        }
+    }
+
+    /// The older half of the queue (at least one write, at most [`GROUP_ROWS`] objects unless
+    /// the first write alone has more). Half, not all: the callers of a group prepare their next
+    /// batches while the writer commits the other half; taking everything left the writer idle
+    /// while every caller prepared at once.
+    fn next_group(&self) -> Vec<Queued> {
+        let mut queue = lock(&self.queue);
+        let mut rows = 0;
+        let n = queue
+            .iter()
+            .take_while(|q| {
+                rows += q.write.rows.len();
+                rows <= GROUP_ROWS
+            })
+            .count()
+            .min(queue.len().div_ceil(2))
+            .max(1)
+            .min(queue.len());
+        queue.drain(..n).collect()
     }
 
     /// Commits `group` in one transaction; when that fails, each write alone (so one bad write
     /// fails only its own caller).
-    async fn commit_group(&self, conn: &mut SqliteConn, group: Vec<Queued>) {
+    fn commit_group(&self, c: &mut diesel::SqliteConnection, group: Vec<Queued>) {
         let (writes, done): (Vec<Prepared>, Vec<_>) = group.into_iter().map(|q| (q.write, q.done)).unzip();
-        let writes = std::sync::Arc::new(writes);
-        let together = self.apply_sqlite(conn, &writes, None).await;
-        if let Some(c) = &self.checkpointer {
-            c.wrote(writes.iter().map(|w| w.rows.len()).sum());
+        let together = self.apply(c, &writes, None);
+        if let Some(checkpointer) = lock(&self.checkpointer).as_ref() {
+            checkpointer.wrote(writes.iter().map(|w| w.rows.len()).sum());
         }
         match together {
             Ok(outcomes) => {
@@ -102,7 +170,7 @@ impl Storage {
             Err(e) => {
                 tracing::debug!(writes = done.len(), error = %e, "group commit failed; writing one by one");
                 for (i, d) in done.into_iter().enumerate() {
-                    let alone = self.apply_sqlite(conn, &writes, Some(i)).await;
+                    let alone = self.apply(c, &writes, Some(i));
                     let _ = d.send(alone.and_then(|mut o| {
                         o.pop().ok_or_else(|| StorageError::Pool {
                             operation: writes[i].operation,
@@ -114,35 +182,36 @@ impl Storage {
         }
     }
 
-    /// `writes` (or only the write at index `only`) in one SQLite transaction, run in one
-    /// blocking call on the writer connection: each statement through the async wrapper is a
-    /// hand-off to a blocking thread and back, some 15 per group, and a copy of its binds.
-    async fn apply_sqlite(
+    /// `writes` (or only the write at index `only`) in one transaction.
+    fn apply(
         &self,
-        conn: &mut SqliteConn,
-        writes: &std::sync::Arc<Vec<Prepared>>,
+        c: &mut diesel::SqliteConnection,
+        writes: &[Prepared],
         only: Option<usize>,
     ) -> Result<Vec<ReplaceOutcome>, StorageError> {
         let backend = Backend::Sqlite;
-        let chosen = move |i: usize| only.is_none_or(|o| o == i);
+        let chosen = |i: usize| only.is_none_or(|o| o == i);
         let rows = writes.iter().enumerate().filter(|(i, _)| chosen(*i)).flat_map(|(_, w)| w.rows.iter());
-        let pairs = self.resolve_pairs(conn, rows).await?;
-        let (writes, returning, cache) = (writes.clone(), self.returning, self.writer_cache.clone());
-        let applied = conn.spawn_blocking(move |c| {
-            let result = db::begin_blocking(c).and_then(|()| {
-                let mut outcomes = Vec::with_capacity(writes.len());
-                for w in writes.iter().enumerate().filter(|(i, _)| chosen(*i)).map(|(_, w)| w) {
-                    let mut blocking = Blocking(&mut *c);
-                    outcomes.push(run_blocking(w.operation, apply_rows(&mut blocking, backend, returning, w, &pairs))?);
-                }
-                Ok(outcomes)
-            });
-            let result = db::finish_blocking(c, result);
-            fit_writer_cache(c, &cache);
-            Ok(result)
+        let pairs =
+            run_blocking("label pairs", resolve_pairs(&self.label_pairs, backend, &mut Blocking(&mut *c), rows))?;
+        let result = db::begin_blocking(c).and_then(|()| {
+            let mut outcomes = Vec::with_capacity(writes.len());
+            for w in writes.iter().enumerate().filter(|(i, _)| chosen(*i)).map(|(_, w)| w) {
+                let mut blocking = Blocking(&mut *c);
+                // SQLite always returns what it wrote (`RETURNING`).
+                outcomes.push(run_blocking(w.operation, apply_rows(&mut blocking, backend, true, w, &pairs))?);
+            }
+            Ok(outcomes)
         });
-        applied.await.map_err(StorageError::query("write"))?
+        let result = db::finish_blocking(c, result);
+        fit_writer_cache(c, &self.cache);
+        result
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned queue still holds valid writes.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Sizes the writer's page cache to the database after a commit (see `db::writer_cache_kib`);

@@ -367,6 +367,37 @@ fn logged_upsert(s: &mut Sql, cluster: &str, gvr: &Gvr) {
     s.push(", up.namespace, up.name, ").int(object::now_ms()).push(", NULL FROM up, r");
 }
 
+/// The label pair ids of `rows` (adding new pairs outside any transaction, see labels.rs);
+/// an empty map on PostgreSQL, which indexes labels itself.
+pub(super) async fn resolve_pairs<'r, C: Runner>(
+    cache: &labels::PairCache,
+    backend: Backend,
+    conn: &mut C,
+    rows: impl Iterator<Item = &'r Row> + Send,
+) -> Result<HashMap<labels::Pair, i64>, StorageError> {
+    if backend == Backend::Postgres {
+        return Ok(HashMap::new());
+    }
+    // New label pairs go into the dictionary before the transaction (see labels.rs).
+    let (mut pairs, missing) = cache.lookup(rows);
+    if !missing.is_empty() {
+        for i in labels::insert_pairs(backend, &missing) {
+            conn.execute(&i, "label pairs").await?;
+        }
+        for q in labels::select_pairs(backend, &missing) {
+            let read = conn.load::<labels::PairRow>(&q, "label pairs").await?;
+            cache.remember(read, &mut pairs);
+        }
+        if let Some(p) = missing.iter().find(|p| !pairs.contains_key(*p)) {
+            return Err(StorageError::BadObject(
+                format!("label {}={}", p.0, p.1),
+                "the label pair was not stored in label_pairs".into(),
+            ));
+        }
+    }
+    Ok(pairs)
+}
+
 /// Runs a write again when it failed in a retryable way (deadlock, busy database, lost
 /// connection); the writes are idempotent, so a retry after an unknown outcome is safe.
 async fn retrying<T, F, Fut>(operation: &str, cluster: &str, gvr: &Gvr, mut write: F) -> Result<T, StorageError>
@@ -397,7 +428,7 @@ impl Storage {
 
     /// Writes `objects` in one transaction, logging each change; with `replace`, every other row
     /// of this (cluster, resource) is deleted too (a relist). On SQLite, writes queued behind the
-    /// single writer connection commit together (see [`Storage::write_grouped`]).
+    /// single writer connection commit together (see `sqlite_writer`).
     async fn write_once<O: Incoming>(
         &self,
         operation: &'static str,
@@ -432,7 +463,7 @@ impl Storage {
             stamp,
         };
         if let Pools::Sqlite { write: writer, .. } = &self.pools {
-            return self.write_grouped(writer, write).await;
+            return self.sqlite_writer.write(writer, write).await;
         }
         if let (true, Pools::Postgres(pool)) = (logged, &self.pools) {
             let mut conn = pool.get().await.map_err(db::pool_err(operation))?;
@@ -444,7 +475,7 @@ impl Storage {
             return Ok(ReplaceOutcome { upserted: write.rows.len(), deleted: 0 });
         }
         let outcome = with_conn!(&self.pools, write, operation, |conn| {
-            let pairs = self.resolve_pairs(conn, write.rows.iter()).await?;
+            let pairs = resolve_pairs(&self.label_pairs, backend, conn, write.rows.iter()).await?;
             db::begin(&mut *conn, backend).await?;
             let result = apply_rows(conn, backend, self.returning, &write, &pairs).await;
             db::finish(&mut *conn, result).await
@@ -453,37 +484,6 @@ impl Storage {
             self.keep_statistics(outcome.upserted + outcome.deleted).await;
         }
         Ok(outcome)
-    }
-
-    /// The label pair ids of `rows` (adding new pairs outside any transaction, see labels.rs);
-    /// an empty map on PostgreSQL, which indexes labels itself.
-    pub(super) async fn resolve_pairs<'r, C: Runner>(
-        &self,
-        conn: &mut C,
-        rows: impl Iterator<Item = &'r Row> + Send,
-    ) -> Result<HashMap<labels::Pair, i64>, StorageError> {
-        let backend = self.backend();
-        if backend == Backend::Postgres {
-            return Ok(HashMap::new());
-        }
-        // New label pairs go into the dictionary before the transaction (see labels.rs).
-        let (mut pairs, missing) = self.label_pairs.lookup(rows);
-        if !missing.is_empty() {
-            for i in labels::insert_pairs(backend, &missing) {
-                conn.execute(&i, "label pairs").await?;
-            }
-            for q in labels::select_pairs(backend, &missing) {
-                let read = conn.load::<labels::PairRow>(&q, "label pairs").await?;
-                self.label_pairs.remember(read, &mut pairs);
-            }
-            if let Some(p) = missing.iter().find(|p| !pairs.contains_key(*p)) {
-                return Err(StorageError::BadObject(
-                    format!("label {}={}", p.0, p.1),
-                    "the label pair was not stored in label_pairs".into(),
-                ));
-            }
-        }
-        Ok(pairs)
     }
 
     /// The multi-row upserts of `rows`, writing `stamp` as their `synced_at`. `logged`
