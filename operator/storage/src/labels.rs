@@ -128,6 +128,19 @@ pub(crate) fn links_sql(backend: Backend, ids: &[i64]) -> Option<Sql> {
     (!ids.is_empty()).then_some(s)
 }
 
+/// Statements deleting the label rows `stale`.
+fn push_deletes(backend: Backend, stale: &[(i64, i64)], out: &mut Vec<Sql>) {
+    for chunk in stale.chunks(PAIRS_PER_STATEMENT) {
+        let mut delete = Sql::new(backend);
+        delete.push("DELETE FROM resource_labels WHERE ");
+        for (i, (label, resource)) in chunk.iter().enumerate() {
+            delete.push(if i > 0 { " OR (label_id = " } else { "(label_id = " }).int(*label);
+            delete.push(" AND resource_id = ").int(*resource).push(")");
+        }
+        out.push(delete);
+    }
+}
+
 /// Statements writing the label rows of `rows` (by `(namespace, name)` in `ids`), given the
 /// rows `old` the label index holds for them: only rows that are not there are inserted and
 /// only those no longer wanted are deleted, so an update that keeps its labels (most do)
@@ -141,32 +154,34 @@ pub(crate) fn write_statements(
     pairs: &HashMap<Pair, i64>,
 ) -> Result<Vec<Sql>, StorageError> {
     let missing = |r: &Row, what: String| StorageError::BadObject(format!("{}/{}", r.namespace, r.name), what);
-    let mut wanted: HashSet<(i64, i64)> = HashSet::new();
+    let mut wanted: Vec<(i64, i64)> = Vec::with_capacity(rows.iter().map(|r| r.labels.len()).sum());
     for r in rows {
         let id = *ids
             .get(&(r.namespace.clone(), r.name.clone()))
             .ok_or_else(|| missing(r, "its row id was not found after writing it".into()))?;
         for p in &r.labels {
             let pair = pairs.get(p).ok_or_else(|| missing(r, format!("label {}={} has no pair id", p.0, p.1)))?;
-            wanted.insert((*pair, id));
+            wanted.push((*pair, id));
         }
     }
-    let stored: HashSet<(i64, i64)> = old.iter().map(|l| (l.label_id, l.resource_id)).collect();
     let mut out = Vec::new();
-    let mut stale: Vec<(i64, i64)> = stored.difference(&wanted).copied().collect();
-    stale.sort_unstable();
-    for chunk in stale.chunks(PAIRS_PER_STATEMENT) {
-        let mut delete = Sql::new(backend);
-        delete.push("DELETE FROM resource_labels WHERE ");
-        for (i, (label, resource)) in chunk.iter().enumerate() {
-            delete.push(if i > 0 { " OR (label_id = " } else { "(label_id = " }).int(*label);
-            delete.push(" AND resource_id = ").int(*resource).push(")");
-        }
-        out.push(delete);
-    }
     // In index order: each pair's new ids land together at the end of its range.
-    let mut links: Vec<(i64, i64)> = wanted.difference(&stored).copied().collect();
-    links.sort_unstable();
+    let links: Vec<(i64, i64)> = if old.is_empty() {
+        // New rows only (an initial list): nothing to compare with.
+        let mut links: Vec<(i64, i64)> = wanted;
+        links.sort_unstable();
+        links.dedup();
+        links
+    } else {
+        let wanted: HashSet<(i64, i64)> = wanted.into_iter().collect();
+        let stored: HashSet<(i64, i64)> = old.iter().map(|l| (l.label_id, l.resource_id)).collect();
+        let mut stale: Vec<(i64, i64)> = stored.difference(&wanted).copied().collect();
+        stale.sort_unstable();
+        push_deletes(backend, &stale, &mut out);
+        let mut links: Vec<(i64, i64)> = wanted.difference(&stored).copied().collect();
+        links.sort_unstable();
+        links
+    };
     for chunk in links.chunks(PAIRS_PER_STATEMENT * 2) {
         let mut insert = Sql::new(backend);
         if chunk.len() == PAIRS_PER_STATEMENT * 2 {
@@ -468,6 +483,8 @@ mod tests {
             sql[0].binds,
             [crate::sql::Bind::Int(1), crate::sql::Bind::Int(7), crate::sql::Bind::Int(3), crate::sql::Bind::Int(7)]
         );
+        let twice = write_statements(Backend::Sqlite, &[&row, &row], &ids, &[], &pairs).unwrap();
+        assert_eq!(twice[0].binds, sql[0].binds, "a link is written once");
         // Stored: a=1 (pair 3) and c (pair 9); wanted: a=1 and b=2 (pair 1).
         let old = [LinkRow { label_id: 3, resource_id: 7 }, LinkRow { label_id: 9, resource_id: 7 }];
         let sql = write_statements(Backend::Sqlite, &[&row], &ids, &old, &pairs).unwrap();

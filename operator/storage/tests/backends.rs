@@ -108,12 +108,20 @@ async fn label_index_migration_keeps_existing_labels() {
             })
             .collect();
         db.storage.upsert("m1", &pods(), &batch).await.unwrap();
+        // Newer migrations of the label index are reverted first, as diesel would.
+        let mut reverted = vec!["20261122000003"];
+        if backend == Backend::Sqlite {
+            db.batch_execute(include_str!("../migrations/sqlite/2026-12-06-000008_label_index_without_fk/down.sql"))
+                .await;
+            db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261206000008'").await;
+            reverted.push("20261206000008");
+        }
         let down = down_sql!(backend, "2026-11-22-000003_label_index");
         db.batch_execute(down).await;
         db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261122000003'").await;
         // A new process migrates the old layout (its label cache starts empty, as at start).
         let s = Storage::connect(&pedia_storage::StorageConfig::from_url(&db.url).unwrap(), 1).await.unwrap();
-        assert_eq!(s.migrate().await.unwrap(), ["20261122000003"], "{backend:?}");
+        assert_eq!(s.migrate().await.unwrap(), reverted, "{backend:?}");
         let count = |q: &'static str| {
             let s = &s;
             async move { s.list(&req(pods(), q)).await.unwrap().items.len() }
@@ -141,6 +149,40 @@ async fn label_index_migration_keeps_existing_labels() {
         drop(s);
         db.cleanup().await;
     }
+}
+
+/// SQLite's label index without its foreign key (a trigger removes an object's labels with it):
+/// the migration keeps the rows, and deletions, cleaning and relists still take their labels along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_label_rows_go_with_their_objects_after_the_foreign_key_migration() {
+    let db = fresh(Backend::Sqlite).await;
+    let labelled = |i: usize, rv: &str| pod("ns", &format!("p{i}"), rv, json!({"app": "web", "rank": i.to_string()}));
+    let batch: Vec<Value> = (0..4).map(|i| labelled(i, "1")).collect();
+    db.storage.upsert("m1", &pods(), &batch).await.unwrap();
+    db.batch_execute(include_str!("../migrations/sqlite/2026-12-06-000008_label_index_without_fk/down.sql")).await;
+    db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261206000008'").await;
+    assert_eq!(label_rows(&db).await, 8, "the old layout holds two labels per object");
+    let s = Storage::connect(&StorageConfig::from_url(&db.url).unwrap(), 1).await.unwrap();
+    assert_eq!(s.migrate().await.unwrap(), ["20261206000008"]);
+    assert_eq!(label_rows(&db).await, 8, "the migration keeps every label row");
+    let count = |q: &'static str| {
+        let s = &s;
+        async move { s.list(&req(pods(), q)).await.unwrap().items.len() }
+    };
+    assert_eq!((count("labelSelector=app%3Dweb").await, count("labelSelector=rank%3D2").await), (4, 1));
+
+    assert!(s.delete("m1", &pods(), "ns", "p0").await.unwrap());
+    assert_eq!(label_rows(&db).await, 6, "a deleted object's labels go with it");
+    // A relist without p1 deletes it and its labels; p2 changes a label.
+    let mut p2 = labelled(2, "2");
+    p2["metadata"]["labels"]["rank"] = json!("twenty");
+    s.replace_all("m1", &pods(), &[p2, labelled(3, "1")]).await.unwrap();
+    assert_eq!(label_rows(&db).await, 4, "the relist's deletions take their labels along");
+    assert_eq!((count("labelSelector=rank%3D2").await, count("labelSelector=rank%3Dtwenty").await), (0, 1));
+    assert_eq!(s.clean_cluster("m1").await.unwrap(), 2);
+    assert_eq!(label_rows(&db).await, 0, "cleaning a cluster takes every label row along");
+    drop(s);
+    db.cleanup().await;
 }
 
 /// Rows left in the label table (SQLite and MySQL keep one; PostgreSQL indexes the JSON).

@@ -180,6 +180,7 @@ impl SqliteWriter {
                 }
             }
         }
+        free_elsewhere(writes);
     }
 
     /// `writes` (or only the write at index `only`) in one transaction.
@@ -206,6 +207,14 @@ impl SqliteWriter {
         let result = db::finish_blocking(c, result);
         fit_writer_cache(c, &self.cache);
         result
+    }
+}
+
+/// Frees a committed group (its rows and statements hold each object's text twice) on a runtime
+/// thread: every queued write waits for the writer's thread, and freeing took 3% of its time.
+fn free_elsewhere(writes: Vec<Prepared>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move { drop(writes) });
     }
 }
 

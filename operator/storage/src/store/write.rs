@@ -197,6 +197,10 @@ fn label_changes<'r>(changed: &[Pending], before: &Existing, chunk: &'r [Row]) -
 
 /// The stored rows a relist deletes: those it did not return.
 fn stale_ids(existing: &Existing, relisted: &[Row]) -> Vec<i64> {
+    if existing.is_empty() {
+        // Not a relist, or nothing stored before it.
+        return Vec::new();
+    }
     let keep: HashSet<(&str, &str)> = relisted.iter().map(|r| (r.namespace.as_str(), r.name.as_str())).collect();
     let mut stale: Vec<i64> = existing
         .iter()
