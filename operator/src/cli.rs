@@ -187,7 +187,8 @@ pub struct OperatorArgs {
     pub allow_sync_all_resources: bool,
     /// Elect a leader on a Lease in --namespace before running the controllers, so replicas
     /// never work at once (`clusterpedia-clustersynchro-manager[-<sharding name>]` for the
-    /// cluster controller, `clusterpedia-controller-manager` for the import controllers).
+    /// cluster controller, `clusterpedia-controller-manager` for the import controllers). A
+    /// leader stopped with SIGTERM or Ctrl-C gives its Lease up, so a standby takes over at once.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub leader_elect: bool,
     /// Which controllers run, comma separated: `clusters` (PediaClusters synced into the
@@ -543,7 +544,7 @@ fn run_apiserver(args: ApiserverArgs) -> Result<ExitCode, CliError> {
         let server = crate::apiserver::start(&args.serve, client, std::sync::Arc::new(store)).await?;
         tokio::select! {
             _ = server.wait() => {}
-            _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+            _ = crate::shutdown::requested() => {}
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -590,6 +591,8 @@ fn run_controllers(args: OperatorArgs, serve: Option<crate::apiserver::ServeArgs
                 }
             }
         };
+        // Set once a stop is requested: each controller set gives its lease up and returns.
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let profiles = match args.controllers.contains(&Controllers::Clusterprofiles) {
             true => Some(args.clusterprofiles.settings(&namespace)?),
             false => None,
@@ -597,7 +600,6 @@ fn run_controllers(args: OperatorArgs, serve: Option<crate::apiserver::ServeArgs
         let import = async {
             let policies = args.controllers.contains(&Controllers::Import);
             if policies || profiles.is_some() {
-                let lease = leader("clusterpedia-controller-manager".into()).await;
                 let work = async {
                     let policies = async {
                         if policies {
@@ -613,9 +615,10 @@ fn run_controllers(args: OperatorArgs, serve: Option<crate::apiserver::ServeArgs
                     };
                     tokio::try_join!(policies, profiles).map(|_| ())
                 };
-                led(lease, work).await?;
+                led(leader("clusterpedia-controller-manager".into()), work, stopping.clone()).await?;
             }
-            std::future::pending::<Result<(), CliError>>().await
+            stopped(stopping.clone()).await;
+            Ok::<(), CliError>(())
         };
         let clusters = async {
             if args.controllers.contains(&Controllers::Clusters) {
@@ -623,45 +626,66 @@ fn run_controllers(args: OperatorArgs, serve: Option<crate::apiserver::ServeArgs
                     "" => "clusterpedia-clustersynchro-manager".to_owned(),
                     shard => format!("clusterpedia-clustersynchro-manager-{shard}"),
                 };
-                let lease = leader(name).await;
                 let retention = pedia_storage::Retention {
                     max_age: args.change_log_retention,
                     max_entries: args.change_log_retention_entries,
                 };
                 let interval = args.change_log_compact_interval.max(std::time::Duration::from_secs(1));
-                led(lease, async {
+                let work = async {
                     // The leader trims the log it writes (shards' leaders alike: a trim is idempotent).
                     tokio::select! {
                         result = crate::clusters::run(client.clone(), store.clone(), settings) => Ok(result?),
                         () = crate::compaction::run(store.clone(), retention, interval) => Ok(()),
                     }
-                })
-                .await?;
+                };
+                led(leader(name), work, stopping.clone()).await?;
             }
-            std::future::pending::<Result<(), CliError>>().await
+            stopped(stopping.clone()).await;
+            Ok::<(), CliError>(())
         };
-        tokio::select! {
-            result = import => result?,
-            result = clusters => result?,
-            _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
-        }
+        let signal = async {
+            crate::shutdown::requested().await;
+            let _ = stop.send(true);
+            Ok::<(), CliError>(())
+        };
+        tokio::try_join!(import, clusters, signal)?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-/// Runs `work` while `lease` is held (always without leader election); losing the lease ends
-/// the process with an error, as upstream (its replacement starts clean).
+/// Resolves once a stop is requested (or nothing can request one any more).
+async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// Runs `work` once `lease` is held (at once without leader election) until a stop is requested.
+/// Losing the lease ends the process with an error, as upstream (its replacement starts clean);
+/// otherwise the lease is given up when the work ends, so a replacement need not wait for it to
+/// expire.
 async fn led(
-    lease: Option<crate::leader::Leadership>,
+    lease: impl std::future::Future<Output = Option<crate::leader::Leadership>>,
     work: impl std::future::Future<Output = Result<(), CliError>>,
+    stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), CliError> {
-    match lease {
-        None => work.await,
+    let lease = tokio::select! {
+        lease = lease => lease,
+        () = stopped(stopping.clone()) => return Ok(()),
+    };
+    let result = match &lease {
+        None => tokio::select! {
+            result = work => result,
+            () = stopped(stopping) => Ok(()),
+        },
         Some(lease) => tokio::select! {
             result = work => result,
-            lost = lease.keep() => Err(CliError::Leader(lost)),
+            lost = lease.keep() => return Err(CliError::Leader(lost)),
+            () = stopped(stopping) => Ok(()),
         },
+    };
+    if let Some(lease) = lease {
+        lease.release().await;
     }
+    result
 }
 
 /// The pod's namespace in a cluster, else upstream's default.

@@ -1,6 +1,8 @@
 //! Leader election on a coordination.k8s.io Lease (upstream's timings: 15 s lease, renewed every
 //! 2 s, given up after 10 s without a renewal), so two replicas never run the same controllers,
-//! and a killed leader's work is taken over once its lease expires.
+//! and a killed leader's work is taken over once its lease expires. A leader that stops (SIGTERM,
+//! as on a rolling update) gives its lease up, so the next one starts at once (client-go's
+//! `ReleaseOnCancel`).
 
 use std::time::Duration;
 
@@ -36,6 +38,17 @@ pub fn decide(spec: Option<&LeaseSpec>, me: &str, now: Timestamp) -> Decision {
     let renewed = spec.renew_time.as_ref().map(|t| t.0).or(spec.acquire_time.as_ref().map(|t| t.0));
     let expired = renewed.is_none_or(|t| t + SignedDuration::from_secs(duration) < now);
     if holder.is_empty() || expired { Decision::Hold { transition: true } } else { Decision::Wait { holder } }
+}
+
+/// The lease as `me` gives it up (pure): no holder, expiring a second after now, as client-go
+/// releases one; None when `me` does not hold it (it was taken over: nothing to give up).
+pub fn released(spec: &LeaseSpec, me: &str, now: Timestamp) -> Option<LeaseSpec> {
+    (spec.holder_identity.as_deref() == Some(me)).then(|| LeaseSpec {
+        holder_identity: None,
+        lease_duration_seconds: Some(1),
+        renew_time: Some(MicroTime(now)),
+        ..spec.clone()
+    })
 }
 
 /// Why leadership could not be had or was lost.
@@ -126,21 +139,42 @@ impl Leadership {
     }
 
     /// Renews the lease until it cannot be renewed for [`RENEW_DEADLINE`] (or someone else took it).
-    pub async fn keep(self) -> LeaderError {
+    pub async fn keep(&self) -> LeaderError {
         let mut last_renewed = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(RETRY_PERIOD).await;
             match Self::try_hold(&self.api, &self.name, &self.me).await {
                 Ok(None) => last_renewed = tokio::time::Instant::now(),
                 Ok(Some(holder)) => {
-                    return LeaderError::Lost { name: self.name, last: format!("now held by {holder:?}") };
+                    return LeaderError::Lost { name: self.name.clone(), last: format!("now held by {holder:?}") };
                 }
                 Err(e) => {
                     tracing::warn!(lease = %self.name, error = %e, "renewing the lease failed");
                     if last_renewed.elapsed() > RENEW_DEADLINE {
-                        return LeaderError::Lost { name: self.name, last: e.to_string() };
+                        return LeaderError::Lost { name: self.name.clone(), last: e.to_string() };
                     }
                 }
+            }
+        }
+    }
+
+    /// Gives the lease up if this process still holds it. A failure is logged: the lease then
+    /// expires by itself within [`LEASE_DURATION`].
+    pub async fn release(&self) {
+        let result = async {
+            let Some(mut lease) = self.api.get_opt(&self.name).await? else { return Ok(false) };
+            let Some(spec) = lease.spec.as_ref().and_then(|s| released(s, &self.me, Timestamp::now())) else {
+                return Ok(false);
+            };
+            lease.spec = Some(spec);
+            // The resourceVersion read above: a replica that took the lease meanwhile keeps it (409).
+            self.api.replace(&self.name, &PostParams::default(), &lease).await.map(|_| true)
+        };
+        match result.await {
+            Ok(true) => tracing::info!(lease = %self.name, "leader: lease released"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(lease = %self.name, error = %e, "leader: the lease could not be released; it expires by itself")
             }
         }
     }
@@ -168,6 +202,18 @@ mod tests {
         assert_eq!(decide(Some(&spec("me", 3)), "me", now), Decision::Hold { transition: false });
         assert_eq!(decide(Some(&spec("", 3)), "me", now), Decision::Hold { transition: true });
         assert_eq!(decide(Some(&LeaseSpec::default()), "me", now), Decision::Hold { transition: true });
+    }
+
+    #[test]
+    fn a_released_lease_is_free_at_once_and_only_its_holder_releases_it() {
+        let now = Timestamp::now();
+        let mut held = spec("me", 1);
+        held.lease_transitions = Some(3);
+        let free = released(&held, "me", now).expect("held by me");
+        assert_eq!(free.holder_identity, None);
+        assert_eq!(free.lease_transitions, Some(3));
+        assert_eq!(decide(Some(&free), "next", now), Decision::Hold { transition: true });
+        assert_eq!(released(&spec("other", 1), "me", now), None);
     }
 
     #[test]

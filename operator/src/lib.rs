@@ -12,6 +12,7 @@ pub mod kubeconfig;
 pub mod leader;
 pub mod malloc_arenas;
 pub mod metrics;
+pub mod shutdown;
 pub mod telemetry;
 pub mod template;
 pub mod validate;

@@ -1,6 +1,7 @@
 //! Replicas on one PostgreSQL: two `pedia operator` processes elect a leader on a Lease, only the
 //! leader syncs, and when it is killed the other takes its clusters over within the lease
-//! duration. A third replica with `--sharding-name east` syncs only the cluster of that shard.
+//! duration; a leader stopped with SIGTERM gives the lease up as it exits. A replica with
+//! `--sharding-name east` syncs only the cluster of that shard.
 #![allow(clippy::unwrap_used)] // test code may panic
 
 mod common;
@@ -110,7 +111,7 @@ async fn replicas_elect_a_leader_and_take_over() {
     );
     let a_identity = lease_holder(h, default_lease).await;
     assert!(!a_identity.is_empty());
-    let b = replica(&host.kubeconfig, &url, "", &log);
+    let mut b = replica(&host.kubeconfig, &url, "", &log);
     let east = replica(&host.kubeconfig, &url, "east", &log);
     until("the east replica syncs east-shard only", 30, || async {
         let synced = synced_by(&east).await;
@@ -158,7 +159,28 @@ async fn replicas_elect_a_leader_and_take_over() {
     .await;
     assert!(synced_by(&east).await == ["east-shard"], "the east shard is untouched");
 
-    drop((b, east));
+    // b is stopped as Kubernetes stops a pod (SIGTERM): it gives the lease up on its way out, so
+    // the standby c does not wait for the lease to expire.
+    let c = replica(&host.kubeconfig, &url, "", &log);
+    until("replica c serves metrics", 20, || async {
+        http_get(c.port, "/readyz").await.ok_or_else(|| "no answer".to_owned())
+    })
+    .await;
+    let b_identity = lease_holder(h, default_lease).await;
+    assert!(!b_identity.is_empty());
+    let pid = b.child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.unwrap().success());
+    let exit =
+        tokio::time::timeout(Duration::from_secs(20), b.child.wait()).await.expect("b stops on SIGTERM").unwrap();
+    assert!(exit.success(), "b exited with {exit}");
+    assert_ne!(lease_holder(h, default_lease).await, b_identity, "the stopped leader gave its lease up");
+    until("replica c takes over", 20, || async {
+        let synced = synced_by(&c).await;
+        if synced == ["default-shard"] { Ok(()) } else { Err(format!("{synced:?}")) }
+    })
+    .await;
+
+    drop((b, c, east));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // not every benchmark uses every helper
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
@@ -138,9 +139,9 @@ fn sqlite_bulk_load(path: &str, rows: &[(String, Row)], settings: Settings, part
 /// The backend's own bulk load of exactly the rows the write API stores (same keys, columns and
 /// objects, same table and indexes): one SQLite transaction of one prepared insert, PostgreSQL
 /// COPY (psql), MariaDB LOAD DATA (mysql client). Only the load is timed, not building the rows.
-/// PostgreSQL's rows include their `labels` column; the separate label tables of SQLite and
-/// MariaDB are not loaded (only `--bulk-parts` loads SQLite's), so there the write API's ratio
-/// also pays for the label index.
+/// PostgreSQL's rows include their `labels` column; the label tables of SQLite and MariaDB are
+/// loaded with `parts.labels` (their label dictionary before the clock starts, as the write API
+/// keeps it cached).
 async fn bulk_load(
     backend: Backend,
     url: &str,
@@ -149,76 +150,123 @@ async fn bulk_load(
     settings: Settings,
     parts: Parts,
 ) -> Duration {
-    const COLS: &str = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object";
     match backend {
         Backend::Sqlite => {
             let path = url.trim_start_matches("sqlite://").to_owned();
             let rows: Vec<(String, Row)> = bulk_rows(sample, clusters).collect();
             tokio::task::spawn_blocking(move || sqlite_bulk_load(&path, &rows, settings, parts)).await.unwrap()
         }
-        Backend::Postgres | Backend::Mysql => {
-            use std::io::Write;
-            let file = std::env::temp_dir().join(format!("pedia-bench-{}.tsv", std::process::id()));
-            let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-            let pg = backend == Backend::Postgres;
-            for (cluster, r) in bulk_rows(sample, clusters) {
-                let escaped = r.object.replace('\\', "\\\\");
-                write!(
-                    out,
-                    "{cluster}\t\tv1\tpods\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t0\t{escaped}",
-                    r.kind, r.namespace, r.name, r.uid, r.owner_uid, r.resource_version, r.created_at
-                )
-                .unwrap();
-                if pg {
-                    // PostgreSQL keeps labels in a JSONB column of the row (GIN-indexed): part of
-                    // the same row, so the bulk load writes it too.
-                    let labels: serde_json::Map<String, Value> =
-                        r.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-                    write!(out, "\t{}", Value::Object(labels).to_string().replace('\\', "\\\\")).unwrap();
+        Backend::Postgres => {
+            let file = tsv_file("resources");
+            write_tsv(&file, sample, clusters, |out, _id, cluster, r| {
+                resource_tsv(out, None, cluster, r)?;
+                // PostgreSQL keeps labels in a JSONB column of the row (GIN-indexed): part of
+                // the same row, so the bulk load writes it too.
+                let labels: serde_json::Map<String, Value> =
+                    r.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                writeln!(out, "\t{}", Value::Object(labels).to_string().replace('\\', "\\\\"))
+            });
+            let db = url.rsplit('/').next().unwrap().to_owned();
+            let copy = format!("\\copy resources ({RESOURCE_COLS}, labels) FROM '{}'", file.display());
+            let t = Instant::now();
+            run("psql", &["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", &db, "-c", &copy]);
+            let elapsed = t.elapsed();
+            let _ = std::fs::remove_file(&file);
+            elapsed
+        }
+        Backend::Mysql => {
+            let file = tsv_file("resources");
+            let labels = tsv_file("labels");
+            let mut pairs: std::collections::HashMap<(String, String), i64> = std::collections::HashMap::new();
+            let mut label_rows = std::io::BufWriter::new(std::fs::File::create(&labels).unwrap());
+            write_tsv(&file, sample, clusters, |out, id, cluster, r| {
+                resource_tsv(out, Some(id), cluster, r)?;
+                writeln!(out)?;
+                if parts.labels {
+                    for pair in &r.labels {
+                        let next = pairs.len() as i64 + 1;
+                        let label = *pairs.entry(pair.clone()).or_insert(next);
+                        writeln!(label_rows, "{label}\t{id}")?;
+                    }
                 }
-                writeln!(out).unwrap();
+                Ok(())
+            });
+            label_rows.flush().unwrap();
+            drop(label_rows);
+            let db = url.rsplit('/').next().unwrap().to_owned();
+            let mysql = |sql: &str| {
+                run("mysql", &["--local-infile=1", "-uroot", "-h127.0.0.1", &db, "-e", sql]);
+            };
+            mysql("SET GLOBAL local_infile = 1");
+            let dictionary = tsv_file("pairs");
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&dictionary).unwrap());
+            for ((k, v), id) in &pairs {
+                writeln!(out, "{id}\t{k}\t{v}").unwrap();
             }
             out.flush().unwrap();
             drop(out);
-            let db = url.rsplit('/').next().unwrap().to_owned();
+            mysql(&format!(
+                "LOAD DATA LOCAL INFILE '{}' INTO TABLE label_pairs (id, label_key, label_value)",
+                dictionary.display()
+            ));
+            let mut load =
+                format!("LOAD DATA LOCAL INFILE '{}' INTO TABLE resources (id, {RESOURCE_COLS})", file.display());
+            if parts.labels {
+                load.push_str(&format!(
+                    "; LOAD DATA LOCAL INFILE '{}' INTO TABLE resource_labels (label_id, resource_id)",
+                    labels.display()
+                ));
+            }
             let t = Instant::now();
-            let status = if backend == Backend::Postgres {
-                std::process::Command::new("psql")
-                    .args([
-                        "-q",
-                        "-h",
-                        "127.0.0.1",
-                        "-U",
-                        "postgres",
-                        "-d",
-                        &db,
-                        "-c",
-                        &format!("\\copy resources ({COLS}, labels) FROM '{}'", file.display()),
-                    ])
-                    .status()
-                    .unwrap()
-            } else {
-                std::process::Command::new("mysql")
-                    .args([
-                        "--local-infile=1",
-                        "-uroot",
-                        "-h127.0.0.1",
-                        &db,
-                        "-e",
-                        &format!(
-                            "SET GLOBAL local_infile = 1; LOAD DATA LOCAL INFILE '{}' INTO TABLE resources ({COLS})",
-                            file.display()
-                        ),
-                    ])
-                    .status()
-                    .unwrap()
-            };
+            mysql(&load);
             let elapsed = t.elapsed();
-            let _ = std::fs::remove_file(&file);
-            assert!(status.success(), "bulk load failed");
+            for f in [file, labels, dictionary] {
+                let _ = std::fs::remove_file(f);
+            }
             elapsed
         }
     }
+}
+
+/// The columns of a resource row the server bulk loads write.
+const RESOURCE_COLS: &str = "cluster, api_group, version, resource, kind, namespace, name, uid, owner_uid, resource_version, created_at, synced_at, object";
+
+fn tsv_file(what: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("pedia-bench-{}-{what}.tsv", std::process::id()))
+}
+
+/// Writes `sample`'s rows in every cluster to `file`, one `line(out, id, cluster, row)` each (ids
+/// from 1, as the rows are loaded into an empty table).
+fn write_tsv(
+    file: &std::path::Path,
+    sample: &[Value],
+    clusters: usize,
+    mut line: impl FnMut(&mut std::io::BufWriter<std::fs::File>, i64, &str, &Row) -> std::io::Result<()>,
+) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file).unwrap());
+    for (id, (cluster, r)) in bulk_rows(sample, clusters).enumerate() {
+        line(&mut out, id as i64 + 1, &cluster, &r).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// A resource row's `RESOURCE_COLS` (after its id, if given), tab-separated, no line end.
+fn resource_tsv(out: &mut impl Write, id: Option<i64>, cluster: &str, r: &Row) -> std::io::Result<()> {
+    if let Some(id) = id {
+        write!(out, "{id}\t")?;
+    }
+    let escaped = r.object.replace('\\', "\\\\");
+    write!(
+        out,
+        "{cluster}\t\tv1\tpods\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t0\t{escaped}",
+        r.kind, r.namespace, r.name, r.uid, r.owner_uid, r.resource_version, r.created_at
+    )
+}
+
+/// Runs a database client; a failure ends the benchmark.
+fn run(program: &str, args: &[&str]) {
+    let status = std::process::Command::new(program).args(args).status().unwrap();
+    assert!(status.success(), "{program} failed");
 }
 
 /// Lets the server write out what the previous phase left in its WAL before the next phase is
@@ -243,13 +291,6 @@ pub enum Settings {
 }
 
 impl Settings {
-    pub fn of(backend: Backend) -> &'static [Settings] {
-        match backend {
-            Backend::Sqlite => &[Settings::SqliteDefaults, Settings::SqliteWriter],
-            Backend::Postgres | Backend::Mysql => &[Settings::Server],
-        }
-    }
-
     pub fn label(self, backend: Backend) -> &'static str {
         match (self, backend) {
             (Settings::SqliteDefaults, _) => "SQLite's default settings",
@@ -260,15 +301,50 @@ impl Settings {
     }
 }
 
-/// The backend's own bulk loads of `sample` in every cluster (one per `Settings::of`), each into
+/// A bulk load an ingest rate is compared with: how it is configured and what it writes.
+#[derive(Clone, Copy)]
+pub struct Reference {
+    pub settings: Settings,
+    pub parts: Parts,
+}
+
+impl Reference {
+    /// The references of `backend`. Each loads the rows the write API stores for an object: its
+    /// resource row and its labels (PostgreSQL keeps them in a column of that row, SQLite and
+    /// MariaDB in the label index's table, so there the label rows are loaded too). SQLite's
+    /// last reference loads the resource rows alone, as the bulk load did before 2026-12-07.
+    pub fn of(backend: Backend) -> &'static [Reference] {
+        const LABELS: Parts = Parts { labels: true, changes: false, commit_every: None };
+        const ROWS: Parts = Parts { labels: false, changes: false, commit_every: None };
+        match backend {
+            Backend::Sqlite => &[
+                Reference { settings: Settings::SqliteDefaults, parts: LABELS },
+                Reference { settings: Settings::SqliteWriter, parts: LABELS },
+                Reference { settings: Settings::SqliteWriter, parts: ROWS },
+            ],
+            Backend::Postgres => &[Reference { settings: Settings::Server, parts: ROWS }],
+            Backend::Mysql => &[Reference { settings: Settings::Server, parts: LABELS }],
+        }
+    }
+
+    pub fn label(self, backend: Backend) -> String {
+        let settings = self.settings.label(backend);
+        match backend {
+            Backend::Sqlite if !self.parts.labels => format!("{settings}, resource rows alone"),
+            _ => settings.to_owned(),
+        }
+    }
+}
+
+/// The backend's own bulk loads of `sample` in every cluster (one per `Reference::of`), each into
 /// a fresh database emptied again afterwards; returns their rows per second. No other connection
 /// of this process may be open: SQLite's page caches share one pool in a process (the bundled
 /// library is built with SQLITE_ENABLE_MEMORY_MANAGEMENT), so a bulk load beside a store's idle
 /// connections takes their cached pages for its own and ran 60% faster.
 pub async fn bulk_rates(backend: Backend, name: &str, sample: &[Value], clusters: usize) -> Vec<f64> {
     let mut rates = Vec::new();
-    for settings in Settings::of(backend) {
-        rates.push(bulk_rate(backend, name, sample, clusters, *settings, Parts::default()).await);
+    for r in Reference::of(backend) {
+        rates.push(bulk_rate(backend, name, sample, clusters, r.settings, r.parts).await);
     }
     rates
 }

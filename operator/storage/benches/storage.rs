@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use api_types::Gvr;
 use api_types::search::{ListOptions, SearchQuery};
-use bulk::{Parts, Settings, bulk_rate, bulk_rates, fresh_url, settle};
+use bulk::{Parts, Reference, Settings, bulk_rate, bulk_rates, fresh_url, settle};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, SimpleAsyncConnection};
 use pedia_storage::{Backend, ListRequest, Storage, StorageConfig};
 use pedia_testkit::realistic_pod;
@@ -204,12 +204,12 @@ impl Ingest {
     fn report(&self, backend: Backend, objects: usize, bulk_after: &[f64]) {
         let [before, between] = &self.bulk;
         let name = backend.name();
-        let settings = Settings::of(backend);
-        for (i, settings) in settings.iter().enumerate() {
+        let references = Reference::of(backend);
+        for (i, reference) in references.iter().enumerate() {
             println!(
                 "{name:<8} bulk load of the same rows ({objects}), {}: {:.0} rows/s before the stream, {:.0} after it, \
                  {:.0} after the initial sync",
-                settings.label(backend),
+                reference.label(backend),
                 before[i],
                 between[i],
                 bulk_after[i]
@@ -227,14 +227,14 @@ impl Ingest {
         ];
         for (label, rate, a, b) in modes.into_iter().filter_map(|(l, r, a, b)| Some((l, r?, a, b))) {
             let pct = |reference: f64| 100.0 * rate / reference;
-            let ratios: Vec<String> = settings
+            let ratios: Vec<String> = references
                 .iter()
                 .enumerate()
-                .map(|(i, settings)| {
+                .map(|(i, reference)| {
                     format!(
                         "{:.0}% of the bulk loads around it with {} ({:.0}% / {:.0}%)",
                         pct((a[i] + b[i]) / 2.0),
-                        settings.label(backend),
+                        reference.label(backend),
                         pct(a[i]),
                         pct(b[i])
                     )
