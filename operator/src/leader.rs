@@ -158,8 +158,9 @@ impl Leadership {
         }
     }
 
-    /// Gives the lease up if this process still holds it. A failure is logged: the lease then
-    /// expires by itself within [`LEASE_DURATION`].
+    /// Gives the lease up if this process still holds it, waiting at most [`RETRY_PERIOD`] for
+    /// the host (a stop must not hang on it). A failure is logged: the lease then expires by
+    /// itself within [`LEASE_DURATION`].
     pub async fn release(&self) {
         let result = async {
             let Some(mut lease) = self.api.get_opt(&self.name).await? else { return Ok(false) };
@@ -170,11 +171,14 @@ impl Leadership {
             // The resourceVersion read above: a replica that took the lease meanwhile keeps it (409).
             self.api.replace(&self.name, &PostParams::default(), &lease).await.map(|_| true)
         };
-        match result.await {
-            Ok(true) => tracing::info!(lease = %self.name, "leader: lease released"),
-            Ok(false) => {}
-            Err(e) => {
+        match tokio::time::timeout(RETRY_PERIOD, result).await {
+            Ok(Ok(true)) => tracing::info!(lease = %self.name, "leader: lease released"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
                 tracing::warn!(lease = %self.name, error = %e, "leader: the lease could not be released; it expires by itself")
+            }
+            Err(_) => {
+                tracing::warn!(lease = %self.name, "leader: the host did not answer in time; the lease expires by itself")
             }
         }
     }
