@@ -188,7 +188,7 @@ pub struct OperatorArgs {
     /// Elect a leader on a Lease in --namespace before running the controllers, so replicas
     /// never work at once (`clusterpedia-clustersynchro-manager[-<sharding name>]` for the
     /// cluster controller, `clusterpedia-controller-manager` for the import controllers). A
-    /// leader stopped with SIGTERM or Ctrl-C gives its Lease up, so a standby takes over at once.
+    /// leader stopped with SIGTERM or Ctrl-C gives its Lease up: a standby takes over within ~2 s.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub leader_elect: bool,
     /// Which controllers run, comma separated: `clusters` (PediaClusters synced into the
