@@ -48,6 +48,12 @@ async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
         db.batch_execute(down).await;
         db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261202000006'").await;
         assert_eq!(db.storage.migrate().await.unwrap(), ["20261202000006"], "{backend:?}");
+        if backend == Backend::Postgres {
+            let down = include_str!("../migrations/postgres/2026-12-07-000008_byte_order_keys/down.sql");
+            db.batch_execute(down).await;
+            db.batch_execute("DELETE FROM __diesel_schema_migrations WHERE version = '20261207000008'").await;
+            assert_eq!(db.storage.migrate().await.unwrap(), ["20261207000008"]);
+        }
         db.cleanup().await;
     }
     // A schema from a newer pedia (SQLite is enough to show the check).
@@ -62,6 +68,48 @@ async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
     let err = db.storage.migrate().await.unwrap_err();
     assert!(matches!(err, StorageError::Schema(_)) && err.to_string().contains("upgrade pedia"), "{err}");
     db.cleanup().await;
+}
+
+/// Names order byte by byte on every backend, as Kubernetes orders them, whatever a PostgreSQL
+/// database's locale (under ICU's en-US collation "B" would come last), and pages continue by
+/// the same order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_order_byte_by_byte_whatever_the_locale() {
+    for backend in ALL {
+        let db = match backend {
+            Backend::Postgres => {
+                common::fresh_postgres("TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+                    .await
+            }
+            b => fresh(b).await,
+        };
+        let given = ["ab", "a0", "B", "a.b", "a", "a-b"];
+        let batch: Vec<Value> = given.iter().map(|n| pod("ns", n, "1", json!({}))).collect();
+        db.storage.upsert("m1", &pods(), &batch).await.unwrap();
+        let list = |query: String| {
+            let s = &db.storage;
+            async move { s.list(&req(pods(), &query)).await.unwrap() }
+        };
+        let named = |page: &pedia_storage::Page| -> Vec<String> {
+            names(page).iter().map(|n| n.rsplit('/').next().unwrap().to_owned()).collect()
+        };
+        let bytewise = ["B", "a", "a-b", "a.b", "a0", "ab"];
+        assert_eq!(named(&list(String::new()).await), bytewise, "{backend:?}: the default order");
+        let reversed: Vec<&str> = bytewise.iter().rev().copied().collect();
+        assert_eq!(named(&list("orderby=name%20desc".into()).await), reversed, "{backend:?}");
+        let mut paged = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = list(format!("limit=2&continue={token}")).await;
+            paged.extend(named(&page));
+            match page.continue_token {
+                Some(t) if !t.is_empty() => token = t,
+                _ => break,
+            }
+        }
+        assert_eq!(paged, bytewise, "{backend:?}: pages");
+        db.cleanup().await;
+    }
 }
 
 /// The operator and its apiserver sidecar start together on one database: their migrations

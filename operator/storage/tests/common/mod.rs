@@ -45,6 +45,15 @@ pub async fn fresh(backend: Backend) -> Db {
 
 /// A new empty database, migrated or not.
 pub async fn fresh_with(backend: Backend, migrate: bool) -> Db {
+    fresh_created(backend, migrate, "").await
+}
+
+/// A new migrated PostgreSQL database created with `options` (`CREATE DATABASE name options`).
+pub async fn fresh_postgres(options: &str) -> Db {
+    fresh_created(Backend::Postgres, true, options).await
+}
+
+async fn fresh_created(backend: Backend, migrate: bool, pg_options: &str) -> Db {
     let name = unique();
     let (url, drop_sql, file) = match backend {
         Backend::Sqlite => {
@@ -56,7 +65,7 @@ pub async fn fresh_with(backend: Backend, migrate: bool) -> Db {
             let mut c = AsyncPgConnection::establish(&admin)
                 .await
                 .unwrap_or_else(|e| panic!("PostgreSQL is required for the storage tests ({admin}): {e}"));
-            c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {name} {pg_options}")).await.unwrap();
             (with_database(&admin, &name), Some((admin, format!("DROP DATABASE {name} WITH (FORCE)"))), None)
         }
         Backend::Mysql => {
