@@ -4,10 +4,11 @@
 //! seconds until every PediaCluster is Ready and synced, the change-to-visible latency under a
 //! steady stream of changes, the rate when deployments and services are added, and pedia's peak
 //! RSS. The initial sync is compared with the backend's own bulk load of as many of the same pods,
-//! measured just before it (the storage benchmark's bulk loads). Prints figures; asserts nothing.
+//! measured just before it (the storage benchmark's bulk loads), `--rounds` times, with the
+//! median of the rounds (runs on this machine vary by a quarter). Prints figures; asserts nothing.
 //!
 //! `cargo bench -p operator --bench synchro -- --members 10 --namespaces 10 --scale 500
-//! --backends sqlite,postgres --churn 500 --churn-seconds 20 [--streaming-lists false]`
+//! --backends sqlite,postgres --rounds 3 --churn 500 --churn-seconds 20 [--streaming-lists false]`
 //! (`PEDIA_BENCH_BIN=/path/to/pedia` runs another build of pedia, for an A/B comparison)
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
@@ -258,6 +259,70 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap()
 }
 
+/// pedia after an initial sync.
+struct Synced {
+    pedia: Child,
+    store: Arc<Storage>,
+    url: String,
+    /// Until every PediaCluster was Ready and every pod stored.
+    secs: f64,
+    /// When pedia was started, Unix milliseconds.
+    started_ms: i64,
+}
+
+/// A fresh store, a PediaCluster per member (pods only), and pedia started on them until every
+/// pod is stored.
+async fn initial_sync(fleet: &Fleet, backend: Backend, name: &str, pods: usize, dir: &Path) -> Synced {
+    let h = &fleet.host.sim;
+    let url = bulk::fresh_url(backend, name).await;
+    let store = Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 5).await.unwrap());
+    store.migrate().await.unwrap();
+    // As the storage bench does before each timed phase: the sync does not pay for checkpointing
+    // what the bulk load (and an earlier run) left in PostgreSQL's WAL.
+    bulk::settle(backend).await;
+    for (i, m) in fleet.members.iter().enumerate() {
+        let pc = pedia_cluster(&format!("member-{}", i + 1), m, json!([{"group": "", "resources": ["pods"]}]));
+        h.create(pc).await.unwrap();
+    }
+    let t = Instant::now();
+    let started_ms = epoch_ms();
+    let fleet_cpu = cpu_seconds("self");
+    let pedia = start_pedia(&fleet.host.kubeconfig, &url, &dir.join(format!("pedia-{}.log", backend.name())));
+    let pid = pedia.id().unwrap();
+    let secs = until_synced(h, &store, pods as i64, t).await;
+    println!(
+        "   CPU seconds during the initial sync: pedia {:.1}, the kubesim fleet and this bench {:.1} (of {:.1} on 2 cores)",
+        cpu_seconds(&pid.to_string()),
+        cpu_seconds("self") - fleet_cpu,
+        2.0 * secs
+    );
+    Synced { pedia, store, url, secs, started_ms }
+}
+
+/// `rate` as a percentage of each bulk load's.
+fn percents(backend: Backend, rate: f64, bulk: &[f64]) -> String {
+    let each = bulk::Reference::of(backend).iter().zip(bulk);
+    let each = each.map(|(reference, bulk)| format!("{:.0}% of {}", 100.0 * rate / bulk, reference.label(backend)));
+    each.collect::<Vec<_>>().join(", ")
+}
+
+/// Stops pedia as Kubernetes stops a pod (it gives its lease up, so the next one does not wait for
+/// it to expire: that wait was counted in the next initial sync) and deletes the PediaClusters.
+async fn stop(h: &KubeSim, mut pedia: Child, members: usize) {
+    if let Some(pid) = pedia.id() {
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+    }
+    if tokio::time::timeout(Duration::from_secs(20), pedia.wait()).await.is_err() {
+        let _ = pedia.start_kill();
+        let _ = pedia.wait().await;
+    }
+    for i in 0..members {
+        let path = format!("/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/member-{}", i + 1);
+        update(h, &path, |pc| pc["metadata"]["finalizers"] = json!([])).await;
+        h.request(Method::DELETE, &path, None).await;
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let members = num("--members", 10);
@@ -269,6 +334,7 @@ async fn main() {
     let backends = arg("--backends", "sqlite,postgres");
     let changes = num("--churn", 500);
     let churn_seconds = num("--churn-seconds", 20) as u64;
+    let rounds = num("--rounds", 3).max(1);
     let dir = std::env::temp_dir().join(format!("pedia-synchro-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
@@ -316,67 +382,65 @@ async fn main() {
             other => panic!("unknown backend {other}: use sqlite or postgres"),
         };
         let name = "pedia_synchro_bench";
-        // Before the store is opened: a SQLite bulk load beside open connections borrows their caches.
-        let bulk = bulk::bulk_rates(backend, name, &sample, fleet.members.len()).await;
-        let bulk_rows = sample.len() * fleet.members.len();
         let backend_name = backend.name();
-        for (reference, rate) in bulk::Reference::of(backend).iter().zip(&bulk) {
+        let bulk_rows = sample.len() * fleet.members.len();
+        // The initial sync and its bulk loads `rounds` times, one after the other, and the median
+        // of each figure: runs on this machine differ by a quarter from one to the next.
+        let mut ratios: Vec<Vec<f64>> = Vec::new();
+        let mut rates = Vec::new();
+        let mut run: Option<Synced> = None;
+        for round in 1..=rounds {
+            if let Some(earlier) = run.take() {
+                stop(h, earlier.pedia, fleet.members.len()).await;
+            }
+            // Before the store is opened: a SQLite bulk load beside open connections borrows their caches.
+            let bulk = bulk::bulk_rates(backend, name, &sample, fleet.members.len()).await;
+            for (reference, rate) in bulk::Reference::of(backend).iter().zip(&bulk) {
+                println!(
+                    "{backend_name:<8} round {round}: bulk load of {bulk_rows} of the same pods, {}: {rate:.0} rows/s",
+                    reference.label(backend)
+                );
+            }
+            let synced = initial_sync(&fleet, backend, name, pods, &dir).await;
+            let rate = pods as f64 / synced.secs;
+            let (peak, now, anon) = rss(synced.pedia.id().unwrap());
             println!(
-                "{backend_name:<8} bulk load of {bulk_rows} of the same pods, {}: {rate:.0} rows/s",
-                reference.label(backend)
+                "{backend_name:<8} round {round}: initial sync, pods only: {pods} objects in {:.1}s = {rate:.0} objects/s until every PediaCluster is Ready ({}); pedia RSS peak {peak:.0} MiB, {now:.0} MiB after ({anon:.0} MiB anonymous)",
+                synced.secs,
+                percents(backend, rate, &bulk)
             );
+            // Like a bulk load's clock, from the first row written to the last (the time before it
+            // is pedia starting, reading its PediaClusters and probing and discovering the members).
+            let (first, last) = written_span(backend, &synced.url).await;
+            let flow_rate = pods as f64 / ((last - first).max(1) as f64 / 1000.0);
+            println!(
+                "   rows written from {:.1}s after pedia started to {:.1}s: {flow_rate:.0} objects/s ({})",
+                (first - synced.started_ms) as f64 / 1000.0,
+                (last - synced.started_ms) as f64 / 1000.0,
+                percents(backend, flow_rate, &bulk)
+            );
+            rates.push(rate);
+            ratios.push(bulk.iter().map(|b| rate / b).collect());
+            run = Some(synced);
         }
-        let url = bulk::fresh_url(backend, name).await;
-        let store = Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 5).await.unwrap());
-        store.migrate().await.unwrap();
-        // As the storage bench does before each timed phase: the sync does not pay for checkpointing
-        // what the bulk load (and an earlier backend's run) left in PostgreSQL's WAL.
-        bulk::settle(backend).await;
-        for (i, m) in fleet.members.iter().enumerate() {
-            let pc = pedia_cluster(&format!("member-{}", i + 1), m, json!([{"group": "", "resources": ["pods"]}]));
-            h.create(pc).await.unwrap();
-        }
-        let t = Instant::now();
-        let started_ms = epoch_ms();
-        let fleet_cpu = cpu_seconds("self");
-        let mut pedia = start_pedia(&fleet.host.kubeconfig, &url, &dir.join(format!("pedia-{backend_name}.log")));
-        let pid = pedia.id().unwrap();
-        let secs = until_synced(h, &store, pods as i64, t).await;
-        println!(
-            "   CPU seconds during the initial sync: pedia {:.1}, the kubesim fleet and this bench {:.1} (of {:.1} on 2 cores)",
-            cpu_seconds(&pid.to_string()),
-            cpu_seconds("self") - fleet_cpu,
-            2.0 * secs
-        );
-        let (peak, now, anon) = rss(pid);
-        let rate = pods as f64 / secs;
-        let ratios: Vec<String> = bulk::Reference::of(backend)
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let medians: Vec<String> = bulk::Reference::of(backend)
             .iter()
-            .zip(&bulk)
-            .map(|(reference, bulk)| {
-                format!("{:.0}% of the bulk load with {}", 100.0 * rate / bulk, reference.label(backend))
+            .enumerate()
+            .map(|(i, r)| {
+                format!("{:.0}% of {}", 100.0 * median(ratios.iter().map(|v| v[i]).collect()), r.label(backend))
             })
             .collect();
         println!(
-            "{backend_name:<8} initial sync, pods only: {pods} objects in {secs:.1}s = {rate:.0} objects/s until every PediaCluster is Ready ({}); pedia RSS peak {peak:.0} MiB, {now:.0} MiB after ({anon:.0} MiB anonymous)",
-            ratios.join(", ")
+            "{backend_name:<8} initial sync, median of {rounds} rounds: {:.0} objects/s, {} (each round against its own bulk loads)",
+            median(rates.clone()),
+            medians.join(", ")
         );
-        // Like a bulk load's clock, from the first row written to the last (the time before it is
-        // pedia starting, reading its PediaClusters and probing and discovering the members).
-        let (first, last) = written_span(backend, &url).await;
-        let flowing = (last - first).max(1) as f64 / 1000.0;
-        let flow_rate = pods as f64 / flowing;
-        let ratios: Vec<String> = bulk::Reference::of(backend)
-            .iter()
-            .zip(&bulk)
-            .map(|(reference, bulk)| format!("{:.0}% of {}", 100.0 * flow_rate / bulk, reference.label(backend)))
-            .collect();
-        println!(
-            "   rows written from {:.1}s after pedia started to {:.1}s: {flow_rate:.0} objects/s ({})",
-            (first - started_ms) as f64 / 1000.0,
-            (last - started_ms) as f64 / 1000.0,
-            ratios.join(", ")
-        );
+        let Some(Synced { pedia, store, .. }) = run else { continue };
+        let pid = pedia.id().unwrap();
 
         let (n, p50, p99) = churn(&fleet, store.clone(), changes, churn_seconds).await;
         println!(
@@ -398,20 +462,7 @@ async fn main() {
             pods + more
         );
 
-        // Stopped as Kubernetes stops a pod: it gives its lease up, so the next backend's pedia
-        // does not wait for it to expire (that wait was counted in its initial sync).
-        if let Some(pid) = pedia.id() {
-            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
-        }
-        if tokio::time::timeout(Duration::from_secs(20), pedia.wait()).await.is_err() {
-            let _ = pedia.start_kill();
-            let _ = pedia.wait().await;
-        }
-        for i in 0..fleet.members.len() {
-            let path = format!("/apis/cluster.clusterpedia.io/v1alpha2/pediaclusters/member-{}", i + 1);
-            update(h, &path, |pc| pc["metadata"]["finalizers"] = json!([])).await;
-            h.request(Method::DELETE, &path, None).await;
-        }
+        stop(h, pedia, fleet.members.len()).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
