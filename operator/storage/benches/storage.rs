@@ -5,7 +5,8 @@
 //! the watch-stream ingest, `--updates` also times a stream of updates of every object,
 //! `--queries-only` times the store a previous run left, `--bulk-parts` times SQLite's bulk load
 //! with the label index, the change log and per-batch commits added one at a time, `--stream-only`
-//! times the watch stream alone (no bulk loads, no pages: a quick A/B of the write path).
+//! times the watch stream alone (no bulk loads, no pages: a quick A/B of the write path),
+//! `--batch N` sets its objects per upsert (500; the sync engine writes 250).
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 mod bulk;
@@ -25,6 +26,12 @@ use support::{arg, percentile};
 /// `--workers W`: concurrent writers (sync workers), 4 unless given.
 fn workers() -> usize {
     arg("--workers", "4").parse().unwrap()
+}
+
+/// `--batch N`: objects per upsert of the watch stream, 500 unless given (the sync engine
+/// writes 250).
+fn batch() -> usize {
+    arg("--batch", "500").parse().unwrap()
 }
 
 fn url_of(backend: Backend, name: &str) -> String {
@@ -87,7 +94,7 @@ async fn ingest(
                 let cluster = format!("cluster-{c:03}");
                 match mode {
                     Mode::Stream => {
-                        for batch in sample.chunks(500) {
+                        for batch in sample.chunks(batch()) {
                             s.upsert(&cluster, &gvr, batch).await.unwrap();
                         }
                     }
@@ -146,8 +153,9 @@ async fn main() {
             let workers = workers();
             let (stream, updates) = streams(backend, &name, &sample, clusters, workers).await;
             println!(
-                "{:<8} ingest, watch stream (upserts of 500): {stream:.0} rows/s ({workers} writers)",
-                backend.name()
+                "{:<8} ingest, watch stream (upserts of {}): {stream:.0} rows/s ({workers} writers)",
+                backend.name(),
+                batch()
             );
             if let Some(u) = updates {
                 println!("{:<8} ingest, stream of updates: {u:.0} rows/s ({workers} writers)", backend.name());
@@ -216,14 +224,14 @@ impl Ingest {
             );
         }
         let modes = [
-            ("watch stream (upserts of 500)", self.stream, before.as_slice(), between.as_slice()),
+            (format!("watch stream (upserts of {})", batch()), self.stream, before.as_slice(), between.as_slice()),
             (
-                "watch stream of updates (upserts of 500, labels kept)",
+                format!("watch stream of updates (upserts of {}, labels kept)", batch()),
                 self.updates,
                 before.as_slice(),
                 between.as_slice(),
             ),
-            ("initial sync (replace_all per cluster)", Some(self.relist), between.as_slice(), bulk_after),
+            ("initial sync (replace_all per cluster)".to_owned(), Some(self.relist), between.as_slice(), bulk_after),
         ];
         for (label, rate, a, b) in modes.into_iter().filter_map(|(l, r, a, b)| Some((l, r?, a, b))) {
             let pct = |reference: f64| 100.0 * rate / reference;
@@ -282,7 +290,7 @@ async fn ingest_all(
     (std::sync::Arc::try_unwrap(s).ok().unwrap(), rates)
 }
 
-/// The watch stream of upserts of 500 into a fresh store (and with `--updates` the same stream
+/// The watch stream of upserts of `--batch` into a fresh store (and with `--updates` the same stream
 /// of changed objects after it): rows per second of each. The store is emptied afterwards.
 async fn streams(
     backend: Backend,

@@ -22,7 +22,7 @@ use crate::db::{self, with_conn};
 use crate::error::StorageError;
 use crate::object::{self, RawObject};
 use crate::runner::Runner;
-use crate::sql::Sql;
+use crate::sql::{Sql, prepared_chunks};
 use crate::store::{Number, Storage};
 use api_types::Gvr;
 
@@ -168,13 +168,9 @@ pub(crate) fn upsert_entries(backend: Backend, cluster: &str, gvr: &Gvr, first: 
     let now = object::now_ms();
     let mut out = Vec::new();
     let mut seq = first;
-    for chunk in pending.chunks(500) {
+    for chunk in prepared_chunks(pending, &[500, 250]) {
         let mut s = Sql::new(backend);
-        if chunk.len() == 500 {
-            // Full chunks share one text.
-            s.reuse_prepared();
-        }
-        s.push(&format!("INSERT INTO changes ({ENTRY_COLUMNS}) VALUES "));
+        s.reuse_prepared().push(&format!("INSERT INTO changes ({ENTRY_COLUMNS}) VALUES "));
         for (i, p) in chunk.iter().enumerate() {
             if i > 0 {
                 s.push(", ");

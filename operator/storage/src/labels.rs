@@ -15,7 +15,7 @@ use diesel::sql_types::{BigInt, Text};
 use crate::config::Backend;
 use crate::error::StorageError;
 use crate::object::Row;
-use crate::sql::Sql;
+use crate::sql::{Sql, prepared_chunks};
 
 /// Pairs per statement (two binds each).
 const PAIRS_PER_STATEMENT: usize = 1000;
@@ -24,6 +24,10 @@ const PAIRS_PER_STATEMENT: usize = 1000;
 const CACHE_LIMIT: usize = 200_000;
 
 pub(crate) type Pair = (String, String);
+
+/// Label pair ids by pair. foldhash, seeded per map: the writer hashes every label of every
+/// object it writes several times, and SipHash was a few percent of SQLite's writer thread.
+pub(crate) type PairIds = HashMap<Pair, i64, foldhash::fast::RandomState>;
 
 #[derive(QueryableByName)]
 pub(crate) struct PairRow {
@@ -37,19 +41,19 @@ pub(crate) struct PairRow {
 
 /// Ids of label pairs seen by this process.
 #[derive(Default)]
-pub(crate) struct PairCache(Mutex<HashMap<Pair, i64>>);
+pub(crate) struct PairCache(Mutex<PairIds>);
 
 impl PairCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Pair, i64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PairIds> {
         // A poisoned map is still a valid cache.
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The cached ids of the pairs of `rows`, and the pairs that are not cached.
-    pub(crate) fn lookup<'r>(&self, rows: impl IntoIterator<Item = &'r Row>) -> (HashMap<Pair, i64>, Vec<Pair>) {
+    pub(crate) fn lookup<'r>(&self, rows: impl IntoIterator<Item = &'r Row>) -> (PairIds, Vec<Pair>) {
         let cache = self.lock();
-        let (mut found, mut missing) = (HashMap::new(), Vec::new());
-        let mut seen = HashSet::new();
+        let (mut found, mut missing) = (PairIds::default(), Vec::new());
+        let mut seen = HashSet::<_, foldhash::fast::RandomState>::default();
         for p in rows.into_iter().flat_map(|r| r.labels.iter()) {
             if seen.insert(p) {
                 match cache.get(p) {
@@ -64,7 +68,7 @@ impl PairCache {
     }
 
     /// Caches `read` and adds it to `found`.
-    pub(crate) fn remember(&self, read: Vec<PairRow>, found: &mut HashMap<Pair, i64>) {
+    pub(crate) fn remember(&self, read: Vec<PairRow>, found: &mut PairIds) {
         let mut cache = self.lock();
         if cache.len() + read.len() > CACHE_LIMIT {
             cache.clear();
@@ -151,7 +155,7 @@ pub(crate) fn write_statements(
     rows: &[&Row],
     ids: &HashMap<(String, String), i64>,
     old: &[LinkRow],
-    pairs: &HashMap<Pair, i64>,
+    pairs: &PairIds,
 ) -> Result<Vec<Sql>, StorageError> {
     let missing = |r: &Row, what: String| StorageError::BadObject(format!("{}/{}", r.namespace, r.name), what);
     let mut wanted: Vec<(i64, i64)> = Vec::with_capacity(rows.iter().map(|r| r.labels.len()).sum());
@@ -182,13 +186,9 @@ pub(crate) fn write_statements(
         links.sort_unstable();
         links
     };
-    for chunk in links.chunks(PAIRS_PER_STATEMENT * 2) {
+    for chunk in prepared_chunks(&links, &[PAIRS_PER_STATEMENT * 2]) {
         let mut insert = Sql::new(backend);
-        if chunk.len() == PAIRS_PER_STATEMENT * 2 {
-            // Full chunks share one text.
-            insert.reuse_prepared();
-        }
-        insert.push("INSERT INTO resource_labels (label_id, resource_id) VALUES ");
+        insert.reuse_prepared().push("INSERT INTO resource_labels (label_id, resource_id) VALUES ");
         for (i, (label, resource)) in chunk.iter().enumerate() {
             insert.push(if i > 0 { ", (" } else { "(" }).int(*label).push(", ").int(*resource).push(")");
         }
@@ -476,7 +476,8 @@ mod tests {
         )
         .unwrap();
         let ids = HashMap::from([(("ns".to_owned(), "p".to_owned()), 7)]);
-        let mut pairs = HashMap::from([(("a".to_owned(), "1".to_owned()), 3), (("b".to_owned(), "2".to_owned()), 1)]);
+        let mut pairs: PairIds =
+            [(("a".to_owned(), "1".to_owned()), 3), (("b".to_owned(), "2".to_owned()), 1)].into_iter().collect();
         let sql = write_statements(Backend::Sqlite, &[&row], &ids, &[], &pairs).unwrap();
         assert_eq!(sql.len(), 1, "a new object: insert its labels");
         assert_eq!(

@@ -91,9 +91,51 @@ impl Sql {
     }
 }
 
+/// `items` in chunks of few sizes: the first of `sizes` (largest first) that fits what is left,
+/// then the largest power of two that does. A multi-row statement built per chunk then takes one
+/// of a few texts, each parsed once per connection and kept prepared ([`Sql::reuse_prepared`]);
+/// a statement of any other size, of up to thousands of placeholders, was parsed again on every
+/// write (a tenth of SQLite's writer thread during an initial sync).
+pub fn prepared_chunks<'a, T>(items: &'a [T], sizes: &'a [usize]) -> impl Iterator<Item = &'a [T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let preferred = sizes.iter().copied().find(|&n| n > 0 && n <= rest.len());
+        let (chunk, tail) = rest.split_at(preferred.unwrap_or(1 << rest.len().ilog2()));
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prepared_chunks_take_few_sizes_and_keep_every_item_in_order() {
+        let sizes = |n: usize, preferred: &[usize]| {
+            let items: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = prepared_chunks(&items, preferred).collect();
+            assert_eq!(chunks.concat(), items, "{n} items in chunks of {preferred:?}");
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0, &[500]), Vec::<usize>::new());
+        assert_eq!(sizes(1, &[500]), [1]);
+        assert_eq!(sizes(250, &[500]), [128, 64, 32, 16, 8, 2]);
+        assert_eq!(sizes(250, &[500, 250]), [250]);
+        assert_eq!(sizes(1100, &[500, 250]), [500, 500, 64, 32, 4]);
+        assert_eq!(sizes(1000, &[500]), [500, 500]);
+        assert_eq!(sizes(3, &[]), [2, 1]);
+        assert_eq!(sizes(3, &[0]), [2, 1]);
+        // Every size is a preferred one or a power of two: a handful of texts per statement.
+        let mut seen = std::collections::BTreeSet::new();
+        for n in 0..2100 {
+            seen.extend(sizes(n, &[500, 250]));
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), [1, 2, 4, 8, 16, 32, 64, 128, 250, 500]);
+    }
 
     #[test]
     fn placeholders_per_backend() {

@@ -242,7 +242,7 @@ pub(super) async fn apply_rows<C: Runner>(
     backend: Backend,
     returning: bool,
     w: &Prepared,
-    pairs: &HashMap<labels::Pair, i64>,
+    pairs: &labels::PairIds,
 ) -> Result<ReplaceOutcome, StorageError> {
     let labelled = backend != Backend::Postgres;
     let existing = match &w.all_keys {
@@ -378,9 +378,9 @@ pub(super) async fn resolve_pairs<'r, C: Runner>(
     backend: Backend,
     conn: &mut C,
     rows: impl Iterator<Item = &'r Row> + Send,
-) -> Result<HashMap<labels::Pair, i64>, StorageError> {
+) -> Result<labels::PairIds, StorageError> {
     if backend == Backend::Postgres {
-        return Ok(HashMap::new());
+        return Ok(labels::PairIds::default());
     }
     // New label pairs go into the dictionary before the transaction (see labels.rs).
     let (mut pairs, missing) = cache.lookup(rows);
