@@ -9,7 +9,8 @@
 //!
 //! `cargo bench -p operator --bench synchro -- --members 10 --namespaces 10 --scale 500
 //! --backends sqlite,postgres --rounds 3 --churn 500 --churn-seconds 20 [--streaming-lists false]`
-//! (`PEDIA_BENCH_BIN=/path/to/pedia` runs another build of pedia, for an A/B comparison)
+//! (`PEDIA_BENCH_BIN=/path/to/pedia` runs another build of pedia; `PEDIA_BENCH_BIN=a,b` takes
+//! turns round by round and prints each build's median: an A/B comparison on one fleet)
 #![allow(clippy::unwrap_used)] // a benchmark may panic
 
 #[path = "../storage/benches/bulk.rs"]
@@ -75,10 +76,18 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples[i].as_secs_f64() * 1000.0
 }
 
-fn start_pedia(host: &Path, storage: &str, log: &Path) -> Child {
+/// The pedia builds to run, round by round in turns (`PEDIA_BENCH_BIN`, comma-separated; this
+/// crate's build by default).
+fn builds() -> Vec<std::ffi::OsString> {
+    match std::env::var("PEDIA_BENCH_BIN") {
+        Ok(list) if !list.is_empty() => list.split(',').map(Into::into).collect(),
+        _ => vec![env!("CARGO_BIN_EXE_pedia").into()],
+    }
+}
+
+fn start_pedia(bin: &std::ffi::OsStr, host: &Path, storage: &str, log: &Path) -> Child {
     let log = std::fs::File::create(log).unwrap();
-    // PEDIA_BENCH_BIN: another build of pedia, for an A/B comparison on the same machine.
-    Command::new(std::env::var_os("PEDIA_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_pedia").into()))
+    Command::new(bin)
         .args(["run", "--controllers", "clusters", "--namespace", "default", "--metrics-bind-address", "127.0.0.1:0"])
         .args(["--secure-port", "0", "--bind-address", "127.0.0.1"])
         .arg("--kubeconfig")
@@ -272,7 +281,14 @@ struct Synced {
 
 /// A fresh store, a PediaCluster per member (pods only), and pedia started on them until every
 /// pod is stored.
-async fn initial_sync(fleet: &Fleet, backend: Backend, name: &str, pods: usize, dir: &Path) -> Synced {
+async fn initial_sync(
+    fleet: &Fleet,
+    bin: &std::ffi::OsStr,
+    backend: Backend,
+    name: &str,
+    pods: usize,
+    dir: &Path,
+) -> Synced {
     let h = &fleet.host.sim;
     let url = bulk::fresh_url(backend, name).await;
     let store = Arc::new(Storage::connect(&StorageConfig::from_url(&url).unwrap(), 5).await.unwrap());
@@ -287,7 +303,7 @@ async fn initial_sync(fleet: &Fleet, backend: Backend, name: &str, pods: usize, 
     let t = Instant::now();
     let started_ms = epoch_ms();
     let fleet_cpu = cpu_seconds("self");
-    let pedia = start_pedia(&fleet.host.kubeconfig, &url, &dir.join(format!("pedia-{}.log", backend.name())));
+    let pedia = start_pedia(bin, &fleet.host.kubeconfig, &url, &dir.join(format!("pedia-{}.log", backend.name())));
     let pid = pedia.id().unwrap();
     let secs = until_synced(h, &store, pods as i64, t).await;
     println!(
@@ -302,7 +318,9 @@ async fn initial_sync(fleet: &Fleet, backend: Backend, name: &str, pods: usize, 
 /// `rate` as a percentage of each bulk load's.
 fn percents(backend: Backend, rate: f64, bulk: &[f64]) -> String {
     let each = bulk::Reference::of(backend).iter().zip(bulk);
-    let each = each.map(|(reference, bulk)| format!("{:.0}% of {}", 100.0 * rate / bulk, reference.label(backend)));
+    let each = each.map(|(reference, bulk)| {
+        format!("{:.0}% of the bulk load with {}", 100.0 * rate / bulk, reference.label(backend))
+    });
     each.collect::<Vec<_>>().join(", ")
 }
 
@@ -335,6 +353,7 @@ async fn main() {
     let changes = num("--churn", 500);
     let churn_seconds = num("--churn-seconds", 20) as u64;
     let rounds = num("--rounds", 3).max(1);
+    let builds = builds();
     let dir = std::env::temp_dir().join(format!("pedia-synchro-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
@@ -388,6 +407,7 @@ async fn main() {
         // of each figure: runs on this machine differ by a quarter from one to the next.
         let mut ratios: Vec<Vec<f64>> = Vec::new();
         let mut rates = Vec::new();
+        let mut by_build = vec![Vec::new(); builds.len()];
         let mut run: Option<Synced> = None;
         for round in 1..=rounds {
             if let Some(earlier) = run.take() {
@@ -401,11 +421,13 @@ async fn main() {
                     reference.label(backend)
                 );
             }
-            let synced = initial_sync(&fleet, backend, name, pods, &dir).await;
+            let build = (round - 1) % builds.len();
+            let synced = initial_sync(&fleet, &builds[build], backend, name, pods, &dir).await;
             let rate = pods as f64 / synced.secs;
             let (peak, now, anon) = rss(synced.pedia.id().unwrap());
+            let which = if builds.len() > 1 { format!(" (build {})", build + 1) } else { String::new() };
             println!(
-                "{backend_name:<8} round {round}: initial sync, pods only: {pods} objects in {:.1}s = {rate:.0} objects/s until every PediaCluster is Ready ({}); pedia RSS peak {peak:.0} MiB, {now:.0} MiB after ({anon:.0} MiB anonymous)",
+                "{backend_name:<8} round {round}{which}: initial sync, pods only: {pods} objects in {:.1}s = {rate:.0} objects/s until every PediaCluster is Ready ({}); pedia RSS peak {peak:.0} MiB, {now:.0} MiB after ({anon:.0} MiB anonymous)",
                 synced.secs,
                 percents(backend, rate, &bulk)
             );
@@ -421,17 +443,24 @@ async fn main() {
             );
             rates.push(rate);
             ratios.push(bulk.iter().map(|b| rate / b).collect());
+            by_build[build].push(rate);
             run = Some(synced);
         }
+        // The middle value, or the mean of the two middle ones.
         let median = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
+            let n = v.len();
+            if n.is_multiple_of(2) { (v[n / 2 - 1] + v[n / 2]) / 2.0 } else { v[n / 2] }
         };
         let medians: Vec<String> = bulk::Reference::of(backend)
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                format!("{:.0}% of {}", 100.0 * median(ratios.iter().map(|v| v[i]).collect()), r.label(backend))
+                format!(
+                    "{:.0}% of the bulk load with {}",
+                    100.0 * median(ratios.iter().map(|v| v[i]).collect()),
+                    r.label(backend)
+                )
             })
             .collect();
         println!(
@@ -439,6 +468,17 @@ async fn main() {
             median(rates.clone()),
             medians.join(", ")
         );
+        if builds.len() > 1 {
+            for (i, (bin, rates)) in builds.iter().zip(&by_build).enumerate().filter(|(_, (_, r))| !r.is_empty()) {
+                println!(
+                    "{backend_name:<8} build {} ({}): median of {} rounds {:.0} objects/s",
+                    i + 1,
+                    bin.to_string_lossy(),
+                    rates.len(),
+                    median(rates.clone())
+                );
+            }
+        }
         let Some(Synced { pedia, store, .. }) = run else { continue };
         let pid = pedia.id().unwrap();
 
