@@ -210,7 +210,7 @@ impl SqliteWriter {
     }
 }
 
-/// Frees a committed group (its rows and statements hold each object's text twice) on a runtime
+/// Frees a committed group (its statements hold each object's text) on a runtime
 /// thread: every queued write waits for the writer's thread, and freeing took 3% of its time.
 fn free_elsewhere(writes: Vec<Prepared>) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {

@@ -161,6 +161,7 @@ pub(super) struct Prepared {
     pub(super) operation: &'static str,
     cluster: String,
     gvr: Gvr,
+    /// The rows written, without their object text (it is in `statements`).
     pub(super) rows: Vec<Row>,
     statements: Vec<Sql>,
     all_keys: Option<Sql>,
@@ -444,10 +445,10 @@ impl Storage {
         let stamp = write_stamp();
         let backend = self.backend();
         let (rows, statements, logged) = object::cpu_bound(|| {
-            let rows = last_of_each_key(object::prepare_all(cluster, objects)?);
+            let mut rows = last_of_each_key(object::prepare_all(cluster, objects)?);
             // PostgreSQL writes an upsert of one statement and its change log in that statement.
             let logged = backend == Backend::Postgres && !replace && rows.len() <= BATCH;
-            let statements = self.upsert_statements(cluster, gvr, &rows, stamp, logged);
+            let statements = self.upsert_statements(cluster, gvr, &mut rows, stamp, logged);
             Ok::<_, StorageError>((rows, statements, logged))
         })?;
         let all_keys = replace.then(|| {
@@ -493,8 +494,11 @@ impl Storage {
     /// The multi-row upserts of `rows`, writing `stamp` as their `synced_at`. `logged`
     /// (PostgreSQL, one chunk): the statement writes its change log entries too, see
     /// [`logged_upsert`].
-    fn upsert_statements(&self, cluster: &str, gvr: &Gvr, rows: &[Row], stamp: i64, logged: bool) -> Vec<Sql> {
-        rows.chunks(BATCH)
+    ///
+    /// Each row's object text moves into its statement (the row keeps an empty `object`): a batch
+    /// held its objects' text twice, copied once more per object.
+    fn upsert_statements(&self, cluster: &str, gvr: &Gvr, rows: &mut [Row], stamp: i64, logged: bool) -> Vec<Sql> {
+        rows.chunks_mut(BATCH)
             .map(|chunk| {
                 let pg = self.backend() == Backend::Postgres;
                 let mut s = Sql::new(self.backend());
@@ -506,7 +510,7 @@ impl Storage {
                     s.push("WITH up AS (");
                 }
                 s.push(&format!("INSERT INTO resources ({COLUMNS}{}) VALUES ", if pg { ", labels" } else { "" }));
-                for (i, r) in chunk.iter().enumerate() {
+                for (i, r) in chunk.iter_mut().enumerate() {
                     if i > 0 {
                         s.push(", ");
                     }
@@ -514,7 +518,7 @@ impl Storage {
                     s.text(&gvr.resource).push(", ").text(&r.kind).push(", ").text(&r.namespace).push(", ");
                     s.text(&r.name).push(", ").text(&r.uid).push(", ").text(&r.owner_uid).push(", ");
                     s.text(&r.resource_version).push(", ").int(r.created_at).push(", ").int(stamp).push(", ");
-                    s.bind(Bind::OptInt(None)).push(", ").text(&r.object);
+                    s.bind(Bind::OptInt(None)).push(", ").text(std::mem::take(&mut r.object));
                     if pg {
                         // PostgreSQL's label index reads its own JSONB column (see the migrations).
                         let labels: serde_json::Map<String, Value> =
