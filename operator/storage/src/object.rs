@@ -25,6 +25,9 @@ pub fn decode(object: &RawValue) -> Result<Value, serde_json::Error> {
     serde_json::from_str(object.get())
 }
 
+/// The annotation `kubectl apply` keeps the whole applied object in; the store drops it.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// An object ready to be written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -196,9 +199,10 @@ impl Serialize for StoredMetadata<'_> {
             match (k.as_str(), v) {
                 ("managedFields", _) => {}
                 ("annotations", Value::Object(a)) => {
-                    let kept = a.iter().map(|(k, v)| (k.as_str(), v)).filter(|(k, _)| {
-                        *k != "kubectl.kubernetes.io/last-applied-configuration" && *k != annotations::CLUSTER_NAME
-                    });
+                    let kept = a
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v))
+                        .filter(|(k, _)| *k != LAST_APPLIED && *k != annotations::CLUSTER_NAME);
                     let stamped = kept.chain(std::iter::once((annotations::CLUSTER_NAME, &stamp)));
                     map.serialize_entry(k, &Entries(std::cell::RefCell::new(Some(stamped))))?
                 }

@@ -23,7 +23,7 @@ pub struct RawObject {
     /// Null until sent or set by [`RawObject::typed`] (list items come without them).
     api_version: Value,
     kind: Value,
-    /// `metadata` without `managedFields`, which the store drops anyway.
+    /// `metadata` without `managedFields` and the last-applied annotation, which the store drops.
     metadata: Value,
     /// The other top-level fields, in the member's order.
     fields: Vec<(String, FieldValue)>,
@@ -98,7 +98,8 @@ impl<'de> Deserialize<'de> for FieldValue {
     }
 }
 
-/// `metadata` as a tree, `managedFields` skipped without being built.
+/// `metadata` as a tree, `managedFields` and the last-applied annotation skipped without being
+/// built.
 struct Metadata(Value);
 
 impl<'de> Deserialize<'de> for Metadata {
@@ -118,16 +119,91 @@ impl<'de> Deserialize<'de> for Metadata {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Metadata, A::Error> {
                 let mut fields = Map::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    if key == "managedFields" {
-                        map.next_value::<IgnoredAny>()?;
-                    } else {
-                        fields.insert(key, map.next_value()?);
+                    match key.as_str() {
+                        "managedFields" => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        "annotations" => {
+                            let annotations = map.next_value::<Annotations>()?.0;
+                            fields.insert(key, annotations);
+                        }
+                        _ => {
+                            fields.insert(key, map.next_value()?);
+                        }
                     }
                 }
                 Ok(Metadata(Value::Object(fields)))
             }
         }
         deserializer.deserialize_any(MetadataVisitor)
+    }
+}
+
+/// `metadata.annotations` without the last-applied annotation, which the store drops: it holds
+/// the whole applied object as one escaped string, so skipping it spares copying and unescaping
+/// kilobytes per object. Anything but a map is kept as it is.
+struct Annotations(Value);
+
+impl<'de> Deserialize<'de> for Annotations {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnnotationsVisitor;
+        impl<'de> Visitor<'de> for AnnotationsVisitor {
+            type Value = Annotations;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("object annotations")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Annotations, A::Error> {
+                let mut kept = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == pedia_storage::object::LAST_APPLIED {
+                        map.next_value::<IgnoredAny>()?;
+                    } else {
+                        kept.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(Annotations(Value::Object(kept)))
+            }
+
+            // Not a map (invalid, but stored as sent): the value itself.
+            fn visit_unit<E: de::Error>(self) -> Result<Annotations, E> {
+                Ok(Annotations(Value::Null))
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<Annotations, E> {
+                Ok(Annotations(Value::Null))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Annotations, E> {
+                Ok(Annotations(Value::Bool(v)))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Annotations, E> {
+                Ok(Annotations(Value::from(v)))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Annotations, E> {
+                Ok(Annotations(Value::from(v)))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Annotations, E> {
+                Ok(Annotations(Value::from(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Annotations, E> {
+                Ok(Annotations(Value::String(v.to_owned())))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Annotations, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(Annotations(Value::Array(items)))
+            }
+        }
+        deserializer.deserialize_any(AnnotationsVisitor)
     }
 }
 
@@ -244,6 +320,24 @@ mod tests {
         assert!(raw["metadata"].get("managedFields").is_none());
         assert_eq!(raw["metadata"]["futureField"], 1);
         assert_eq!(raw["metadata"]["annotations"], json!({"keep": "me", "shadow.clusterpedia.io/cluster-name": "m1"}));
+    }
+
+    #[test]
+    fn the_last_applied_annotation_is_skipped_as_it_is_read() {
+        let o: RawObject = serde_json::from_str(&item().to_string()).unwrap();
+        assert_eq!(o.metadata["annotations"], json!({"keep": "me"}), "not even held in memory");
+        // Annotations that are not a map are stored as sent, as from a tree.
+        for odd in
+            [json!(null), json!("text"), json!(["a", 1]), json!(true), json!(7), json!(-7), json!(1.5), json!({})]
+        {
+            let mut tree = item();
+            tree["metadata"]["annotations"] = odd.clone();
+            let o: RawObject = serde_json::from_str(&tree.to_string()).unwrap();
+            assert_eq!(o.metadata["annotations"], odd);
+            tree["apiVersion"] = json!("v1");
+            tree["kind"] = json!("Pod");
+            assert_eq!(stored(&o.typed("v1", "Pod")).1, stored(&tree).1, "{odd}");
+        }
     }
 
     #[test]
