@@ -128,23 +128,14 @@ impl SqliteWriter {
         }
     }
 
-    /// The older half of the queue (at least one write, at most [`GROUP_ROWS`] objects unless
-    /// the first write alone has more). Half, not all: the callers of a group prepare their next
-    /// batches while the writer commits the other half; taking everything left the writer idle
-    /// while every caller prepared at once.
+    /// The queued writes, oldest first, up to [`GROUP_ROWS`] objects (at least one write, however
+    /// large). All of them, not half: every commit writes each page it changed to the WAL whole,
+    /// and the index pages an object changes lie all over the indexes, so fewer, larger commits
+    /// write less. Committing half the queue (so its other callers prepared meanwhile) cost more
+    /// CPU in those writes than it saved in waiting.
     fn next_group(&self) -> Vec<Queued> {
         let mut queue = lock(&self.queue);
-        let mut rows = 0;
-        let n = queue
-            .iter()
-            .take_while(|q| {
-                rows += q.write.rows.len();
-                rows <= GROUP_ROWS
-            })
-            .count()
-            .min(queue.len().div_ceil(2))
-            .max(1)
-            .min(queue.len());
+        let n = group_len(queue.iter().map(|q| q.write.rows.len()));
         queue.drain(..n).collect()
     }
 
@@ -218,6 +209,21 @@ fn free_elsewhere(writes: Vec<Prepared>) {
     }
 }
 
+/// How many of the queued writes of `sizes` objects (oldest first) commit together: as many as
+/// fit in [`GROUP_ROWS`] objects, and at least the first.
+fn group_len(sizes: impl Iterator<Item = usize>) -> usize {
+    let mut rows = 0;
+    let mut n = 0;
+    for size in sizes {
+        rows += size;
+        if n > 0 && rows > GROUP_ROWS {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned queue still holds valid writes.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -259,6 +265,16 @@ mod tests {
 
     fn cache_size(c: &mut diesel::SqliteConnection) -> i64 {
         diesel::sql_query("PRAGMA cache_size").load::<CacheSize>(c).expect("cache_size")[0].cache_size
+    }
+
+    #[test]
+    fn a_group_takes_every_queued_write_that_fits() {
+        let group = |sizes: &[usize]| group_len(sizes.iter().copied());
+        assert_eq!(group(&[]), 0);
+        assert_eq!(group(&[250, 250, 250, 250]), 4, "the whole queue, not half of it");
+        assert_eq!(group(&[GROUP_ROWS - 10, 10, 1]), 2);
+        assert_eq!(group(&[GROUP_ROWS + 5, 1]), 1, "a write larger than a group goes alone");
+        assert_eq!(group(&[1, GROUP_ROWS]), 1);
     }
 
     #[test]
