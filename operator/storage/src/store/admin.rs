@@ -51,11 +51,38 @@ async fn maintain_postgres<C: Runner>(conn: &mut C) -> Result<usize, StorageErro
 pub(super) struct Statistics {
     since: u64,
     total: u64,
-    running: bool,
+    /// An ANALYZE is due: waiting for a lull in the writes, or running.
+    pending: bool,
+    last_write: Option<std::time::Instant>,
+}
+
+impl Statistics {
+    /// Counts `written` objects; whether an ANALYZE is due and none is pending.
+    fn wrote(&mut self, written: u64, now: std::time::Instant) -> bool {
+        self.since += written;
+        self.total += written;
+        self.last_write = Some(now);
+        !self.pending && self.since >= (self.total / 2).max(ANALYZE_AFTER)
+    }
+
+    /// Whether the due ANALYZE runs now: at once while the table has grown fourfold since the
+    /// last one (the first one, or a long ingest), else once writes pause for [`ANALYZE_LULL`].
+    fn run_now(&self, now: std::time::Instant) -> bool {
+        let quiet = self.last_write.is_none_or(|w| now.duration_since(w) >= ANALYZE_LULL);
+        quiet || self.since >= self.total / 4 * 3
+    }
+}
+
+fn lock(statistics: &std::sync::Mutex<Statistics>) -> std::sync::MutexGuard<'_, Statistics> {
+    // Counters stay usable after a panic elsewhere.
+    statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// PostgreSQL is analyzed after this many written objects at least (or half of all written).
 const ANALYZE_AFTER: u64 = 10_000;
+
+/// A due ANALYZE waits for writes to pause this long (see [`Statistics::run_now`]).
+const ANALYZE_LULL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The bytes of the database's pages on MySQL/MariaDB (without compression).
 const PAGES_SIZE: &str = "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS SIGNED) AS n FROM information_schema.tables WHERE table_schema = DATABASE()";
@@ -73,25 +100,32 @@ impl Storage {
     /// behind a fast initial sync): without them, a relist's key lookup picked a resource-wide
     /// index and scanned it (seconds per relist at a million rows). This analyzes after half of what
     /// this process wrote in all (at least 10,000 objects) was written since: statistics within
-    /// a factor of two keep the plans, and an initial sync pays for a few ANALYZEs, not one per
-    /// tenth (each samples the whole table). In the background: awaited in the write that
-    /// crossed the line, ANALYZE of a large table held that write for seconds.
+    /// a factor of two keep the plans. In the background (awaited in the write that crossed the
+    /// line, ANALYZE of a large table held that write for seconds), and once writes pause unless
+    /// the table grew fourfold meanwhile: each ANALYZE samples the table and makes every
+    /// connection plan its statements again, which slowed an initial sync by a tenth when it ran
+    /// at every doubling.
     pub(super) async fn keep_statistics(&self, written: usize) {
+        let Pools::Postgres(pool) = &self.pools else { return };
         let due = {
-            let mut st = self.statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            st.since += written as u64;
-            st.total += written as u64;
-            let due = !st.running && st.since >= (st.total / 2).max(ANALYZE_AFTER);
-            if due {
-                st.running = true;
-                st.since = 0;
-            }
+            let mut st = lock(&self.statistics);
+            let due = st.wrote(written as u64, std::time::Instant::now());
+            st.pending |= due;
             due
         };
-        let Pools::Postgres(pool) = &self.pools else { return };
         if due {
             let (pool, statistics) = (pool.clone(), self.statistics.clone());
             tokio::spawn(async move {
+                loop {
+                    {
+                        let mut st = lock(&statistics);
+                        if st.run_now(std::time::Instant::now()) {
+                            st.since = 0;
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(ANALYZE_LULL / 4).await;
+                }
                 let analyzed: Result<usize, StorageError> = async {
                     let mut conn = pool.get().await.map_err(db::pool_err("analyze"))?;
                     maintain_postgres(&mut *conn).await
@@ -100,7 +134,7 @@ impl Storage {
                 if let Err(e) = analyzed {
                     tracing::warn!(error = %e, "ANALYZE after a large write failed; query plans may be poor");
                 }
-                statistics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).running = false;
+                lock(&statistics).pending = false;
             });
         }
     }
@@ -196,5 +230,36 @@ impl Storage {
             .load::<TextRow>(&q, "connection security")
             .await?);
         Ok(rows.into_iter().next().map_or_else(|| "unknown".to_owned(), |r| r.s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn analyze_is_due_at_each_doubling_and_waits_for_a_lull_unless_the_table_grew_fourfold() {
+        let t0 = Instant::now();
+        let mut st = Statistics::default();
+        assert!(!st.wrote(9_999, t0), "fewer than 10,000 objects");
+        assert!(st.wrote(1, t0));
+        // The first one runs at once: there are no statistics at all yet.
+        assert!(st.run_now(t0));
+        st.pending = true;
+        st.since = 0;
+        assert!(!st.wrote(20_000, t0), "one is pending");
+        st.pending = false;
+        // 30,000 since of 40,000: grown fourfold since the last one, so at once.
+        assert!(st.wrote(10_000, t0));
+        assert!(st.run_now(t0));
+        st.since = 0;
+        // Due again at 80,000 (twice 40,000), but writes go on: it waits for them to pause...
+        assert!(st.wrote(40_000, t0));
+        assert!(!st.run_now(t0 + ANALYZE_LULL / 2));
+        assert!(st.run_now(t0 + ANALYZE_LULL));
+        // ...or until the table has grown fourfold (120,000 since of 160,000).
+        st.wrote(80_000, t0 + Duration::from_millis(10));
+        assert!(st.run_now(t0 + Duration::from_millis(10)));
     }
 }
