@@ -65,8 +65,9 @@ impl Statistics {
         !self.pending && self.since >= (self.total / 2).max(ANALYZE_AFTER)
     }
 
-    /// Whether the due ANALYZE runs now: at once while the table has grown fourfold since the
-    /// last one (the first one, or a long ingest), else once writes pause for [`ANALYZE_LULL`].
+    /// Whether the due ANALYZE runs now: at once when three times as many objects were written
+    /// since the last one as before it (the first one; a long ingest, whose table grew
+    /// fourfold), else once writes pause for [`ANALYZE_LULL`].
     fn run_now(&self, now: std::time::Instant) -> bool {
         let quiet = self.last_write.is_none_or(|w| now.duration_since(w) >= ANALYZE_LULL);
         quiet || self.since >= self.total / 4 * 3
