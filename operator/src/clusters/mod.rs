@@ -121,6 +121,9 @@ pub async fn run(client: Client, storage: Arc<Storage>, settings: Settings) -> R
         controller: "pedia-cluster-synchro".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    // Enough writes at once to keep the store busy, few enough to bound memory while the lists of
+    // many clusters arrive together (see `WriteShape`).
+    let writes = Arc::new(tokio::sync::Semaphore::new(storage.write_shape().concurrent));
     let ctx = Arc::new(Context {
         client: client.clone(),
         storage,
@@ -128,7 +131,7 @@ pub async fn run(client: Client, storage: Arc<Storage>, settings: Settings) -> R
         settings: settings.clone(),
         synchros: Mutex::default(),
         wake,
-        writes: Arc::new(tokio::sync::Semaphore::new(pedia_synchro::cluster::CONCURRENT_WRITES)),
+        writes,
         exec: Default::default(),
     });
     let controller = Controller::new(Api::<PediaCluster>::all(client.clone()), watcher::Config::default());

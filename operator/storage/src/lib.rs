@@ -28,4 +28,4 @@ pub use error::StorageError;
 pub use events::EventsOf;
 pub use object::{Field, Incoming};
 pub use query::{Item, ListRequest, Page};
-pub use store::{PREPARED_BATCH, Storage};
+pub use store::{PREPARED_BATCH, Storage, WriteShape};

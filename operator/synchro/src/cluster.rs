@@ -43,10 +43,6 @@ pub struct Options {
     pub writes: Arc<tokio::sync::Semaphore>,
 }
 
-/// Batches written at once by default: enough to keep a server busy and SQLite's group commit
-/// fed, few enough to bound memory while lists of many clusters arrive together.
-pub const CONCURRENT_WRITES: usize = 4;
-
 /// A condition as the controller writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cond {

@@ -30,10 +30,12 @@ use crate::queue::{Action, Compacted};
 use crate::status::SyncState;
 use crate::versions::{Key, Known, Versions};
 
-/// Largest batch written at once: half a list page, so a page is written in two steps and no
-/// more than a page and a half of objects is held per list; the size the store keeps a
-/// statement prepared for.
-const MAX_BATCH: usize = pedia_storage::PREPARED_BATCH;
+/// Largest batch written at once: what suits the store (`Storage::write_shape`), the size it
+/// keeps a statement prepared for. A list page is 500 objects by default, so no more than a page
+/// and a half (SQLite: two pages) of objects is held per list.
+fn max_batch(storage: &Storage) -> usize {
+    storage.write_shape().batch
+}
 
 /// How long a change waits for others to share its write (see the watch loop).
 const LINGER: Duration = Duration::from_millis(100);
@@ -237,15 +239,16 @@ impl Worker {
                 }
             };
             let Some(mut chunk) = chunk else { break };
+            let full = max_batch(&self.shared.storage);
             // Events that follow within LINGER join the batch: one write for a burst of changes (a
             // server commits each write on its own; SQLite groups them anyway), and full batches
             // from a streaming list, whose objects arrive a few at a time. The end of a list is
             // written at once.
             let list_end =
                 |c: &[Result<Event<RawObject>, watcher::Error>]| c.iter().any(|e| matches!(e, Ok(Event::InitDone)));
-            if chunk.len() < MAX_BATCH && !list_end(&chunk) {
+            if chunk.len() < full && !list_end(&chunk) {
                 let until = tokio::time::Instant::now() + LINGER;
-                while chunk.len() < MAX_BATCH {
+                while chunk.len() < full {
                     tokio::select! {
                         biased;
                         _ = stop.changed() => break 'sync,
@@ -355,7 +358,7 @@ impl Worker {
     fn events(&self, api: &Api<RawObject>, streaming: bool) -> EventBatches {
         let config = watcher::Config::default().page_size(self.shared.page_size);
         let config = if streaming { config.streaming_lists() } else { config };
-        watcher(api.clone(), config).default_backoff().ready_chunks(MAX_BATCH).boxed()
+        watcher(api.clone(), config).default_backoff().ready_chunks(max_batch(&self.shared.storage)).boxed()
     }
 
     /// Waits for a turn to write; None when stopped meanwhile.
