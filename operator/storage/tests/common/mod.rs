@@ -23,6 +23,58 @@ pub fn unique() -> String {
     format!("pedia_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
 }
 
+/// The process that created a test database `pedia_test_<pid>_<n>`.
+fn creator(db: &str) -> Option<u32> {
+    db.strip_prefix("pedia_test_")?.split_once('_')?.0.parse().ok()
+}
+
+/// Drops the test databases of test processes that are gone: a test that panics skips its
+/// `cleanup`, and its database stayed on the server. Once per process and backend; running
+/// processes' databases are left alone (tests run in parallel processes).
+async fn sweep(backend: Backend, admin: &str) {
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static POSTGRES: AtomicBool = AtomicBool::new(false);
+    static MYSQL: AtomicBool = AtomicBool::new(false);
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let gone = |names: Vec<Name>| -> Vec<String> {
+        let alive = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+        names.into_iter().map(|n| n.name).filter(|n| creator(n).is_some_and(|pid| !alive(pid))).collect()
+    };
+    match backend {
+        Backend::Postgres if !POSTGRES.swap(true, Ordering::SeqCst) => {
+            let mut c = AsyncPgConnection::establish(admin).await.unwrap();
+            let names =
+                diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'pedia\\_test\\_%'")
+                    .load::<Name>(&mut c)
+                    .await
+                    .unwrap();
+            for db in gone(names) {
+                // Another process may sweep it at the same time: IF EXISTS.
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.unwrap();
+            }
+        }
+        Backend::Mysql if !MYSQL.swap(true, Ordering::SeqCst) => {
+            let mut c = AsyncMysqlConnection::establish(admin).await.unwrap();
+            let names = diesel::sql_query(
+                "SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name LIKE 'pedia\\_test\\_%'",
+            )
+            .load::<Name>(&mut c)
+            .await
+            .unwrap();
+            for db in gone(names) {
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
+            }
+        }
+        _ => {}
+    }
+}
+
 pub fn admin_url(backend: Backend) -> String {
     match backend {
         Backend::Postgres => std::env::var("PEDIA_TEST_POSTGRES_URL")
@@ -65,6 +117,7 @@ async fn fresh_created(backend: Backend, migrate: bool, pg_options: &str) -> Db 
             let mut c = AsyncPgConnection::establish(&admin)
                 .await
                 .unwrap_or_else(|e| panic!("PostgreSQL is required for the storage tests ({admin}): {e}"));
+            sweep(backend, &admin).await;
             c.batch_execute(&format!("CREATE DATABASE {name} {pg_options}")).await.unwrap();
             (with_database(&admin, &name), Some((admin, format!("DROP DATABASE {name} WITH (FORCE)"))), None)
         }
@@ -73,6 +126,7 @@ async fn fresh_created(backend: Backend, migrate: bool, pg_options: &str) -> Db 
             let mut c = AsyncMysqlConnection::establish(&admin)
                 .await
                 .unwrap_or_else(|e| panic!("MySQL/MariaDB is required for the storage tests ({admin}): {e}"));
+            sweep(backend, &admin).await;
             c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
             (with_database(&admin, &name), Some((admin, format!("DROP DATABASE {name}"))), None)
         }
